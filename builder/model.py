@@ -1,0 +1,183 @@
+"""Values shared by every stage: digests, descriptors, platforms, media types.
+
+Also the one canonical JSON encoder: a document is serialised once, and
+those exact bytes are hashed, stored and pushed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform as _host
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from builder.errors import ImageError
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = OCI_LAYER + "+gzip"
+OCI_LAYER_ZSTD = OCI_LAYER + "+zstd"
+OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+
+MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
+
+ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
+ANNOTATION_CREATED = "org.opencontainers.image.created"
+ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
+ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest"
+
+_ALGORITHM = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*$")
+_ENCODED = re.compile(r"^[a-zA-Z0-9=_-]+$")
+_HEX_LENGTH = {"sha256": 64, "sha512": 128}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Digest:
+    """``algorithm:encoded``, validated on construction."""
+
+    algorithm: str
+    encoded: str
+
+    def __post_init__(self) -> None:
+        if not _ALGORITHM.match(self.algorithm) or not _ENCODED.match(self.encoded):
+            raise ImageError(f"invalid digest '{self}': expected 'sha256:<64 hex digits>'")
+        want = _HEX_LENGTH.get(self.algorithm)
+        if want is not None and not re.fullmatch(f"[a-f0-9]{{{want}}}", self.encoded):
+            raise ImageError(
+                f"invalid digest '{self}': {self.algorithm} needs {want} lowercase hex digits"
+            )
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        algorithm, sep, encoded = text.partition(":")
+        if not sep:
+            raise ImageError(f"invalid digest '{text}': expected 'sha256:<64 hex digits>'")
+        return cls(algorithm, encoded)
+
+    @classmethod
+    def of(cls, data: bytes) -> Digest:
+        return cls("sha256", hashlib.sha256(data).hexdigest())
+
+    def new_hasher(self) -> Any:
+        """A fresh hashlib object of this digest's algorithm."""
+        if self.algorithm not in _HEX_LENGTH:
+            raise ImageError(f"unsupported digest algorithm '{self.algorithm}' in {self}")
+        return hashlib.new(self.algorithm)
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.encoded}"
+
+
+_VARIANT_DEFAULTS = {"arm": "v7"}
+_VARIANT_DROPPED = {("arm64", "v8"), ("amd64", "v1")}
+_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
+_PLATFORM_PART = re.compile(r"^[a-z0-9._-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """An OS/architecture pair, normalised the way containerd does."""
+
+    os: str
+    architecture: str
+    variant: str = ""
+    os_version: str = ""
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        parts = text.strip().lower().split("/")
+        if len(parts) not in (2, 3) or not all(_PLATFORM_PART.match(p) for p in parts):
+            raise ImageError(
+                f"invalid platform '{text}': expected OS/ARCH[/VARIANT], e.g. linux/amd64"
+            )
+        arch = _ARCH_ALIASES.get(parts[1], parts[1])
+        variant = parts[2] if len(parts) == 3 else ""
+        return cls.of(parts[0], arch, variant)
+
+    @classmethod
+    def of(cls, os: str, architecture: str, variant: str = "", os_version: str = "") -> Platform:
+        variant = variant or _VARIANT_DEFAULTS.get(architecture, "")
+        if (architecture, variant) in _VARIANT_DROPPED:
+            variant = ""
+        return cls(os, architecture, variant, os_version)
+
+    @classmethod
+    def host(cls) -> Platform:
+        machine = _host.machine().lower()
+        table = {"armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"), "ppc64le": ("ppc64le", "")}
+        arch, variant = table.get(machine, (_ARCH_ALIASES.get(machine, machine), ""))
+        return cls.of("linux", arch, variant)
+
+    def to_json(self) -> dict[str, str]:
+        out = {"architecture": self.architecture, "os": self.os}
+        if self.os_version:
+            out["os.version"] = self.os_version
+        if self.variant:
+            out["variant"] = self.variant
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Platform:
+        return cls.of(
+            str(obj.get("os", "")),
+            str(obj.get("architecture", "")),
+            str(obj.get("variant", "") or ""),
+            str(obj.get("os.version", "") or ""),
+        )
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    """A content descriptor: what a manifest or index says about a blob."""
+
+    media_type: str
+    digest: Digest
+    size: int
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    platform: Platform | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": str(self.digest),
+            "size": self.size,
+        }
+        if self.annotations:
+            out["annotations"] = dict(self.annotations)
+        if self.platform is not None:
+            out["platform"] = self.platform.to_json()
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Descriptor:
+        try:
+            platform = obj.get("platform")
+            return cls(
+                media_type=str(obj["mediaType"]),
+                digest=Digest.parse(str(obj["digest"])),
+                size=int(obj["size"]),
+                annotations=dict(obj.get("annotations") or {}),
+                platform=Platform.from_json(platform) if platform else None,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ImageError(f"invalid descriptor {json.dumps(obj)[:200]}: {exc}") from exc
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Stable bytes for a JSON document: sorted keys, no spaces, UTF-8."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
