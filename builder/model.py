@@ -82,7 +82,12 @@ class Digest:
 
 _VARIANT_DEFAULTS = {"arm": "v7"}
 _VARIANT_DROPPED = {("arm64", "v8"), ("amd64", "v1")}
-_ARCH_ALIASES = {"x86_64": "amd64", "x86-64": "amd64", "aarch64": "arm64", "i386": "386"}
+_ARCH_ALIASES = {
+    "x86_64": "amd64",
+    "x86-64": "amd64",
+    "aarch64": "arm64",
+    "i386": "386",
+}
 _PLATFORM_PART = re.compile(r"^[a-z0-9._-]+$")
 
 
@@ -116,7 +121,11 @@ class Platform:
     @classmethod
     def host(cls) -> Platform:
         machine = _host.machine().lower()
-        table = {"armv7l": ("arm", "v7"), "armv6l": ("arm", "v6"), "ppc64le": ("ppc64le", "")}
+        table = {
+            "armv7l": ("arm", "v7"),
+            "armv6l": ("arm", "v6"),
+            "ppc64le": ("ppc64le", ""),
+        }
         arch, variant = table.get(machine, (_ARCH_ALIASES.get(machine, machine), ""))
         return cls.of("linux", arch, variant)
 

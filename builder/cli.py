@@ -1,0 +1,162 @@
+"""The ``bale`` command: argparse in, BaleError → message and exit code out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from builder import __version__
+from builder.errors import BaleError, UsageError
+from builder.model import Platform
+from builder.outputs import DEFAULT_OUTPUT, parse_output
+from builder.pipeline import BuildOptions, BuildResult, build
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"bale: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="bale", description="Build OCI images from image.toml, no daemon.")
+    parser.add_argument("--version", action="version", version=f"bale {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    b = commands.add_parser("build", help="build an image and write it to its outputs")
+    b.add_argument("-f", "--file", default="image.toml", help="the image file (image.toml)")
+    b.add_argument(
+        "--output",
+        "-o",
+        action="append",
+        default=[],
+        help=f"where to write the image, oci:DIR[:TAG] (default {DEFAULT_OUTPUT})",
+    )
+    b.add_argument("--tag", "-t", action="append", default=[], help="tag (repeatable)")
+    b.add_argument("--platform", action="append", default=[], help="OS/ARCH[/VARIANT]")
+    b.add_argument(
+        "--source-date-epoch",
+        type=int,
+        metavar="N",
+        help="creation time in seconds since 1970 (overrides image.toml)",
+    )
+    b.add_argument("--jobs", "-j", type=int, default=0, help="compression threads (0: cores)")
+    _common(b)
+    b.set_defaults(run=_build)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the digest")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bars (default: on a terminal only)",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _progress(args: argparse.Namespace) -> Callable[[str, int], Callable[[int], object]] | None:
+    wanted = args.progress if args.progress is not None else sys.stderr.isatty()
+    if not wanted or args.quiet:
+        return None
+    from tqdm import tqdm
+
+    def factory(name: str, total: int) -> Callable[[int], object]:
+        bar = tqdm(
+            total=total,
+            desc=f"layer {name}",
+            unit="B",
+            unit_scale=True,
+            file=sys.stderr,
+            leave=False,
+        )
+        return bar.update
+
+    return factory
+
+
+def _build(args: argparse.Namespace) -> int:
+    if args.source_date_epoch is not None and args.source_date_epoch < 0:
+        raise UsageError("--source-date-epoch must be 0 or more")
+    options = BuildOptions(
+        spec_path=Path(args.file),
+        outputs=tuple(parse_output(o) for o in (args.output or [DEFAULT_OUTPUT])),
+        tags=tuple(args.tag),
+        platforms=tuple(_platform(p) for p in args.platform),
+        source_date_epoch=args.source_date_epoch,
+        threads=args.jobs,
+        progress=_progress(args),
+    )
+    result = build(options)
+    if args.json:
+        print(json.dumps(summary(result), indent=2, sort_keys=True))
+        return 0
+    if not args.quiet:
+        for output in result.outputs:
+            tags = ", ".join(result.tags) or "no tag"
+            print(f"wrote {output} ({tags})", file=sys.stderr)
+    print(result.root.digest)
+    return 0
+
+
+def _platform(text: str) -> Platform:
+    try:
+        return Platform.parse(text)
+    except BaleError as exc:
+        raise UsageError(f"--platform: {exc}") from None
+
+
+def summary(result: BuildResult) -> dict[str, Any]:
+    """The machine-readable description of a build (``--json``)."""
+    return {
+        "digest": str(result.root.digest),
+        "mediaType": result.root.media_type,
+        "size": result.root.size,
+        "tags": list(result.tags),
+        "outputs": [str(o) for o in result.outputs],
+        "images": [
+            {
+                "platform": str(image.platform),
+                "manifest": str(image.manifest.descriptor.digest),
+                "config": str(image.config.descriptor.digest),
+                "layers": [
+                    {
+                        "digest": str(layer.descriptor.digest),
+                        "diffId": str(layer.diff_id),
+                        "size": layer.descriptor.size,
+                        "mediaType": layer.descriptor.media_type,
+                        "createdBy": layer.created_by,
+                    }
+                    for layer in image.layers
+                ],
+            }
+            for image in result.images
+        ],
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+        return code
+    except BaleError as exc:
+        if args.debug:
+            raise
+        print(f"bale: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("bale: interrupted; outputs were left as they were", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

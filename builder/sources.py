@@ -1,0 +1,257 @@
+"""A layer spec and the build context → the sorted entries of one layer tar.
+
+This is the edge that reads the build context: it walks directories without
+following symlinks, refuses anything that would escape the context, and
+decides every entry's metadata, so the tar writer only encodes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pathspec
+
+from builder.entries import WHITEOUT_PREFIX, Entry, HostFile, InlineContent, Kind, parents, sort_key
+from builder.errors import SourceError
+from builder.spec import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
+
+OwnerResolver = Callable[[Owner, str], tuple[int, int]]
+
+
+def numeric_owner(owner: Owner, where: str) -> tuple[int, int]:
+    """Resolve ``uid[:gid]`` (and root); names need the accounts of the image."""
+    ids = {"root": "0"}
+    user, group = ids.get(owner.user, owner.user), ids.get(owner.group, owner.group)
+    if not user.isdigit() or (group and not group.isdigit()):
+        raise SourceError(
+            f"{where}: owner '{owner}' names a user or group this image does not define; "
+            "use numeric UID:GID"
+        )
+    return int(user), int(group) if group else int(user)
+
+
+@dataclass
+class _Collector:
+    """Entries of one layer by path, with where each came from (for errors)."""
+
+    layer: LayerSpec
+    context: Path
+    resolve: OwnerResolver
+    entries: dict[str, Entry] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+    explicit_dirs: set[str] = field(default_factory=set)
+    inodes: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
+
+    def ids(self, owner: Owner | None, where: str) -> tuple[int, int]:
+        return (0, 0) if owner is None else self.resolve(owner, where)
+
+    def add(self, entry: Entry, where: str, explicit: bool = False) -> None:
+        old = self.entries.get(entry.path)
+        if old is not None:
+            both_dirs = old.kind is Kind.DIR and entry.kind is Kind.DIR
+            if not both_dirs or (explicit and entry.path in self.explicit_dirs):
+                raise SourceError(
+                    f"layer '{self.layer.name}': /{entry.path} is written twice, "
+                    f"by {self.origin[entry.path]} and by {where}; keep one of them"
+                )
+            if not explicit:
+                return
+        if explicit:
+            self.explicit_dirs.add(entry.path)
+        self.entries[entry.path] = entry
+        self.origin[entry.path] = where
+
+
+def layer_entries(
+    layer: LayerSpec, context: Path, resolve: OwnerResolver = numeric_owner
+) -> list[Entry]:
+    """Every entry of ``layer``, implicit parents included, in tar order."""
+    collector = _Collector(layer, context.resolve(), resolve)
+    for spec in layer.files:
+        _add_files(collector, spec)
+    for directory in layer.dirs:
+        _add_dir(collector, directory)
+    for link in layer.symlinks:
+        uid, gid = collector.ids(link.owner, link.where)
+        path = _rel(link.path)
+        collector.add(Entry(path, Kind.SYMLINK, 0o777, uid, gid, linkname=link.target), link.where)
+    for content in layer.content:
+        _add_content(collector, content)
+    groups = _hardlink_groups(collector, layer.hardlinks)
+    _add_parents(collector)
+    return _link_groups(sorted(collector.entries.values(), key=lambda e: sort_key(e.path)), groups)
+
+
+def _rel(image_path: str) -> str:
+    return image_path.strip("/")
+
+
+def _add_dir(collector: _Collector, spec: DirSpec) -> None:
+    uid, gid = collector.ids(spec.owner, spec.where)
+    path = _rel(spec.path)
+    if path:
+        collector.add(Entry(path, Kind.DIR, spec.mode, uid, gid), spec.where, explicit=True)
+
+
+def _add_content(collector: _Collector, spec: ContentSpec) -> None:
+    uid, gid = collector.ids(spec.owner, spec.where)
+    entry = Entry(_rel(spec.dst), Kind.FILE, spec.mode, uid, gid, InlineContent(spec.data))
+    collector.add(entry, spec.where)
+
+
+def _add_files(collector: _Collector, spec: FileSpec) -> None:
+    root = collector.context
+    source = root / spec.src
+    where = f"{spec.where} (src '{spec.src}')"
+    if not os.path.lexists(source):
+        raise SourceError(f"{where}: {source} does not exist in the build context {root}")
+    real = Path(os.path.realpath(source))
+    if not _inside(real, root):
+        raise SourceError(f"{where}: resolves to {real}, outside the build context {root}")
+    st = os.stat(real)
+    uid, gid = collector.ids(spec.owner, spec.where)
+    if stat.S_ISDIR(st.st_mode):
+        dst = _rel(spec.dst)
+        if dst:
+            collector.add(Entry(dst, Kind.DIR, 0o755, uid, gid), where)
+        matcher = pathspec.GitIgnoreSpec.from_lines(spec.exclude)
+        _walk(collector, spec, real, "", dst, matcher, (uid, gid))
+        return
+    dst = spec.dst + real.name if spec.dst.endswith("/") else spec.dst
+    _add_node(collector, spec, real, _rel(dst), st, (uid, gid))
+
+
+def _walk(
+    collector: _Collector,
+    spec: FileSpec,
+    directory: Path,
+    rel: str,
+    dst: str,
+    matcher: pathspec.GitIgnoreSpec,
+    ids: tuple[int, int],
+) -> None:
+    with os.scandir(directory) as children:
+        for child in children:
+            child_rel = f"{rel}{child.name}"
+            is_dir = child.is_dir(follow_symlinks=False)
+            if matcher.match_file(child_rel + ("/" if is_dir else "")):
+                continue
+            target = f"{dst}/{child.name}" if dst else child.name
+            st = child.stat(follow_symlinks=False)
+            _add_node(collector, spec, Path(child.path), target, st, ids)
+            if is_dir:
+                _walk(collector, spec, Path(child.path), child_rel + "/", target, matcher, ids)
+
+
+def _add_node(
+    collector: _Collector,
+    spec: FileSpec,
+    host: Path,
+    dst: str,
+    st: os.stat_result,
+    ids: tuple[int, int],
+) -> None:
+    """One file, directory or symlink of the context, checked and normalised."""
+    where = f"{spec.where} ({host})"
+    if host.name.startswith(WHITEOUT_PREFIX):
+        raise SourceError(f"{where}: names starting with '.wh.' are reserved for whiteouts")
+    uid, gid = ids
+    mode = st.st_mode
+    if stat.S_ISDIR(mode):
+        collector.add(Entry(dst, Kind.DIR, 0o755, uid, gid), where)
+    elif stat.S_ISLNK(mode):
+        real = Path(os.path.realpath(host))
+        if not _inside(real, collector.context):
+            raise SourceError(
+                f"{where}: symlink to '{os.readlink(host)}' points outside the build context "
+                f"{collector.context}; replace it with the file or declare it in 'symlinks'"
+            )
+        collector.add(Entry(dst, Kind.SYMLINK, 0o777, uid, gid, linkname=os.readlink(host)), where)
+    elif stat.S_ISREG(mode):
+        perm = spec.mode if spec.mode is not None else (0o755 if mode & stat.S_IXUSR else 0o644)
+        entry = Entry(dst, Kind.FILE, perm, uid, gid, HostFile.of(str(host), st))
+        collector.add(entry, where)
+        if st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino, perm, uid, gid)
+            collector.inodes.setdefault(key, []).append(dst)
+    else:
+        raise SourceError(
+            f"{where}: is a {_kind_name(mode)}; only regular files, directories and "
+            "symlinks can be copied into an image"
+        )
+
+
+def _kind_name(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _hardlink_groups(collector: _Collector, links: tuple[LinkSpec, ...]) -> list[list[str]]:
+    """Sets of paths that must share one inode: same-inode sources and 'hardlinks'."""
+    group_of: dict[str, list[str]] = {}
+    groups: list[list[str]] = []
+    for members in collector.inodes.values():
+        if len(members) > 1:
+            groups.append(members)
+            group_of.update(dict.fromkeys(members, members))
+    for link in links:
+        target = _rel(link.target) if link.target.startswith("/") else ""
+        entry = collector.entries.get(target)
+        if entry is None or entry.kind is not Kind.FILE:
+            raise SourceError(
+                f"{link.where}: hardlink target '{link.target}' must be an absolute path of a "
+                f"regular file written in the same layer '{collector.layer.name}'"
+            )
+        path = _rel(link.path)
+        collector.add(replace(entry, path=path), link.where)
+        group = group_of.get(target)
+        if group is None:
+            group = [target]
+            groups.append(group)
+            group_of[target] = group
+        group.append(path)
+        group_of[path] = group
+    return groups
+
+
+def _link_groups(entries: list[Entry], groups: list[list[str]]) -> list[Entry]:
+    """The first member of each group in tar order keeps the bytes; the rest link to it."""
+    leader: dict[str, str] = {}
+    for group in groups:
+        first = min(group, key=sort_key)
+        leader.update((path, first) for path in group if path != first)
+    return [
+        replace(e, kind=Kind.HARDLINK, content=None, linkname=leader[e.path])
+        if e.path in leader
+        else e
+        for e in entries
+    ]
+
+
+def _add_parents(collector: _Collector) -> None:
+    for path in list(collector.entries):
+        for parent in parents(path):
+            existing = collector.entries.get(parent)
+            if existing is None:
+                collector.entries[parent] = Entry(parent, Kind.DIR, 0o755)
+                collector.origin[parent] = "an implicit parent directory"
+            elif existing.kind is not Kind.DIR:
+                raise SourceError(
+                    f"layer '{collector.layer.name}': /{parent} is a {existing.kind.value} "
+                    f"(from {collector.origin[parent]}) but /{path} needs it to be a directory"
+                )

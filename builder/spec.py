@@ -1,0 +1,395 @@
+"""image.toml → a frozen ImageSpec. Every check of user input lives here.
+
+Nothing here reads the build context; paths are only checked for shape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import overload
+
+from builder.compress import CODECS, Codec
+from builder.entries import WHITEOUT_PREFIX
+from builder.errors import BaleError, SpecError
+from builder.model import Platform
+from builder.tomlread import Document, Table
+
+TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+_PORT = re.compile(r"^(\d{1,5})(?:/(tcp|udp|sctp))?$")
+_OWNER_PART = re.compile(r"^(?:\d+|[a-z_][a-z0-9_.-]*\$?)$")
+_SIGNAL = re.compile(r"^(?:SIG[A-Z0-9+-]+|\d+)$")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """``user[:group]`` as written; names are resolved against /etc/passwd later."""
+
+    user: str = "0"
+    group: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.user}:{self.group}" if self.group else self.user
+
+
+@dataclass(frozen=True, slots=True)
+class FileSpec:
+    src: str
+    dst: str
+    mode: int | None = None
+    owner: Owner | None = None
+    exclude: tuple[str, ...] = ()
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DirSpec:
+    path: str
+    mode: int = 0o755
+    owner: Owner | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSpec:
+    """A symlink or hardlink entry: ``path`` points to ``target``."""
+
+    path: str
+    target: str
+    owner: Owner | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContentSpec:
+    dst: str
+    data: bytes
+    mode: int = 0o644
+    owner: Owner | None = None
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LayerSpec:
+    name: str
+    codec: Codec
+    files: tuple[FileSpec, ...] = ()
+    dirs: tuple[DirSpec, ...] = ()
+    symlinks: tuple[LinkSpec, ...] = ()
+    hardlinks: tuple[LinkSpec, ...] = ()
+    content: tuple[ContentSpec, ...] = ()
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigSpec:
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    workdir: str = ""
+    user: str = ""
+    ports: tuple[str, ...] = ()
+    volumes: tuple[str, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    stop_signal: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSpec:
+    path: Path
+    context: Path
+    tags: tuple[str, ...]
+    base: str
+    platforms: tuple[Platform, ...]
+    codec: Codec
+    created: int | None
+    config: ConfigSpec
+    annotations: tuple[tuple[str, str], ...]
+    layers: tuple[LayerSpec, ...]
+
+
+def load(path: Path) -> ImageSpec:
+    """Read and check an image.toml; raise SpecError naming file, line and key."""
+    doc, data = Document.load(path)
+    top = Table(doc, "", data)
+    image = top.table("image")
+    codec = _codec(image, None)
+    spec = ImageSpec(
+        path=path,
+        context=path.resolve().parent,
+        tags=_tags(image),
+        base=_base(image),
+        platforms=_platforms(image),
+        codec=codec,
+        created=_created(image),
+        config=_config(top.table("config")),
+        annotations=top.string_map("annotations"),
+        layers=tuple(_layer(t, codec) for t in top.tables("layers")),
+    )
+    image.finish()
+    top.finish()
+    if spec.base == "scratch" and not spec.layers:
+        raise doc.error("layers", "a scratch image needs at least one [[layers]] table")
+    return spec
+
+
+def check_tag(tag: str) -> str:
+    """Return the tag, or raise SpecError saying what a tag may hold."""
+    if not TAG.match(tag):
+        raise SpecError(_tag_message(tag))
+    return tag
+
+
+def _tag_message(tag: str) -> str:
+    return (
+        f"invalid tag '{tag}': use up to 128 letters, digits, '_', '.', '-', "
+        "not starting with '.' or '-'"
+    )
+
+
+def _tags(image: Table) -> tuple[str, ...]:
+    tags = image.strings("tags")
+    for index, tag in enumerate(tags):
+        if not TAG.match(tag):
+            raise image.error(f"tags[{index}]", _tag_message(tag))
+    return tuple(dict.fromkeys(tags))
+
+
+def _base(image: Table) -> str:
+    base = image.string("base", "scratch")
+    if base != "scratch":
+        raise image.error("base", f"unsupported base '{base}': only \"scratch\" is supported")
+    return base
+
+
+def _platforms(image: Table) -> tuple[Platform, ...]:
+    result = []
+    for index, text in enumerate(image.strings("platforms")):
+        try:
+            result.append(Platform.parse(text))
+        except BaleError as exc:
+            raise image.error(f"platforms[{index}]", str(exc)) from None
+    if len(result) > 1:
+        raise image.error("platforms", "only one platform per build is supported")
+    return tuple(dict.fromkeys(result))
+
+
+def _codec(table: Table, inherit: Codec | None) -> Codec:
+    name = table.string("compression", inherit.name if inherit else "gzip")
+    level = table.typed("compression_level", int, -1)
+    if name not in CODECS:
+        raise table.error("compression", f"unknown compression '{name}': use gzip, zstd or none")
+    if level == -1 and inherit is not None and inherit.name == name:
+        level = inherit.level
+    try:
+        return Codec.of(name, None if level == -1 else level)
+    except BaleError as exc:
+        raise table.error("compression_level", str(exc)) from None
+
+
+def _created(image: Table) -> int | None:
+    value = image.raw("created")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            value = None
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise image.error(
+            "created", "expected an RFC 3339 time with zone, e.g. 2024-01-01T00:00:00Z"
+        )
+    seconds = int(value.timestamp())
+    if seconds < 0:
+        raise image.error("created", "must not be before 1970-01-01T00:00:00Z")
+    return seconds
+
+
+def _config(table: Table) -> ConfigSpec:
+    spec = ConfigSpec(
+        entrypoint=_argv(table, "entrypoint"),
+        cmd=_argv(table, "cmd"),
+        env=_env(table),
+        workdir=_abs_or_empty(table, "workdir"),
+        user=_user(table),
+        ports=_ports(table),
+        volumes=tuple(
+            _abs(table, f"volumes[{i}]", v) for i, v in enumerate(table.strings("volumes"))
+        ),
+        labels=table.string_map("labels"),
+        stop_signal=_signal(table),
+    )
+    table.finish()
+    return spec
+
+
+def _argv(table: Table, name: str) -> tuple[str, ...] | None:
+    return table.strings(name) if table.raw(name) is not None else None
+
+
+def _env(table: Table) -> tuple[tuple[str, str], ...]:
+    env = table.string_map("env")
+    for key, _ in env:
+        if not key or "=" in key:
+            raise table.error(
+                f"env.{key}",
+                "an environment variable name may not be empty or hold '='",
+            )
+    return env
+
+
+def _user(table: Table) -> str:
+    user = table.string("user")
+    if user and not all(_OWNER_PART.match(p) for p in user.split(":", 1)):
+        raise table.error("user", f"invalid user '{user}': use UID[:GID] or NAME[:GROUP]")
+    return user
+
+
+def _ports(table: Table) -> tuple[str, ...]:
+    result = []
+    for index, port in enumerate(table.strings("ports")):
+        match = _PORT.match(port)
+        if not match or not 0 < int(match.group(1)) < 65536:
+            raise table.error(
+                f"ports[{index}]",
+                f"invalid port '{port}': use PORT[/tcp|udp|sctp], 1-65535",
+            )
+        result.append(f"{int(match.group(1))}/{match.group(2) or 'tcp'}")
+    return tuple(dict.fromkeys(result))
+
+
+def _signal(table: Table) -> str:
+    signal = table.string("stop_signal")
+    if signal and not _SIGNAL.match(signal):
+        raise table.error(
+            "stop_signal",
+            f"invalid signal '{signal}': use a name like SIGTERM or a number",
+        )
+    return signal
+
+
+def _layer(table: Table, default: Codec) -> LayerSpec:
+    index = table.where.rsplit("[", 1)[-1].rstrip("]")
+    spec = LayerSpec(
+        name=table.string("name", f"layer-{index}"),
+        codec=_codec(table, default),
+        files=table.each("files", _file),
+        dirs=table.each("dirs", _dir),
+        symlinks=table.each("symlinks", _link),
+        hardlinks=table.each("hardlinks", _link),
+        content=table.each("content", _content),
+        where=table.where,
+    )
+    table.finish()
+    return spec
+
+
+def _file(table: Table) -> FileSpec:
+    src = table.string("src")
+    if not src:
+        raise table.error(
+            "src", "missing 'src': the path of a file or directory in the build context"
+        )
+    if posixpath.isabs(src) or ".." in src.replace("\\", "/").split("/"):
+        raise table.error(
+            "src",
+            f"'{src}' escapes the build context: use a relative path without '..'",
+        )
+    dst = table.string("dst")
+    spec = FileSpec(
+        src=src,
+        dst=_abs(table, "dst", dst, keep_slash=True),
+        mode=_mode(table, None),
+        owner=_owner(table),
+        exclude=table.strings("exclude"),
+        where=table.where,
+    )
+    table.finish()
+    return spec
+
+
+def _dir(table: Table) -> DirSpec:
+    spec = DirSpec(
+        _abs(table, "path", table.string("path")),
+        _mode(table, 0o755),
+        _owner(table),
+        table.where,
+    )
+    table.finish()
+    return spec
+
+
+def _link(table: Table) -> LinkSpec:
+    target = table.string("target")
+    if not target:
+        raise table.error("target", "missing 'target': the path the link points to")
+    spec = LinkSpec(_abs(table, "path", table.string("path")), target, _owner(table), table.where)
+    table.finish()
+    return spec
+
+
+def _content(table: Table) -> ContentSpec:
+    text = table.raw("text")
+    if not isinstance(text, str):
+        raise table.error("text", "missing 'text': the file's content as a string")
+    spec = ContentSpec(
+        _abs(table, "dst", table.string("dst")),
+        text.encode(),
+        _mode(table, 0o644),
+        _owner(table),
+        table.where,
+    )
+    table.finish()
+    return spec
+
+
+def _abs(table: Table, name: str, path: str, keep_slash: bool = False) -> str:
+    """An absolute image path, normalised; a trailing '/' is kept when asked."""
+    if not path:
+        raise table.error(name, "missing: give an absolute path in the image, e.g. /app")
+    if not path.startswith("/"):
+        raise table.error(name, f"'{path}' is not absolute: image paths start with '/'")
+    if ".." in path.split("/") or "\0" in path:
+        raise table.error(name, f"'{path}' may not contain '..' or NUL")
+    norm = posixpath.normpath(path)
+    norm = "/" if norm == "//" else norm
+    if any(part.startswith(WHITEOUT_PREFIX) for part in norm.split("/")):
+        raise table.error(name, f"'{path}': names starting with '.wh.' are reserved for whiteouts")
+    if keep_slash and path.endswith("/") and norm != "/":
+        norm += "/"
+    return norm
+
+
+def _abs_or_empty(table: Table, name: str) -> str:
+    value = table.string(name)
+    return _abs(table, name, value) if value else ""
+
+
+@overload
+def _mode(table: Table, default: int) -> int: ...
+@overload
+def _mode(table: Table, default: None) -> int | None: ...
+def _mode(table: Table, default: int | None) -> int | None:
+    value = table.raw("mode")
+    if value is None:
+        return default
+    if isinstance(value, str) and re.fullmatch(r"(0o?)?[0-7]{1,4}", value):
+        value = int(value.removeprefix("0o"), 8)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0o7777:
+        raise table.error("mode", f"invalid mode {value!r}: use an octal number such as 0o755")
+    return value
+
+
+def _owner(table: Table) -> Owner | None:
+    value = table.string("owner")
+    if not value:
+        return None
+    parts = value.split(":")
+    if len(parts) > 2 or not all(_OWNER_PART.match(p) for p in parts):
+        raise table.error("owner", f"invalid owner '{value}': use UID:GID, e.g. \"1000:1000\"")
+    return Owner(parts[0], parts[1] if len(parts) == 2 else "")
