@@ -1,0 +1,160 @@
+"""Reading images that already exist: stores of blobs and the images in them.
+
+A ``Store`` hands out verified bytes by descriptor; ``resolve_image`` walks
+index → manifest → config for one platform. The OCI layout store lives here;
+archive and registry stores implement the same protocol.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from builder.errors import DigestMismatch, ImageError, LayoutError
+from builder.model import (
+    ANNOTATION_REF_NAME,
+    INDEX_TYPES,
+    MANIFEST_TYPES,
+    Descriptor,
+    Platform,
+)
+
+MAX_DOCUMENT = 4 << 20
+
+
+class Store(Protocol):
+    """Content-addressed read access; ``name`` says where, for error messages."""
+
+    name: str
+
+    def open(self, descriptor: Descriptor) -> BinaryIO: ...
+
+
+def read_document(store: Store, descriptor: Descriptor) -> tuple[bytes, dict[str, Any]]:
+    """A JSON manifest, index or config, verified against its descriptor."""
+    if descriptor.size > MAX_DOCUMENT:
+        raise ImageError(f"{store.name}: {descriptor.digest} is {descriptor.size} bytes, too large")
+    with store.open(descriptor) as stream:
+        data = stream.read(descriptor.size + 1)
+    verify(store.name, descriptor, data)
+    try:
+        document = json.loads(data)
+    except ValueError as exc:
+        raise ImageError(f"{store.name}: {descriptor.digest} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ImageError(f"{store.name}: {descriptor.digest} is not a JSON object")
+    return data, document
+
+
+def verify(where: str, descriptor: Descriptor, data: bytes) -> None:
+    actual = hashlib.new(descriptor.digest.algorithm, data).hexdigest()
+    if len(data) != descriptor.size or actual != descriptor.digest.encoded:
+        raise DigestMismatch(
+            f"{where}: content of {descriptor.digest} does not match its digest or size "
+            f"({len(data)} bytes, expected {descriptor.size}); the image is corrupt"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SourceImage:
+    """One platform's image as read from a store, with the exact bytes it was made of."""
+
+    store_name: str
+    manifest: Descriptor
+    manifest_bytes: bytes
+    config: Descriptor
+    config_bytes: bytes
+    layers: tuple[Descriptor, ...]
+
+    @property
+    def config_json(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.config_bytes)
+        return parsed
+
+    @property
+    def platform(self) -> Platform:
+        return Platform.from_json(self.config_json)
+
+
+def platforms_of(store: Store, index: Descriptor) -> list[Descriptor]:
+    """The platform manifests of an index, attestation (unknown/unknown) entries skipped."""
+    _, document = read_document(store, index)
+    found = []
+    for item in document.get("manifests") or []:
+        descriptor = Descriptor.from_json(item)
+        platform = descriptor.platform
+        if platform is not None and platform.os == "unknown" and platform.architecture == "unknown":
+            continue
+        found.append(descriptor)
+    return found
+
+
+def resolve_image(store: Store, root: Descriptor, platform: Platform | None) -> SourceImage:
+    """Follow an index to ``platform``'s manifest (any single one if None) and read it."""
+    descriptor = root
+    if root.media_type in INDEX_TYPES:
+        candidates = platforms_of(store, root)
+        matching = [d for d in candidates if platform is None or d.platform == platform]
+        if platform is None and len(candidates) > 1:
+            offered = ", ".join(str(d.platform) for d in candidates)
+            raise ImageError(f"{store.name} holds several platforms ({offered}); pick one")
+        if not matching:
+            offered = ", ".join(str(d.platform) for d in candidates) or "none"
+            raise ImageError(f"{store.name} has no image for {platform}; it offers: {offered}")
+        descriptor = matching[0]
+    if descriptor.media_type not in MANIFEST_TYPES:
+        raise ImageError(
+            f"{store.name}: {descriptor.digest} has unsupported type {descriptor.media_type}"
+        )
+    data, manifest = read_document(store, descriptor)
+    try:
+        config = Descriptor.from_json(manifest["config"])
+        layers = tuple(Descriptor.from_json(item) for item in manifest.get("layers") or [])
+    except (KeyError, TypeError) as exc:
+        raise ImageError(
+            f"{store.name}: manifest {descriptor.digest} is malformed: {exc}"
+        ) from None
+    config_bytes, _ = read_document(store, config)
+    image = SourceImage(store.name, descriptor, data, config, config_bytes, layers)
+    if platform is not None and image.platform != platform:
+        raise ImageError(f"{store.name} is a {image.platform} image, not {platform}")
+    return image
+
+
+class LayoutStore:
+    """An OCI image layout directory."""
+
+    def __init__(self, root: Path) -> None:
+        if not (root / "oci-layout").is_file() or not (root / "index.json").is_file():
+            raise LayoutError(f"{root} is not an OCI image layout (no oci-layout and index.json)")
+        self.root = root
+        self.name = f"oci:{root}"
+
+    def open(self, descriptor: Descriptor) -> BinaryIO:
+        path = self.root / "blobs" / descriptor.digest.algorithm / descriptor.digest.encoded
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise LayoutError(f"{self.name}: blob {descriptor.digest} is missing") from None
+
+    def lookup(self, tag: str) -> Descriptor:
+        """The index.json entry named ``tag``; with no tag, the only entry."""
+        data = (self.root / "index.json").read_bytes()
+        try:
+            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
+        except (ValueError, AttributeError) as exc:
+            raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
+        if tag:
+            named = [e for e in entries if e.annotations.get(ANNOTATION_REF_NAME) == tag]
+            if not named:
+                tags = sorted({e.annotations.get(ANNOTATION_REF_NAME, "") for e in entries} - {""})
+                raise LayoutError(
+                    f"{self.name} has no tag '{tag}'; it has: {', '.join(tags) or 'none'}"
+                )
+            return named[-1]
+        if len(entries) != 1:
+            raise LayoutError(f"{self.name} holds {len(entries)} images; name one as oci:DIR:TAG")
+        return entries[0]
