@@ -14,6 +14,7 @@ from builder.errors import BaleError, UsageError
 from builder.model import Platform
 from builder.outputs import DEFAULT_OUTPUT, parse_output
 from builder.pipeline import BuildOptions, BuildResult, build
+from builder.spec import check_tag
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,7 +88,7 @@ def _build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         spec_path=Path(args.file),
         outputs=tuple(parse_output(o) for o in (args.output or [DEFAULT_OUTPUT])),
-        tags=tuple(args.tag),
+        tags=tuple(_tag(t) for t in args.tag),
         platforms=tuple(_platform(p) for p in args.platform),
         source_date_epoch=args.source_date_epoch,
         threads=args.jobs,
@@ -103,6 +104,13 @@ def _build(args: argparse.Namespace) -> int:
             print(f"wrote {output} ({tags})", file=sys.stderr)
     print(result.root.digest)
     return 0
+
+
+def _tag(text: str) -> str:
+    try:
+        return check_tag(text)
+    except BaleError as exc:
+        raise UsageError(f"--tag: {exc}") from None
 
 
 def _platform(text: str) -> Platform:

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from builder.errors import DigestMismatch, LayoutError
+from builder.image import JsonBlob
+from builder.layout import write_layout
+from builder.model import OCI_MANIFEST, Descriptor
+from builder.store import LayoutStore
+
+
+def _blob(text: str) -> JsonBlob:
+    return JsonBlob.of(OCI_MANIFEST, {"x": text})
+
+
+def _refs(root: Path) -> dict[str, str]:
+    index = json.loads((root / "index.json").read_text())
+    return {
+        m.get("annotations", {}).get("org.opencontainers.image.ref.name", ""): m["digest"]
+        for m in index["manifests"]
+    }
+
+
+def test_tags_move_and_other_images_stay(tmp_path: Path) -> None:
+    one, two = _blob("1"), _blob("2")
+    write_layout(tmp_path / "l", [one], one.descriptor, ["a", "b"])
+    write_layout(tmp_path / "l", [two], two.descriptor, ["b", "c"])
+    refs = _refs(tmp_path / "l")
+    assert refs == {
+        "a": str(one.descriptor.digest),
+        "b": str(two.descriptor.digest),
+        "c": str(two.descriptor.digest),
+    }
+    assert LayoutStore(tmp_path / "l").lookup("a") == Descriptor(
+        OCI_MANIFEST,
+        one.descriptor.digest,
+        one.descriptor.size,
+        {"org.opencontainers.image.ref.name": "a"},
+    )
+
+
+def test_untagged_image_is_listed_once(tmp_path: Path) -> None:
+    one = _blob("1")
+    write_layout(tmp_path / "l", [one], one.descriptor, [])
+    write_layout(tmp_path / "l", [one], one.descriptor, [])
+    assert len(json.loads((tmp_path / "l" / "index.json").read_text())["manifests"]) == 1
+
+
+@dataclass(frozen=True)
+class _Lying:
+    """A blob whose bytes do not match its descriptor."""
+
+    descriptor: Descriptor
+
+    def open(self) -> io.BytesIO:
+        return io.BytesIO(b"something else")
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_failure_leaves_an_existing_layout_as_it_was(tmp_path: Path) -> None:
+    one, two = _blob("1"), _blob("2")
+    root = tmp_path / "l"
+    write_layout(root, [one], one.descriptor, ["a"])
+    before = _snapshot(root)
+    with pytest.raises(DigestMismatch, match="changed before it was written"):
+        write_layout(root, [two, _Lying(_blob("3").descriptor)], two.descriptor, ["a"])
+    assert _snapshot(root) == before
+
+
+def test_failure_leaves_no_new_directory(tmp_path: Path) -> None:
+    with pytest.raises(DigestMismatch):
+        write_layout(tmp_path / "new", [_Lying(_blob("3").descriptor)], _blob("3").descriptor, [])
+    assert not (tmp_path / "new").exists()
+
+
+def test_refuses_a_directory_that_is_not_a_layout(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "precious.txt").write_text("keep")
+    with pytest.raises(LayoutError, match="without an 'oci-layout' file"):
+        write_layout(tmp_path / "d", [_blob("1")], _blob("1").descriptor, [])
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["precious.txt"]
+
+
+def test_lookup_errors_name_what_exists(tmp_path: Path) -> None:
+    one = _blob("1")
+    write_layout(tmp_path / "l", [one], one.descriptor, ["a", "b"])
+    with pytest.raises(LayoutError, match="has no tag 'z'; it has: a, b"):
+        LayoutStore(tmp_path / "l").lookup("z")
+    with pytest.raises(LayoutError, match="holds 2 images"):
+        LayoutStore(tmp_path / "l").lookup("")
