@@ -15,8 +15,14 @@ from typing import Any, BinaryIO
 from builder.layer import Layer
 from builder.model import (
     ANNOTATION_CREATED,
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_LAYER_GZIP,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
     OCI_CONFIG,
     OCI_INDEX,
+    OCI_LAYER,
     OCI_MANIFEST,
     Descriptor,
     Digest,
@@ -77,8 +83,37 @@ def container_config(spec: ConfigSpec) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class MediaTypes:
+    """The media types of one image format (OCI or Docker v2.2)."""
+
+    manifest: str
+    index: str
+    config: str
+    annotations: bool
+
+    def layer(self, descriptor: Descriptor) -> dict[str, Any]:
+        """A layer descriptor in this format (the same bytes, maybe another name)."""
+        out = descriptor.to_json()
+        if self.manifest == DOCKER_MANIFEST:
+            out["mediaType"] = (
+                DOCKER_LAYER if descriptor.media_type == OCI_LAYER else DOCKER_LAYER_GZIP
+            )
+        return out
+
+
+FORMATS = {
+    "oci": MediaTypes(OCI_MANIFEST, OCI_INDEX, OCI_CONFIG, True),
+    "docker": MediaTypes(DOCKER_MANIFEST, DOCKER_LIST, DOCKER_CONFIG, False),
+}
+
+
 def config_blob(
-    platform: Platform, created: int, config: Mapping[str, Any], layers: Sequence[Layer]
+    platform: Platform,
+    created: int,
+    config: Mapping[str, Any],
+    layers: Sequence[Layer],
+    media_type: str = OCI_CONFIG,
 ) -> JsonBlob:
     document: dict[str, Any] = {
         "architecture": platform.architecture,
@@ -94,21 +129,24 @@ def config_blob(
         document["variant"] = platform.variant
     if platform.os_version:
         document["os.version"] = platform.os_version
-    return JsonBlob.of(OCI_CONFIG, document)
+    return JsonBlob.of(media_type, document)
 
 
 def manifest_blob(
-    config: JsonBlob, layers: Sequence[Layer], annotations: Mapping[str, str]
+    config: JsonBlob,
+    layers: Sequence[Layer],
+    annotations: Mapping[str, str],
+    types: MediaTypes = FORMATS["oci"],
 ) -> JsonBlob:
     document: dict[str, Any] = {
         "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
+        "mediaType": types.manifest,
         "config": config.descriptor.to_json(),
-        "layers": [layer.descriptor.to_json() for layer in layers],
+        "layers": [types.layer(layer.descriptor) for layer in layers],
     }
-    if annotations:
+    if annotations and types.annotations:
         document["annotations"] = dict(annotations)
-    return JsonBlob.of(OCI_MANIFEST, document)
+    return JsonBlob.of(types.manifest, document)
 
 
 def assemble(
@@ -117,20 +155,35 @@ def assemble(
     spec: ConfigSpec,
     layers: Sequence[Layer],
     annotations: Mapping[str, str],
+    image_format: str = "oci",
 ) -> Image:
     """Config and manifest for one platform from finished layers."""
-    config = config_blob(platform, created, container_config(spec), layers)
+    types = FORMATS[image_format]
+    config = config_blob(platform, created, container_config(spec), layers, types.config)
     merged = {ANNOTATION_CREATED: rfc3339(created), **annotations}
-    manifest = manifest_blob(config, layers, merged)
+    manifest = manifest_blob(config, layers, merged, types)
     return Image(platform, manifest, config, tuple(layers))
 
 
-def index_blob(manifests: Sequence[Descriptor], annotations: Mapping[str, str]) -> JsonBlob:
+def index_blob(
+    images: Sequence[Image], annotations: Mapping[str, str], image_format: str = "oci"
+) -> JsonBlob:
+    """An index naming each image's manifest with its platform, in the order given."""
+    types = FORMATS[image_format]
+    manifests = [
+        Descriptor(
+            image.manifest.descriptor.media_type,
+            image.manifest.descriptor.digest,
+            image.manifest.descriptor.size,
+            platform=image.platform,
+        ).to_json()
+        for image in images
+    ]
     document: dict[str, Any] = {
         "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [m.to_json() for m in manifests],
+        "mediaType": types.index,
+        "manifests": manifests,
     }
-    if annotations:
+    if annotations and types.annotations:
         document["annotations"] = dict(annotations)
-    return JsonBlob.of(OCI_INDEX, document)
+    return JsonBlob.of(types.index, document)

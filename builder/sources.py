@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pathspec
 
+from builder.archcheck import check_file
 from builder.entries import WHITEOUT_PREFIX, Entry, HostFile, InlineContent, Kind, parents, sort_key
 from builder.errors import SourceError
+from builder.model import Platform
 from builder.spec import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
 
 OwnerResolver = Callable[[Owner, str], tuple[int, int]]
@@ -40,6 +42,7 @@ class _Collector:
 
     layer: LayerSpec
     context: Path
+    platform: Platform
     resolve: OwnerResolver
     entries: dict[str, Entry] = field(default_factory=dict)
     origin: dict[str, str] = field(default_factory=dict)
@@ -67,12 +70,16 @@ class _Collector:
 
 
 def layer_entries(
-    layer: LayerSpec, context: Path, resolve: OwnerResolver = numeric_owner
+    layer: LayerSpec,
+    context: Path,
+    platform: Platform,
+    resolve: OwnerResolver = numeric_owner,
 ) -> list[Entry]:
-    """Every entry of ``layer``, implicit parents included, in tar order."""
-    collector = _Collector(layer, context.resolve(), resolve)
+    """Every entry of ``layer`` for ``platform``, implicit parents included, in tar order."""
+    collector = _Collector(layer, context.resolve(), platform, resolve)
     for spec in layer.files:
-        _add_files(collector, spec)
+        if not spec.platforms or platform in spec.platforms:
+            _add_files(collector, replace(spec, src=substitute(spec.src, platform)))
     for directory in layer.dirs:
         _add_dir(collector, directory)
     for link in layer.symlinks:
@@ -84,6 +91,19 @@ def layer_entries(
     groups = _hardlink_groups(collector, layer.hardlinks)
     _add_parents(collector)
     return _link_groups(sorted(collector.entries.values(), key=lambda e: sort_key(e.path)), groups)
+
+
+def substitute(path: str, platform: Platform) -> str:
+    """Fill {os}, {arch}, {variant} and {platform} (e.g. linux-arm-v7) into a path."""
+    values = {
+        "os": platform.os,
+        "arch": platform.architecture,
+        "variant": platform.variant,
+        "platform": str(platform).replace("/", "-"),
+    }
+    for name, value in values.items():
+        path = path.replace(f"{{{name}}}", value)
+    return path
 
 
 def _rel(image_path: str) -> str:
@@ -173,6 +193,8 @@ def _add_node(
         collector.add(Entry(dst, Kind.SYMLINK, 0o777, uid, gid, linkname=os.readlink(host)), where)
     elif stat.S_ISREG(mode):
         perm = spec.mode if spec.mode is not None else (0o755 if mode & stat.S_IXUSR else 0o644)
+        if spec.check_arch:
+            check_file(str(host), dst, collector.platform, where)
         entry = Entry(dst, Kind.FILE, perm, uid, gid, HostFile.of(str(host), st))
         collector.add(entry, where)
         if st.st_nlink > 1:

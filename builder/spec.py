@@ -18,6 +18,9 @@ from builder.errors import BaleError, SpecError
 from builder.model import Platform
 from builder.tomlread import Document, Table
 
+FORMATS = ("oci", "docker")
+INDEX_MODES = ("auto", "always")
+PLACEHOLDERS = ("os", "arch", "variant", "platform")
 TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 _PORT = re.compile(r"^(\d{1,5})(?:/(tcp|udp|sctp))?$")
 _OWNER_PART = re.compile(r"^(?:\d+|[a-z_][a-z0-9_.-]*\$?)$")
@@ -43,6 +46,8 @@ class FileSpec:
     mode: int | None = None
     owner: Owner | None = None
     exclude: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+    check_arch: bool = True
     where: str = ""
 
 
@@ -82,6 +87,7 @@ class LayerSpec:
     symlinks: tuple[LinkSpec, ...] = ()
     hardlinks: tuple[LinkSpec, ...] = ()
     content: tuple[ContentSpec, ...] = ()
+    platforms: tuple[Platform, ...] = ()
     where: str = ""
 
 
@@ -106,6 +112,8 @@ class ImageSpec:
     base: str
     platforms: tuple[Platform, ...]
     codec: Codec
+    format: str
+    index: str
     created: int | None
     config: ConfigSpec
     annotations: tuple[tuple[str, str], ...]
@@ -123,8 +131,10 @@ def load(path: Path) -> ImageSpec:
         context=path.resolve().parent,
         tags=_tags(image),
         base=_base(image),
-        platforms=_platforms(image),
+        platforms=_platforms(image, "platforms"),
         codec=codec,
+        format=_choice(image, "format", FORMATS),
+        index=_choice(image, "index", INDEX_MODES),
         created=_created(image),
         config=_config(top.table("config")),
         annotations=top.string_map("annotations"),
@@ -134,6 +144,7 @@ def load(path: Path) -> ImageSpec:
     top.finish()
     if spec.base == "scratch" and not spec.layers:
         raise doc.error("layers", "a scratch image needs at least one [[layers]] table")
+    _check_format(doc, spec)
     return spec
 
 
@@ -166,16 +177,21 @@ def _base(image: Table) -> str:
     return base
 
 
-def _platforms(image: Table) -> tuple[Platform, ...]:
+def _platforms(table: Table, name: str) -> tuple[Platform, ...]:
     result = []
-    for index, text in enumerate(image.strings("platforms")):
+    for index, text in enumerate(table.strings(name)):
         try:
             result.append(Platform.parse(text))
         except BaleError as exc:
-            raise image.error(f"platforms[{index}]", str(exc)) from None
-    if len(result) > 1:
-        raise image.error("platforms", "only one platform per build is supported")
+            raise table.error(f"{name}[{index}]", str(exc)) from None
     return tuple(dict.fromkeys(result))
+
+
+def _choice(table: Table, name: str, choices: tuple[str, ...]) -> str:
+    value = table.string(name, choices[0])
+    if value not in choices:
+        raise table.error(name, f"unknown {name} '{value}': use one of {', '.join(choices)}")
+    return value
 
 
 def _codec(table: Table, inherit: Codec | None) -> Codec:
@@ -283,6 +299,7 @@ def _layer(table: Table, default: Codec) -> LayerSpec:
         symlinks=table.each("symlinks", _link),
         hardlinks=table.each("hardlinks", _link),
         content=table.each("content", _content),
+        platforms=_platforms(table, "platforms"),
         where=table.where,
     )
     table.finish()
@@ -295,6 +312,7 @@ def _file(table: Table) -> FileSpec:
         raise table.error(
             "src", "missing 'src': the path of a file or directory in the build context"
         )
+    _check_placeholders(table, "src", src)
     if posixpath.isabs(src) or ".." in src.replace("\\", "/").split("/"):
         raise table.error(
             "src",
@@ -307,10 +325,20 @@ def _file(table: Table) -> FileSpec:
         mode=_mode(table, None),
         owner=_owner(table),
         exclude=table.strings("exclude"),
+        platforms=_platforms(table, "platforms"),
+        check_arch=table.typed("check_arch", bool, True),
         where=table.where,
     )
     table.finish()
     return spec
+
+
+def _check_placeholders(table: Table, name: str, value: str) -> None:
+    """Only {os}, {arch}, {variant} and {platform} may appear in a source path."""
+    for found in re.findall(r"\{([^{}]*)\}", value):
+        if found not in PLACEHOLDERS:
+            known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+            raise table.error(name, f"unknown placeholder '{{{found}}}' in '{value}': use {known}")
 
 
 def _dir(table: Table) -> DirSpec:
@@ -393,3 +421,15 @@ def _owner(table: Table) -> Owner | None:
     if len(parts) > 2 or not all(_OWNER_PART.match(p) for p in parts):
         raise table.error("owner", f"invalid owner '{value}': use UID:GID, e.g. \"1000:1000\"")
     return Owner(parts[0], parts[1] if len(parts) == 2 else "")
+
+
+def _check_format(doc: Document, spec: ImageSpec) -> None:
+    """Docker's v2.2 media types know gzip and plain tar only."""
+    if spec.format != "docker":
+        return
+    for layer in spec.layers:
+        if layer.codec.name == "zstd":
+            raise doc.error(
+                f"{layer.where}.compression",
+                'zstd layers cannot be written in format = "docker"; use gzip or none',
+            )

@@ -8,6 +8,7 @@ import pytest
 
 from builder.entries import Entry, Kind
 from builder.errors import SourceError
+from builder.model import Platform
 from builder.sources import layer_entries
 from builder.spec import load
 from tests.helpers import write_toml
@@ -15,7 +16,7 @@ from tests.helpers import write_toml
 
 def _entries(ctx: Path, layer_toml: str) -> dict[str, Entry]:
     spec = load(write_toml(ctx, "[[layers]]\n" + layer_toml))
-    entries = layer_entries(spec.layers[0], spec.context)
+    entries = layer_entries(spec.layers[0], spec.context, Platform.parse("linux/amd64"))
     return {e.path: e for e in entries}
 
 

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import magic
+import pytest
+
+from builder.archcheck import check_file, elf_architecture
+from builder.errors import SourceError
+from builder.model import Platform
+from tests.elf import MACHINES, elf_header
+
+
+@pytest.mark.parametrize("arch", sorted(MACHINES))
+@pytest.mark.parametrize("shared", [False, True])
+def test_libmagic_names_each_machine(arch: str, shared: bool) -> None:
+    assert elf_architecture(magic.from_buffer(elf_header(arch, shared))) == arch
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["ASCII text", "ELF 64-bit LSB relocatable, x86-64, version 1 (SYSV)", "data", "ELF"],
+)
+def test_other_files_are_not_checked(description: str) -> None:
+    assert elf_architecture(description) is None
+
+
+def test_real_busybox_matches_the_host() -> None:
+    busybox = Path("/bin/busybox")
+    assert busybox.exists(), "busybox-static is installed by scripts/test.sh"
+    assert elf_architecture(magic.from_file(str(busybox))) == Platform.host().architecture
+
+
+def test_mismatch_names_file_platform_and_machine(tmp_path: Path) -> None:
+    path = tmp_path / "tool"
+    path.write_bytes(elf_header("arm64"))
+    check_file(str(path), "bin/tool", Platform.parse("linux/arm64"), "layers[0]")
+    with pytest.raises(SourceError) as caught:
+        check_file(str(path), "bin/tool", Platform.parse("linux/amd64"), "layers[0]")
+    message = str(caught.value)
+    assert "/bin/tool is built for arm64 (ARM aarch64)" in message
+    assert "the image is for linux/amd64" in message and "check_arch = false" in message
