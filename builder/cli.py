@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
         "-o",
         action="append",
         default=[],
-        help=f"where to write the image, oci:DIR[:TAG] (default {DEFAULT_OUTPUT})",
+        help=(
+            "where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], "
+            f"docker-archive:FILE[[:NAME]:TAG] (repeatable; default {DEFAULT_OUTPUT})"
+        ),
     )
     b.add_argument("--tag", "-t", action="append", default=[], help="tag (repeatable)")
     b.add_argument("--platform", action="append", default=[], help="OS/ARCH[/VARIANT]")
@@ -99,7 +102,7 @@ def _build(args: argparse.Namespace) -> int:
         return 0
     if not args.quiet:
         for output in result.outputs:
-            tags = ", ".join(result.tags) or "no tag"
+            tags = output.tag or ", ".join(result.tags) or "no tag"
             print(f"wrote {output} ({tags})", file=sys.stderr)
     print(result.root.digest)
     return 0

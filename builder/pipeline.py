@@ -11,9 +11,10 @@ from pathlib import Path
 from builder.errors import UsageError
 from builder.image import Image, assemble
 from builder.layer import Layer, build_layer
-from builder.layout import Blob, write_layout
+from builder.layout import Blob
 from builder.model import Descriptor, Platform
 from builder.outputs import Output
+from builder.sinks import write_output
 from builder.sources import layer_entries
 from builder.spec import ImageSpec, check_tag, load
 
@@ -67,8 +68,7 @@ def build(options: BuildOptions) -> BuildResult:
         root = image.manifest.descriptor
         blobs: list[Blob] = [*image.layers, image.config, image.manifest]
         for output in options.outputs:
-            out_tags = (output.tag,) if output.tag else tags
-            write_layout(output.path, blobs, root, out_tags)
+            write_output(output, blobs, root, tags, created, _single(platforms))
     return BuildResult(root, (image,), tags, options.outputs)
 
 
@@ -93,3 +93,8 @@ def _build_layers(
             )
         )
     return layers
+
+
+def _single(platforms: Sequence[Platform]) -> Platform | None:
+    """The platform a one-platform sink (docker-archive) takes; None when there is a choice."""
+    return platforms[0] if len(platforms) == 1 else None
