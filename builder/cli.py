@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from builder import __version__
+from builder.cli_inspect import add_diff, add_inspect, add_verify, github_output
 from builder.errors import BaleError, UsageError
 from builder.model import Platform
 from builder.outputs import DEFAULT_OUTPUT, parse_output
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--jobs", "-j", type=int, default=0, help="compression threads (0: cores)")
     _common(b)
     b.set_defaults(run=_build)
+    add_inspect(commands)
+    add_diff(commands)
+    add_verify(commands)
     return parser
 
 
@@ -97,6 +101,7 @@ def _build(args: argparse.Namespace) -> int:
         progress=_progress(args),
     )
     result = build(options)
+    github_output(result)
     if args.json:
         print(json.dumps(summary(result), indent=2, sort_keys=True))
         return 0
