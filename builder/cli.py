@@ -159,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"bale: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
     except KeyboardInterrupt:
         if args.debug:
             raise

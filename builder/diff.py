@@ -87,10 +87,7 @@ def _diff_image(sa: Store, a: SourceImage, sb: Store, b: SourceImage) -> list[Di
     platform = str(a.platform)
     found = [
         Difference(platform, "manifest", key, "changed", x, y)
-        for key, x, y in _compare(
-            _flat(json.loads(a.manifest_bytes).get("annotations") or {}, "annotations"),
-            _flat(json.loads(b.manifest_bytes).get("annotations") or {}, "annotations"),
-        )
+        for key, x, y in _compare(_annotations(a), _annotations(b))
     ]
     config_a = {k: v for k, v in a.config_json.items() if k != "rootfs"}
     config_b = {k: v for k, v in b.config_json.items() if k != "rootfs"}
@@ -133,6 +130,11 @@ def _stored(platform: str, where: str, la: Descriptor, lb: Descriptor) -> Differ
         f"{la.media_type} {la.digest}",
         f"{lb.media_type} {lb.digest}",
     )
+
+
+def _annotations(image: SourceImage) -> dict[str, str]:
+    found = json.loads(image.manifest_bytes).get("annotations") or {}
+    return _flat({"annotations": found} if found else {}, "")
 
 
 def _diff_ids(image: SourceImage) -> list[str]:
