@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -65,3 +66,23 @@ def make_image(tmp_path: Path) -> MakeImage:
         return build(options)
 
     return make
+
+
+def _root_conftest() -> object:
+    """tests/conftest.py, loaded by path (two modules named conftest would be ambiguous)."""
+    location = Path(__file__).resolve().parent.parent / "conftest.py"
+    spec = importlib.util.spec_from_file_location("bale_tests_conftest", location)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def skopeo() -> str:
+    return str(_root_conftest().require_tool("skopeo"))  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def umoci() -> str:
+    return str(_root_conftest().require_tool("umoci"))  # type: ignore[attr-defined]

@@ -142,7 +142,7 @@ def _two_platform_index(make_image: MakeImage, tmp_path: Path) -> tuple[list[Blo
 def test_docker_archive_of_an_index_needs_a_platform(make_image: MakeImage, tmp_path: Path) -> None:
     blobs, root = _two_platform_index(make_image, tmp_path)
     path = tmp_path / "d.tar"
-    with pytest.raises(ImageError, match="holds one platform.*--platform"):
+    with pytest.raises(ImageError, match=r"holds one platform.*--platform"):
         write_docker_archive(path, blobs, root, "app", ["v1"], None, CREATED)
     assert not path.exists()
     write_docker_archive(path, blobs, root, "app", ["v1"], Platform.parse("linux/arm64"), CREATED)
