@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from builder import __version__
+from builder.cli_inspect import add_diff, add_inspect, add_verify, github_output
 from builder.errors import BaleError, UsageError
 from builder.model import Platform
 from builder.outputs import DEFAULT_OUTPUT, parse_output
@@ -34,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
         "-o",
         action="append",
         default=[],
-        help=f"where to write the image, oci:DIR[:TAG] (default {DEFAULT_OUTPUT})",
+        help=(
+            "where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], "
+            f"docker-archive:FILE[[:NAME]:TAG] (repeatable; default {DEFAULT_OUTPUT})"
+        ),
     )
     b.add_argument("--tag", "-t", action="append", default=[], help="tag (repeatable)")
     b.add_argument("--platform", action="append", default=[], help="OS/ARCH[/VARIANT]")
@@ -47,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--jobs", "-j", type=int, default=0, help="compression threads (0: cores)")
     _common(b)
     b.set_defaults(run=_build)
+    add_inspect(commands)
+    add_diff(commands)
+    add_verify(commands)
     return parser
 
 
@@ -95,12 +102,13 @@ def _build(args: argparse.Namespace) -> int:
         progress=_progress(args),
     )
     result = build(options)
+    github_output(result)
     if args.json:
         print(json.dumps(summary(result), indent=2, sort_keys=True))
         return 0
     if not args.quiet:
         for output in result.outputs:
-            tags = ", ".join(result.tags) or "no tag"
+            tags = output.tag or ", ".join(result.tags) or "no tag"
             print(f"wrote {output} ({tags})", file=sys.stderr)
     print(result.root.digest)
     return 0
@@ -159,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"bale: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 1
     except KeyboardInterrupt:
         if args.debug:
             raise

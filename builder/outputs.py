@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,31 +10,48 @@ from builder.errors import UsageError
 from builder.spec import TAG
 
 DEFAULT_OUTPUT = "oci:bale-out"
-TRANSPORTS = ("oci",)
+TRANSPORTS = ("oci", "oci-archive", "docker-archive")
+_FORMS = ("oci:DIR[:TAG]", "oci-archive:FILE[:TAG]", "docker-archive:FILE[[:NAME]:TAG]")
+# A repository name as Docker's RepoTags want it, optionally with a registry host[:port].
+NAME = re.compile(
+    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """Where a build goes: a transport, a path, and an optional tag from ``PATH:TAG``."""
+    """Where a build goes: a transport, a path, an optional tag and (docker-archive) name."""
 
     transport: str
     path: Path
     tag: str = ""
+    name: str = ""
 
     def __str__(self) -> str:
-        return f"{self.transport}:{self.path}" + (f":{self.tag}" if self.tag else "")
+        name = f":{self.name}" if self.name else ""
+        return f"{self.transport}:{self.path}{name}" + (f":{self.tag}" if self.tag else "")
+
+    @property
+    def is_archive(self) -> bool:
+        return self.transport in ("oci-archive", "docker-archive")
 
 
 def parse_output(text: str) -> Output:
     transport, sep, rest = text.partition(":")
     if not sep or transport not in TRANSPORTS:
-        raise UsageError(
-            f"--output '{text}': unknown transport; use one of "
-            + ", ".join(f"{t}:PATH" for t in TRANSPORTS)
-        )
+        raise UsageError(f"--output '{text}': unknown transport; use one of " + ", ".join(_FORMS))
     path, sep, tag = rest.rpartition(":")
     if not sep or "/" in tag or not TAG.match(tag):
         path, tag = rest, ""
+    name = ""
+    if transport == "docker-archive" and ":" in path:
+        path, _, name = path.partition(":")
+        if not NAME.match(name):
+            raise UsageError(
+                f"--output '{text}': '{name}' is not a repository name; "
+                "use lowercase letters, digits and separators, e.g. docker-archive:app.tar:app:v1"
+            )
     if not path:
         raise UsageError(f"--output '{text}': missing the path after '{transport}:'")
-    return Output(transport, Path(path), tag)
+    return Output(transport, Path(path), tag, name)

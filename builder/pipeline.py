@@ -14,9 +14,10 @@ from builder.entries import Entry
 from builder.errors import UsageError
 from builder.image import Image, JsonBlob, assemble, index_blob
 from builder.layer import Layer, build_layer
-from builder.layout import Blob, write_layout
+from builder.layout import Blob
 from builder.model import Descriptor, Platform
 from builder.outputs import Output
+from builder.sinks import write_output
 from builder.sources import layer_entries
 from builder.spec import ImageSpec, LayerSpec, check_tag, load
 
@@ -126,5 +127,10 @@ def build(options: BuildOptions) -> BuildResult:
             root = index.descriptor
         result = BuildResult(root, images, tags, options.outputs, index)
         for output in options.outputs:
-            write_layout(output.path, result.blobs, root, (output.tag,) if output.tag else tags)
+            write_output(output, result.blobs, root, tags, created, _single(platforms))
     return result
+
+
+def _single(platforms: Sequence[Platform]) -> Platform | None:
+    """The platform a one-platform sink (docker-archive) takes; None when there is a choice."""
+    return platforms[0] if len(platforms) == 1 else None

@@ -1,0 +1,93 @@
+"""bale verify: a reproducible build passes; injected randomness is caught and named."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from builder import cli_inspect
+from builder.cli import main
+from builder.pipeline import BuildOptions
+from builder.verify import VerifyResult, copy_tree, verify
+
+IMAGE = """
+[image]
+created = "2024-01-01T00:00:00Z"
+platforms = ["linux/amd64"]
+[config]
+entrypoint = ["/app/run.sh"]
+[[layers]]
+name = "app"
+files = [{ src = "rootfs/", dst = "/app/" }]
+"""
+
+
+@pytest.fixture
+def context(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "rootfs" / "sub").mkdir(parents=True)
+    (root / "image.toml").write_text(IMAGE)
+    (root / "rootfs" / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (root / "rootfs" / "run.sh").chmod(0o755)
+    (root / "rootfs" / "sub" / "data.txt").write_text("data\n")
+    (root / "rootfs" / "random.bin").write_bytes(b"fixed")
+    return root
+
+
+def randomize(context: Path) -> None:
+    """The injected non-determinism: a source file whose content differs on every build."""
+    (context / "rootfs" / "random.bin").write_bytes(os.urandom(16))
+
+
+def test_reproducible_build_verifies(context: Path) -> None:
+    result = verify(BuildOptions(spec_path=context / "image.toml", outputs=()))
+    assert result.reproducible
+    assert result.differences == ()
+
+
+def test_injected_randomness_is_named(context: Path) -> None:
+    result = verify(BuildOptions(spec_path=context / "image.toml", outputs=()), randomize)
+    assert not result.reproducible
+    assert result.first_file is not None
+    assert result.first_file.path == "app/random.bin"
+    assert result.first_file.what == "content"
+
+
+def test_verify_cli_exit_codes(
+    context: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(context / "image.toml")
+    assert main(["verify", "-f", spec]) == 0
+    assert capsys.readouterr().out.startswith("sha256:")
+
+    def injected(options: BuildOptions) -> VerifyResult:
+        return verify(options, randomize)
+
+    monkeypatch.setattr(cli_inspect, "verify", injected)
+    assert main(["verify", "-f", spec]) == 1
+    assert "first differing file: /app/random.bin (layer 1)" in capsys.readouterr().err
+    assert main(["verify", "--json", "-f", spec]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["reproducible"] is False
+    assert doc["firstDifferingFile"] == "app/random.bin"
+    assert doc["digests"][0] != doc["digests"][1]
+
+
+def test_copy_tree_varies_order_and_mtimes(context: Path, tmp_path: Path) -> None:
+    created: list[str] = []
+    real_copy = __import__("shutil").copyfile
+
+    def recording(src: Path, dst: Path) -> object:
+        created.append(Path(dst).name)
+        return real_copy(src, dst)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("builder.verify.shutil.copyfile", recording)
+        copy_tree(context / "rootfs", tmp_path / "copy", reverse=True, shift=100)
+    assert created == ["data.txt", "run.sh", "random.bin"]  # sub/ first: reverse order
+    original, copy = context / "rootfs" / "run.sh", tmp_path / "copy" / "run.sh"
+    assert copy.stat().st_mode == original.stat().st_mode
+    assert copy.stat().st_mtime_ns == original.stat().st_mtime_ns + 100 * 10**9
