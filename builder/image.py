@@ -10,10 +10,12 @@ import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-from builder.layer import Layer
+from builder.configmerge import merge_config
 from builder.model import (
+    ANNOTATION_BASE_DIGEST,
+    ANNOTATION_BASE_NAME,
     ANNOTATION_CREATED,
     OCI_CONFIG,
     OCI_INDEX,
@@ -24,6 +26,31 @@ from builder.model import (
     canonical_json,
 )
 from builder.spec import DEFAULT_PATH, ConfigSpec
+
+
+class ImageLayer(Protocol):
+    """A built layer or a reused base layer: what a manifest and config need of it."""
+
+    @property
+    def descriptor(self) -> Descriptor: ...
+
+    @property
+    def diff_id(self) -> Digest: ...
+
+    @property
+    def created_by(self) -> str: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BaseParts:
+    """What an image inherits from its base: config document, layers, name and digest."""
+
+    config: Mapping[str, Any]
+    layers: Sequence[ImageLayer]
+    name: str
+    digest: Digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +76,7 @@ class Image:
     platform: Platform
     manifest: JsonBlob
     config: JsonBlob
-    layers: tuple[Layer, ...]
+    layers: tuple[ImageLayer, ...]
 
 
 def rfc3339(seconds: int) -> str:
@@ -78,18 +105,29 @@ def container_config(spec: ConfigSpec) -> dict[str, Any]:
 
 
 def config_blob(
-    platform: Platform, created: int, config: Mapping[str, Any], layers: Sequence[Layer]
+    platform: Platform,
+    created: int,
+    config: Mapping[str, Any],
+    layers: Sequence[ImageLayer],
+    base: BaseParts | None = None,
 ) -> JsonBlob:
+    """The config document; a base's diff_ids and history come first, unchanged."""
+    base_layers = list(base.layers) if base else []
+    history = list(base.config.get("history") or []) if base else []
     document: dict[str, Any] = {
         "architecture": platform.architecture,
         "os": platform.os,
         "created": rfc3339(created),
         "config": dict(config),
-        "rootfs": {"type": "layers", "diff_ids": [str(layer.diff_id) for layer in layers]},
-        "history": [
-            {"created": rfc3339(created), "created_by": layer.created_by} for layer in layers
-        ],
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [str(layer.diff_id) for layer in [*base_layers, *layers]],
+        },
+        "history": history
+        + [{"created": rfc3339(created), "created_by": layer.created_by} for layer in layers],
     }
+    if base and base.config.get("os.features"):
+        document["os.features"] = base.config["os.features"]
     if platform.variant:
         document["variant"] = platform.variant
     if platform.os_version:
@@ -98,7 +136,7 @@ def config_blob(
 
 
 def manifest_blob(
-    config: JsonBlob, layers: Sequence[Layer], annotations: Mapping[str, str]
+    config: JsonBlob, layers: Sequence[ImageLayer], annotations: Mapping[str, str]
 ) -> JsonBlob:
     document: dict[str, Any] = {
         "schemaVersion": 2,
@@ -115,14 +153,27 @@ def assemble(
     platform: Platform,
     created: int,
     spec: ConfigSpec,
-    layers: Sequence[Layer],
+    layers: Sequence[ImageLayer],
     annotations: Mapping[str, str],
+    base: BaseParts | None = None,
 ) -> Image:
-    """Config and manifest for one platform from finished layers."""
-    config = config_blob(platform, created, container_config(spec), layers)
-    merged = {ANNOTATION_CREATED: rfc3339(created), **annotations}
-    manifest = manifest_blob(config, layers, merged)
-    return Image(platform, manifest, config, tuple(layers))
+    """Config and manifest for one platform from finished layers (after the base's)."""
+    if base is None:
+        config = config_blob(platform, created, container_config(spec), layers)
+        merged = {ANNOTATION_CREATED: rfc3339(created), **annotations}
+        manifest = manifest_blob(config, layers, merged)
+        return Image(platform, manifest, config, tuple(layers))
+    container = merge_config(base.config.get("config"), spec)
+    config = config_blob(platform, created, container, layers, base)
+    merged = {
+        ANNOTATION_CREATED: rfc3339(created),
+        ANNOTATION_BASE_NAME: base.name,
+        ANNOTATION_BASE_DIGEST: str(base.digest),
+        **annotations,
+    }
+    all_layers = [*base.layers, *layers]
+    manifest = manifest_blob(config, all_layers, merged)
+    return Image(platform, manifest, config, tuple(all_layers))
 
 
 def index_blob(manifests: Sequence[Descriptor], annotations: Mapping[str, str]) -> JsonBlob:
