@@ -90,6 +90,13 @@ class LowerFS:
             and all(fnmatch.fnmatchcase(n, p) for n, p in zip(path.split("/"), parts, strict=True))
         )
 
+    def dir_attrs(self, path: str) -> tuple[int, int, int] | None:
+        """Mode, uid and gid of a directory below, for implicit parents over it."""
+        node = self.nodes.get(path)
+        if node is None or node.kind is not Kind.DIR:
+            return None
+        return node.mode, node.uid, node.gid
+
     def content(self, path: str) -> bytes | None:
         node = self.nodes.get(path)
         return node.data if node is not None and node.kind is Kind.FILE else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +20,12 @@ from builder.errors import SourceError
 from builder.spec import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
 
 OwnerResolver = Callable[[Owner, str], tuple[int, int]]
+# The mode, uid and gid a directory has in the filesystem below the layer, if it exists there.
+LowerDir = Callable[[str], tuple[int, int, int] | None]
+
+
+def _no_lower(path: str) -> tuple[int, int, int] | None:
+    return None
 
 
 def numeric_owner(owner: Owner, where: str) -> tuple[int, int]:
@@ -45,6 +51,7 @@ class _Collector:
     origin: dict[str, str] = field(default_factory=dict)
     explicit_dirs: set[str] = field(default_factory=set)
     inodes: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
+    lower: LowerDir = _no_lower
 
     def ids(self, owner: Owner | None, where: str) -> tuple[int, int]:
         return (0, 0) if owner is None else self.resolve(owner, where)
@@ -67,10 +74,24 @@ class _Collector:
 
 
 def layer_entries(
-    layer: LayerSpec, context: Path, resolve: OwnerResolver = numeric_owner
+    layer: LayerSpec,
+    context: Path,
+    resolve: OwnerResolver = numeric_owner,
+    *,
+    extra: Sequence[tuple[Entry, str]] = (),
+    extra_groups: Sequence[Sequence[str]] = (),
+    lower: LowerDir = _no_lower,
 ) -> list[Entry]:
-    """Every entry of ``layer``, implicit parents included, in tar order."""
-    collector = _Collector(layer, context.resolve(), resolve)
+    """Every entry of ``layer``, implicit parents included, in tar order.
+
+    ``extra`` are entries made elsewhere (whiteouts, tarball members, account
+    files) with where each came from; ``extra_groups`` their hardlink groups.
+    Implicit parents take their attributes from ``lower`` when the directory
+    exists below, so a layer never resets a base directory's mode or owner.
+    """
+    collector = _Collector(layer, context.resolve(), resolve, lower=lower)
+    for entry, where in extra:
+        collector.add(entry, where)
     for spec in layer.files:
         _add_files(collector, spec)
     for directory in layer.dirs:
@@ -82,6 +103,7 @@ def layer_entries(
     for content in layer.content:
         _add_content(collector, content)
     groups = _hardlink_groups(collector, layer.hardlinks)
+    groups += [list(group) for group in extra_groups]
     _add_parents(collector)
     return _link_groups(sorted(collector.entries.values(), key=lambda e: sort_key(e.path)), groups)
 
@@ -94,12 +116,14 @@ def _add_dir(collector: _Collector, spec: DirSpec) -> None:
     uid, gid = collector.ids(spec.owner, spec.where)
     path = _rel(spec.path)
     if path:
-        collector.add(Entry(path, Kind.DIR, spec.mode, uid, gid), spec.where, explicit=True)
+        entry = Entry(path, Kind.DIR, spec.mode, uid, gid, xattrs=spec.xattrs)
+        collector.add(entry, spec.where, explicit=True)
 
 
 def _add_content(collector: _Collector, spec: ContentSpec) -> None:
     uid, gid = collector.ids(spec.owner, spec.where)
-    entry = Entry(_rel(spec.dst), Kind.FILE, spec.mode, uid, gid, InlineContent(spec.data))
+    content = InlineContent(spec.data)
+    entry = Entry(_rel(spec.dst), Kind.FILE, spec.mode, uid, gid, content, xattrs=spec.xattrs)
     collector.add(entry, spec.where)
 
 
@@ -173,7 +197,8 @@ def _add_node(
         collector.add(Entry(dst, Kind.SYMLINK, 0o777, uid, gid, linkname=os.readlink(host)), where)
     elif stat.S_ISREG(mode):
         perm = spec.mode if spec.mode is not None else (0o755 if mode & stat.S_IXUSR else 0o644)
-        entry = Entry(dst, Kind.FILE, perm, uid, gid, HostFile.of(str(host), st))
+        content = HostFile.of(str(host), st)
+        entry = Entry(dst, Kind.FILE, perm, uid, gid, content, xattrs=spec.xattrs)
         collector.add(entry, where)
         if st.st_nlink > 1:
             key = (st.st_dev, st.st_ino, perm, uid, gid)
@@ -248,7 +273,8 @@ def _add_parents(collector: _Collector) -> None:
         for parent in parents(path):
             existing = collector.entries.get(parent)
             if existing is None:
-                collector.entries[parent] = Entry(parent, Kind.DIR, 0o755)
+                mode, uid, gid = collector.lower(parent) or (0o755, 0, 0)
+                collector.entries[parent] = Entry(parent, Kind.DIR, mode, uid, gid)
                 collector.origin[parent] = "an implicit parent directory"
             elif existing.kind is not Kind.DIR:
                 raise SourceError(
