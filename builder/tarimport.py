@@ -163,6 +163,11 @@ class _Reader:
             return Entry(path, kind, 0o777, uid, gid, linkname=info.linkname)
         if kind is Kind.DIR:
             return Entry(path, kind, mode, uid, gid, xattrs=xattrs)
+        if info.linkname.startswith("/") or ".." in info.linkname.split("/"):
+            raise SourceError(
+                f"{label} is a hardlink to '{info.linkname}', outside the tarball's root; "
+                "refusing the tarball"
+            )
         target = _member_path(info.linkname, self.where)
         first = self.entries.get(target)
         if first is None or first.kind is not Kind.FILE:
