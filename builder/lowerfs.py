@@ -134,6 +134,26 @@ class _Hashing:
         return self.hasher.hexdigest()
 
 
+class _Padded:
+    """Ends a tar stream with zero blocks if its writer left them out (umoci 0.4.7 does)."""
+
+    def __init__(self, stream: _Hashing) -> None:
+        self.stream = stream
+        self.total = 0
+        self.padding: int | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.padding is None:
+            data = self.stream.read(size)
+            self.total += len(data)
+            if data or size == 0:
+                return data
+            self.padding = -self.total % 512 + 1024
+        take = self.padding if size < 0 else min(size, self.padding)
+        self.padding -= take
+        return bytes(take)
+
+
 def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
     """The members of an uncompressed tar stream as merged-view members."""
     try:
@@ -169,7 +189,7 @@ def read_layer(
     with stream:
         hashing = _Hashing(decompressed(stream, codec_of_media_type(descriptor.media_type)))
         try:
-            members = list(tar_members(hashing, where))  # type: ignore[arg-type]
+            members = list(tar_members(_Padded(hashing), where))  # type: ignore[arg-type]
             actual = hashing.drain()
         except (OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
             raise ImageError(

@@ -91,6 +91,8 @@ def _decompress(source: Path, work: Path, where: str) -> Path:
         with open(fd, "wb") as out:
             try:
                 shutil.copyfileobj(decompressed(stream, codec), out, 1 << 20)
+                # Zero blocks for writers that leave out the end of the archive.
+                out.write(bytes(-out.tell() % 512 + 1024))
             except (OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
                 raise SourceError(f"{where}: {source} is not valid {codec} data: {exc}") from None
     return Path(name)
