@@ -213,10 +213,8 @@ BASE_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
 
 
 def _base(image: Table) -> str:
-    base = image.string("base", "scratch")
-    if base != "scratch":
-        parse_base(base, Path("."))
-    return base
+    """The base as written (checked by ``_base_ref``); it names the base in annotations."""
+    return image.string("base", "scratch")
 
 
 def _base_ref(image: Table, base: str, context: Path) -> BaseRef | None:

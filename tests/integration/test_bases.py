@@ -234,10 +234,12 @@ def test_capability_survives(tmp_path: Path) -> None:
     out = tmp_path / "o"
     toml = """
     [[layers]]
-    content = [
-      { dst = "/bin/ping", text = "x", mode = 0o4755, xattrs = { "user.origin" = "bale" },
-        capabilities = ["cap_net_raw,cap_net_bind_service=+ep"] },
-    ]
+    [[layers.content]]
+    dst = "/bin/ping"
+    text = "x"
+    mode = 0o4755
+    xattrs = { "user.origin" = "bale" }
+    capabilities = ["cap_net_raw,cap_net_bind_service=+ep"]
     """
     bale(ctx, toml, f"oci:{out}:t")
     bundle = tmp_path / "b"
@@ -308,3 +310,56 @@ def test_unknown_owner_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     )
     assert main(["build", "-q", "-f", str(ctx / "image.toml"), "-o", f"oci:{tmp_path}/o"]) == 1
     assert "user 'ghost' is not in the image's /etc/passwd" in capsys.readouterr().err
+
+
+def test_runc_busybox_base(tmp_path: Path) -> None:
+    """A busybox base made by bale, a layer deleting a file and adding a script, run by runc."""
+    require_root()
+    require_tool("runc")
+    require_tool("umoci")
+    busybox = Path(require_tool("busybox"))  # Debian's busybox-static: no libraries needed
+    ctx = tmp_path / "base"
+    (ctx / "bin").mkdir(parents=True)
+    (ctx / "bin" / "busybox").write_bytes(busybox.read_bytes())
+    (ctx / "bin" / "busybox").chmod(0o755)
+    links = ", ".join(
+        f'{{ path = "/bin/{name}", target = "busybox" }}' for name in ("sh", "ls", "cat", "echo")
+    )
+    base_toml = f"""
+    [[layers]]
+    files = [{{ src = "bin/busybox", dst = "/bin/busybox" }}]
+    symlinks = [{links}]
+    content = [{{ dst = "/etc/gone", text = "g" }}, {{ dst = "/etc/kept", text = "k" }}]
+    """
+    bale(ctx, base_toml, f"oci:{tmp_path / 'bb'}:base")
+    app = tmp_path / "app"
+    app.mkdir()
+    app_toml = f"""
+    [image]
+    base = "oci:{tmp_path / "bb"}:base"
+    [config]
+    cmd = ["/bin/sh", "-c", "ls /etc; /app/run.sh"]
+    [[layers]]
+    delete = ["/etc/gone"]
+    content = [{{ dst = "/app/run.sh", text = "#!/bin/sh\\necho script-ran\\n", mode = 0o755 }}]
+    """
+    bale(app, app_toml, f"oci:{tmp_path / 'out'}:app")
+    bundle = tmp_path / "bundle"
+    run("umoci", "unpack", "--image", f"{tmp_path / 'out'}:app", str(bundle))
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"]["terminal"] = False
+    (bundle / "config.json").write_text(json.dumps(config))
+    name = f"bale-bases-{os.getpid()}"
+    with open(os.devnull, "rb") as stdin:
+        result = subprocess.run(
+            ["runc", "run", "--bundle", str(bundle), name],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert "kept" in lines
+    assert "gone" not in lines
+    assert "script-ran" in lines
