@@ -363,3 +363,33 @@ def test_runc_busybox_base(tmp_path: Path) -> None:
     assert "kept" in lines
     assert "gone" not in lines
     assert "script-ran" in lines
+
+
+def test_zstd_base_is_reproducible(tmp_path: Path) -> None:
+    """A zstd base layer is read (diff_id checked) and the result's digest is stable."""
+    ctx = tmp_path / "b"
+    ctx.mkdir()
+    base_toml = """
+    [image]
+    compression = "zstd"
+    [[layers]]
+    content = [{ dst = "/etc/a", text = "a" }, { dst = "/etc/b", text = "b" }]
+    """
+    bale(ctx, base_toml, f"oci:{tmp_path / 'base'}:z")
+    app = tmp_path / "a"
+    app.mkdir()
+    toml = f"""
+    [image]
+    base = "oci:{tmp_path / "base"}:z"
+    [[layers]]
+    delete = ["/etc/a"]
+    """
+    digests = set()
+    for name in ("o1", "o2"):
+        bale(app, toml, f"oci:{tmp_path / name}:t")
+        digests.add(
+            json.loads((tmp_path / name / "index.json").read_text())["manifests"][0]["digest"]
+        )
+    assert len(digests) == 1
+    manifest = manifest_of(tmp_path / "o1", "t")
+    assert manifest["layers"][0]["mediaType"].endswith("+zstd")
