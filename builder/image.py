@@ -10,10 +10,13 @@ import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
-from builder.layer import Layer
+from builder.configmerge import merge_config
+from builder.errors import ImageError
 from builder.model import (
+    ANNOTATION_BASE_DIGEST,
+    ANNOTATION_BASE_NAME,
     ANNOTATION_CREATED,
     DOCKER_CONFIG,
     DOCKER_LAYER,
@@ -23,6 +26,7 @@ from builder.model import (
     OCI_CONFIG,
     OCI_INDEX,
     OCI_LAYER,
+    OCI_LAYER_GZIP,
     OCI_MANIFEST,
     Descriptor,
     Digest,
@@ -30,6 +34,31 @@ from builder.model import (
     canonical_json,
 )
 from builder.spec import DEFAULT_PATH, ConfigSpec
+
+
+class ImageLayer(Protocol):
+    """A built layer or a reused base layer: what a manifest and config need of it."""
+
+    @property
+    def descriptor(self) -> Descriptor: ...
+
+    @property
+    def diff_id(self) -> Digest: ...
+
+    @property
+    def created_by(self) -> str: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BaseParts:
+    """What an image inherits from its base: config document, layers, name and digest."""
+
+    config: Mapping[str, Any]
+    layers: Sequence[ImageLayer]
+    name: str
+    digest: Digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +84,7 @@ class Image:
     platform: Platform
     manifest: JsonBlob
     config: JsonBlob
-    layers: tuple[Layer, ...]
+    layers: tuple[ImageLayer, ...]
 
 
 def rfc3339(seconds: int) -> str:
@@ -96,9 +125,18 @@ class MediaTypes:
         """A layer descriptor in this format (the same bytes, maybe another name)."""
         out = descriptor.to_json()
         if self.manifest == DOCKER_MANIFEST:
-            out["mediaType"] = (
-                DOCKER_LAYER if descriptor.media_type == OCI_LAYER else DOCKER_LAYER_GZIP
-            )
+            known = {
+                OCI_LAYER: DOCKER_LAYER,
+                OCI_LAYER_GZIP: DOCKER_LAYER_GZIP,
+                DOCKER_LAYER: DOCKER_LAYER,
+                DOCKER_LAYER_GZIP: DOCKER_LAYER_GZIP,
+            }
+            if descriptor.media_type not in known:
+                raise ImageError(
+                    f"layer {descriptor.digest} is {descriptor.media_type}, which Docker's "
+                    'media types cannot name; use format = "oci" or a gzip base'
+                )
+            out["mediaType"] = known[descriptor.media_type]
         return out
 
 
@@ -112,19 +150,27 @@ def config_blob(
     platform: Platform,
     created: int,
     config: Mapping[str, Any],
-    layers: Sequence[Layer],
+    layers: Sequence[ImageLayer],
     media_type: str = OCI_CONFIG,
+    base: BaseParts | None = None,
 ) -> JsonBlob:
+    """The config document; a base's diff_ids and history come first, unchanged."""
+    base_layers = list(base.layers) if base else []
+    history = list(base.config.get("history") or []) if base else []
     document: dict[str, Any] = {
         "architecture": platform.architecture,
         "os": platform.os,
         "created": rfc3339(created),
         "config": dict(config),
-        "rootfs": {"type": "layers", "diff_ids": [str(layer.diff_id) for layer in layers]},
-        "history": [
-            {"created": rfc3339(created), "created_by": layer.created_by} for layer in layers
-        ],
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [str(layer.diff_id) for layer in [*base_layers, *layers]],
+        },
+        "history": history
+        + [{"created": rfc3339(created), "created_by": layer.created_by} for layer in layers],
     }
+    if base and base.config.get("os.features"):
+        document["os.features"] = base.config["os.features"]
     if platform.variant:
         document["variant"] = platform.variant
     if platform.os_version:
@@ -134,7 +180,7 @@ def config_blob(
 
 def manifest_blob(
     config: JsonBlob,
-    layers: Sequence[Layer],
+    layers: Sequence[ImageLayer],
     annotations: Mapping[str, str],
     types: MediaTypes = FORMATS["oci"],
 ) -> JsonBlob:
@@ -153,16 +199,25 @@ def assemble(
     platform: Platform,
     created: int,
     spec: ConfigSpec,
-    layers: Sequence[Layer],
+    layers: Sequence[ImageLayer],
     annotations: Mapping[str, str],
     image_format: str = "oci",
+    base: BaseParts | None = None,
 ) -> Image:
-    """Config and manifest for one platform from finished layers."""
+    """Config and manifest for one platform from finished layers (after the base's)."""
     types = FORMATS[image_format]
-    config = config_blob(platform, created, container_config(spec), layers, types.config)
-    merged = {ANNOTATION_CREATED: rfc3339(created), **annotations}
-    manifest = manifest_blob(config, layers, merged, types)
-    return Image(platform, manifest, config, tuple(layers))
+    merged = {ANNOTATION_CREATED: rfc3339(created)}
+    if base is None:
+        container = container_config(spec)
+        all_layers = list(layers)
+    else:
+        container = merge_config(base.config.get("config"), spec)
+        merged |= {ANNOTATION_BASE_NAME: base.name, ANNOTATION_BASE_DIGEST: str(base.digest)}
+        all_layers = [*base.layers, *layers]
+    merged.update(annotations)
+    config = config_blob(platform, created, container, layers, types.config, base)
+    manifest = manifest_blob(config, all_layers, merged, types)
+    return Image(platform, manifest, config, tuple(all_layers))
 
 
 def index_blob(

@@ -1,4 +1,4 @@
-"""The one orchestrator: image.toml → layers → images → index → every requested output."""
+"""The one orchestrator: image.toml → base → layers → images → index → every output."""
 
 from __future__ import annotations
 
@@ -7,19 +7,26 @@ import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from threading import Lock
 
-from builder.entries import Entry
+from builder.accounts import GROUP, PASSWD, Accounts
+from builder.bases import BaseImage, load_base
+from builder.compress import Codec
+from builder.deletions import whiteout_entries
+from builder.entries import Entry, InlineContent, Kind
 from builder.errors import UsageError
-from builder.image import Image, JsonBlob, assemble, index_blob
+from builder.image import BaseParts, Image, JsonBlob, assemble, index_blob
 from builder.layer import Layer, build_layer
 from builder.layout import Blob
+from builder.lowerfs import LowerFS, entry_members, read_layer
 from builder.model import Descriptor, Platform
 from builder.outputs import Output
 from builder.sinks import write_output
 from builder.sources import layer_entries
 from builder.spec import ImageSpec, LayerSpec, check_tag, load
+from builder.tarimport import import_tar
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
@@ -72,32 +79,57 @@ def created_time(option: int | None, spec: ImageSpec) -> int:
 
 
 class _LayerBuilder:
-    """Builds layers, once per distinct content: arch-independent layers are shared."""
+    """Builds each platform's layers; a layer whose entries come out the same for
+    several platforms (arch-independent) is built once and shared by digest."""
 
     def __init__(self, spec: ImageSpec, created: int, work: Path, options: BuildOptions) -> None:
         self.spec, self.created, self.work, self.options = spec, created, work, options
         self.built: dict[tuple[object, ...], Layer] = {}
         self.lock = Lock()
 
-    def layers(self, platform: Platform) -> list[Layer]:
-        chosen = [s for s in self.spec.layers if not s.platforms or platform in s.platforms]
-        return [self.layer(s, layer_entries(s, self.spec.context, platform)) for s in chosen]
+    def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
+        spec = self.spec
+        lower = _lower_of(base)
+        accounts = _accounts(spec, lower)
+        plans: list[tuple[str, Codec, Callable[[], list[Entry]]]] = []
+        if spec.users or spec.groups:
+            accounts_layer = LayerSpec("accounts", spec.codec, where="[[users]]/[[groups]]")
+            make = partial(
+                layer_entries,
+                accounts_layer,
+                spec.context,
+                platform,
+                extra=_account_files(accounts),
+                lower=lower.dir_attrs,
+            )
+            plans.append(("accounts", spec.codec, make))
+        for layer_spec in spec.layers:
+            if layer_spec.platforms and platform not in layer_spec.platforms:
+                continue
+            make = partial(_layer_plan, layer_spec, spec, platform, lower, accounts, self.work)
+            plans.append((layer_spec.name, layer_spec.codec, make))
+        layers = []
+        for name, codec, make_entries in plans:
+            entries = make_entries()
+            layers.append(self.layer(name, codec, entries))
+            lower.apply(entry_members(entries))
+        return layers
 
-    def layer(self, spec: LayerSpec, entries: Sequence[Entry]) -> Layer:
-        key = (spec.name, spec.codec, *entries)
+    def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
+        key = (name, codec, *entries)
         with self.lock:
             if key in self.built:
                 return self.built[key]
         progress = None
         if self.options.progress is not None:
-            progress = self.options.progress(spec.name, sum(e.size for e in entries))
+            progress = self.options.progress(name, sum(e.size for e in entries))
         layer = build_layer(
             entries,
-            spec.codec,
+            codec,
             self.created,
             self.work,
             threads=self.options.threads,
-            created_by=f"bale: layer {spec.name}",
+            created_by=f"bale: layer {name}",
             progress=progress,
         )
         with self.lock:
@@ -107,30 +139,85 @@ class _LayerBuilder:
 def build(options: BuildOptions) -> BuildResult:
     spec = load(options.spec_path)
     tags = tuple(dict.fromkeys(check_tag(t) for t in options.tags)) or spec.tags
-    platforms = options.platforms or spec.platforms or (Platform.host(),)
+    requested: Sequence[Platform | None] = options.platforms or spec.platforms
+    if not requested:
+        requested = (None,) if spec.base_ref else (Platform.host(),)
     created = created_time(options.source_date_epoch, spec)
+    annotations = dict(spec.annotations)
     with tempfile.TemporaryDirectory(prefix="bale-") as work:
         builder = _LayerBuilder(spec, created, Path(work), options)
 
-        def one(platform: Platform) -> Image:
-            layers = builder.layers(platform)
-            return assemble(
-                platform, created, spec.config, layers, dict(spec.annotations), spec.format
-            )
+        def one(wanted: Platform | None) -> Image:
+            base = load_base(spec.base_ref, wanted) if spec.base_ref else None
+            platform = wanted or (base.platform if base else Platform.host())
+            parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
+            layers = builder.layers(platform, base)
+            return assemble(platform, created, spec.config, layers, annotations, spec.format, parts)
 
-        with ThreadPoolExecutor(max_workers=min(PLATFORM_JOBS, len(platforms))) as pool:
-            images = tuple(pool.map(one, platforms))
+        with ThreadPoolExecutor(max_workers=min(PLATFORM_JOBS, len(requested))) as pool:
+            images = tuple(pool.map(one, requested))
         index = None
         root = images[0].manifest.descriptor
         if len(images) > 1 or spec.index == "always":
-            index = index_blob(images, dict(spec.annotations), spec.format)
+            index = index_blob(images, annotations, spec.format)
             root = index.descriptor
         result = BuildResult(root, images, tags, options.outputs, index)
+        platform = images[0].platform if len(images) == 1 else None
         for output in options.outputs:
-            write_output(output, result.blobs, root, tags, created, _single(platforms))
+            write_output(output, result.blobs, root, tags, created, platform)
     return result
 
 
-def _single(platforms: Sequence[Platform]) -> Platform | None:
-    """The platform a one-platform sink (docker-archive) takes; None when there is a choice."""
-    return platforms[0] if len(platforms) == 1 else None
+def _lower_of(base: BaseImage | None) -> LowerFS:
+    """The merged view of the base's layers (their diff_ids checked on the way)."""
+    lower = LowerFS()
+    if base is None:
+        return lower
+    for layer in base.layers:
+        lower.apply(read_layer(layer.open(), layer.descriptor, layer.diff_id, base.name))
+    return lower
+
+
+def _accounts(spec: ImageSpec, lower: LowerFS) -> Accounts:
+    accounts = Accounts.parse(lower.content(PASSWD), lower.content(GROUP))
+    accounts = accounts.merged(spec.users, spec.groups)
+    if spec.config.user:
+        accounts.check_user(spec.config.user, f"{spec.path}: [config] user")
+    return accounts
+
+
+def _account_files(accounts: Accounts) -> list[tuple[Entry, str]]:
+    passwd, group = accounts.render()
+    where = "[[users]]/[[groups]]"
+    return [
+        (Entry(PASSWD, Kind.FILE, 0o644, content=InlineContent(passwd)), where),
+        (Entry(GROUP, Kind.FILE, 0o644, content=InlineContent(group)), where),
+    ]
+
+
+def _layer_plan(
+    layer: LayerSpec,
+    spec: ImageSpec,
+    platform: Platform,
+    lower: LowerFS,
+    accounts: Accounts,
+    work: Path,
+) -> list[Entry]:
+    """Entries of one [[layers]] table: whiteouts, tarball members, then its own entries."""
+    extra = [(e, f"{layer.where} (delete/opaque)") for e in whiteout_entries(layer, lower)]
+    groups: Sequence[Sequence[str]] = ()
+    if layer.tar:
+        where = f"{layer.where} (tar '{layer.tar}')"
+        owner = accounts.resolve(layer.tar_owner, where) if layer.tar_owner else None
+        imported = import_tar(spec.context / layer.tar, work, where, owner)
+        extra += [(e, where) for e in imported.entries]
+        groups = imported.groups
+    return layer_entries(
+        layer,
+        spec.context,
+        platform,
+        accounts.resolve,
+        extra=extra,
+        extra_groups=groups,
+        lower=lower.dir_attrs,
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -22,6 +22,12 @@ from builder.model import Platform
 from builder.spec import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
 
 OwnerResolver = Callable[[Owner, str], tuple[int, int]]
+# The mode, uid and gid a directory has in the filesystem below the layer, if it exists there.
+LowerDir = Callable[[str], tuple[int, int, int] | None]
+
+
+def _no_lower(path: str) -> tuple[int, int, int] | None:
+    return None
 
 
 def numeric_owner(owner: Owner, where: str) -> tuple[int, int]:
@@ -48,6 +54,7 @@ class _Collector:
     origin: dict[str, str] = field(default_factory=dict)
     explicit_dirs: set[str] = field(default_factory=set)
     inodes: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
+    lower: LowerDir = _no_lower
 
     def ids(self, owner: Owner | None, where: str) -> tuple[int, int]:
         return (0, 0) if owner is None else self.resolve(owner, where)
@@ -74,9 +81,21 @@ def layer_entries(
     context: Path,
     platform: Platform,
     resolve: OwnerResolver = numeric_owner,
+    *,
+    extra: Sequence[tuple[Entry, str]] = (),
+    extra_groups: Sequence[Sequence[str]] = (),
+    lower: LowerDir = _no_lower,
 ) -> list[Entry]:
-    """Every entry of ``layer`` for ``platform``, implicit parents included, in tar order."""
-    collector = _Collector(layer, context.resolve(), platform, resolve)
+    """Every entry of ``layer`` for ``platform``, implicit parents included, in tar order.
+
+    ``extra`` are entries made elsewhere (whiteouts, tarball members, account
+    files) with where each came from; ``extra_groups`` their hardlink groups.
+    Implicit parents take their attributes from ``lower`` when the directory
+    exists below, so a layer never resets a base directory's mode or owner.
+    """
+    collector = _Collector(layer, context.resolve(), platform, resolve, lower=lower)
+    for entry, where in extra:
+        collector.add(entry, where)
     for spec in layer.files:
         if not spec.platforms or platform in spec.platforms:
             _add_files(collector, replace(spec, src=substitute(spec.src, platform)))
@@ -89,6 +108,7 @@ def layer_entries(
     for content in layer.content:
         _add_content(collector, content)
     groups = _hardlink_groups(collector, layer.hardlinks)
+    groups += [list(group) for group in extra_groups]
     _add_parents(collector)
     return _link_groups(sorted(collector.entries.values(), key=lambda e: sort_key(e.path)), groups)
 
@@ -114,12 +134,14 @@ def _add_dir(collector: _Collector, spec: DirSpec) -> None:
     uid, gid = collector.ids(spec.owner, spec.where)
     path = _rel(spec.path)
     if path:
-        collector.add(Entry(path, Kind.DIR, spec.mode, uid, gid), spec.where, explicit=True)
+        entry = Entry(path, Kind.DIR, spec.mode, uid, gid, xattrs=spec.xattrs)
+        collector.add(entry, spec.where, explicit=True)
 
 
 def _add_content(collector: _Collector, spec: ContentSpec) -> None:
     uid, gid = collector.ids(spec.owner, spec.where)
-    entry = Entry(_rel(spec.dst), Kind.FILE, spec.mode, uid, gid, InlineContent(spec.data))
+    content = InlineContent(spec.data)
+    entry = Entry(_rel(spec.dst), Kind.FILE, spec.mode, uid, gid, content, xattrs=spec.xattrs)
     collector.add(entry, spec.where)
 
 
@@ -195,7 +217,8 @@ def _add_node(
         perm = spec.mode if spec.mode is not None else (0o755 if mode & stat.S_IXUSR else 0o644)
         if spec.check_arch:
             check_file(str(host), dst, collector.platform, where)
-        entry = Entry(dst, Kind.FILE, perm, uid, gid, HostFile.of(str(host), st))
+        content = HostFile.of(str(host), st)
+        entry = Entry(dst, Kind.FILE, perm, uid, gid, content, xattrs=spec.xattrs)
         collector.add(entry, where)
         if st.st_nlink > 1:
             key = (st.st_dev, st.st_ino, perm, uid, gid)
@@ -270,7 +293,8 @@ def _add_parents(collector: _Collector) -> None:
         for parent in parents(path):
             existing = collector.entries.get(parent)
             if existing is None:
-                collector.entries[parent] = Entry(parent, Kind.DIR, 0o755)
+                mode, uid, gid = collector.lower(parent) or (0o755, 0, 0)
+                collector.entries[parent] = Entry(parent, Kind.DIR, mode, uid, gid)
                 collector.origin[parent] = "an implicit parent directory"
             elif existing.kind is not Kind.DIR:
                 raise SourceError(

@@ -10,8 +10,9 @@ import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import overload
+from typing import TypeVar, overload
 
+from builder.capability import encode_capabilities
 from builder.compress import CODECS, Codec
 from builder.entries import WHITEOUT_PREFIX
 from builder.errors import BaleError, SpecError
@@ -39,6 +40,9 @@ class Owner:
         return f"{self.user}:{self.group}" if self.group else self.user
 
 
+Xattrs = tuple[tuple[str, bytes], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class FileSpec:
     src: str
@@ -49,6 +53,7 @@ class FileSpec:
     platforms: tuple[Platform, ...] = ()
     check_arch: bool = True
     where: str = ""
+    xattrs: Xattrs = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +62,7 @@ class DirSpec:
     mode: int = 0o755
     owner: Owner | None = None
     where: str = ""
+    xattrs: Xattrs = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +82,7 @@ class ContentSpec:
     mode: int = 0o644
     owner: Owner | None = None
     where: str = ""
+    xattrs: Xattrs = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +96,11 @@ class LayerSpec:
     content: tuple[ContentSpec, ...] = ()
     platforms: tuple[Platform, ...] = ()
     where: str = ""
+    delete: tuple[str, ...] = ()
+    opaque: tuple[str, ...] = ()
+    missing_ok: bool = False
+    tar: str = ""
+    tar_owner: Owner | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +117,36 @@ class ConfigSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class BaseRef:
+    """A local base image in skopeo transport syntax: ``oci:PATH[:TAG]`` and the archives."""
+
+    transport: str
+    path: Path
+    tag: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.transport}:{self.path}" + (f":{self.tag}" if self.tag else "")
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpec:
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSpec:
+    name: str
+    gid: int
+    members: tuple[str, ...] = ()
+    where: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ImageSpec:
     path: Path
     context: Path
@@ -118,6 +160,9 @@ class ImageSpec:
     config: ConfigSpec
     annotations: tuple[tuple[str, str], ...]
     layers: tuple[LayerSpec, ...]
+    base_ref: BaseRef | None = None
+    users: tuple[UserSpec, ...] = ()
+    groups: tuple[GroupSpec, ...] = ()
 
 
 def load(path: Path) -> ImageSpec:
@@ -126,11 +171,13 @@ def load(path: Path) -> ImageSpec:
     top = Table(doc, "", data)
     image = top.table("image")
     codec = _codec(image, None)
+    context = path.resolve().parent
+    base = _base(image)
     spec = ImageSpec(
         path=path,
-        context=path.resolve().parent,
+        context=context,
         tags=_tags(image),
-        base=_base(image),
+        base=base,
         platforms=_platforms(image, "platforms"),
         codec=codec,
         format=_choice(image, "format", FORMATS),
@@ -139,6 +186,9 @@ def load(path: Path) -> ImageSpec:
         config=_config(top.table("config")),
         annotations=top.string_map("annotations"),
         layers=tuple(_layer(t, codec) for t in top.tables("layers")),
+        base_ref=_base_ref(image, base, context),
+        users=_unique(top, "users", top.each("users", _user_spec)),
+        groups=_unique(top, "groups", top.each("groups", _group_spec)),
     )
     image.finish()
     top.finish()
@@ -170,11 +220,45 @@ def _tags(image: Table) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tags))
 
 
+BASE_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
+
+
 def _base(image: Table) -> str:
-    base = image.string("base", "scratch")
-    if base != "scratch":
-        raise image.error("base", f"unsupported base '{base}': only \"scratch\" is supported")
-    return base
+    """The base as written (checked by ``_base_ref``); it names the base in annotations."""
+    return image.string("base", "scratch")
+
+
+def _base_ref(image: Table, base: str, context: Path) -> BaseRef | None:
+    if base == "scratch":
+        return None
+    try:
+        return parse_base(base, context)
+    except SpecError as exc:
+        raise image.error("base", str(exc)) from None
+
+
+def parse_base(text: str, context: Path) -> BaseRef:
+    """``oci:PATH[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``.
+
+    A relative path is taken from ``context`` (the directory of image.toml). The
+    docker-archive reference is ``name:tag`` or ``@N`` (skopeo's syntax), so its
+    path ends at the first ':'; the OCI tag has no ':' or '/', so theirs ends at the last.
+    """
+    transport, sep, rest = text.partition(":")
+    if not sep or transport not in BASE_TRANSPORTS:
+        raise SpecError(
+            f"unsupported base '{text}': use \"scratch\", oci:PATH[:TAG], "
+            "oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]"
+        )
+    if transport == "docker-archive":
+        path, _, tag = rest.partition(":")
+    else:
+        path, sep, tag = rest.rpartition(":")
+        if not sep or "/" in tag or not TAG.match(tag):
+            path, tag = rest, ""
+    if not path:
+        raise SpecError(f"base '{text}': missing the path after '{transport}:'")
+    return BaseRef(transport, context / path, tag)
 
 
 def _platforms(table: Table, name: str) -> tuple[Platform, ...]:
@@ -301,9 +385,27 @@ def _layer(table: Table, default: Codec) -> LayerSpec:
         content=table.each("content", _content),
         platforms=_platforms(table, "platforms"),
         where=table.where,
+        delete=_globs(table, "delete"),
+        opaque=_globs(table, "opaque"),
+        missing_ok=table.typed("missing_ok", bool, False),
+        tar=_tar(table),
+        tar_owner=_owner(table, "tar_owner"),
     )
     table.finish()
     return spec
+
+
+def _globs(table: Table, name: str) -> tuple[str, ...]:
+    return tuple(
+        _abs(table, f"{name}[{i}]", pattern) for i, pattern in enumerate(table.strings(name))
+    )
+
+
+def _tar(table: Table) -> str:
+    src = table.string("tar")
+    if src and (posixpath.isabs(src) or ".." in src.replace("\\", "/").split("/")):
+        raise table.error("tar", f"'{src}' escapes the build context: use a relative path")
+    return src
 
 
 def _file(table: Table) -> FileSpec:
@@ -328,6 +430,7 @@ def _file(table: Table) -> FileSpec:
         platforms=_platforms(table, "platforms"),
         check_arch=table.typed("check_arch", bool, True),
         where=table.where,
+        xattrs=_xattrs(table),
     )
     table.finish()
     return spec
@@ -347,6 +450,7 @@ def _dir(table: Table) -> DirSpec:
         _mode(table, 0o755),
         _owner(table),
         table.where,
+        _xattrs(table),
     )
     table.finish()
     return spec
@@ -371,6 +475,7 @@ def _content(table: Table) -> ContentSpec:
         _mode(table, 0o644),
         _owner(table),
         table.where,
+        _xattrs(table),
     )
     table.finish()
     return spec
@@ -413,13 +518,15 @@ def _mode(table: Table, default: int | None) -> int | None:
     return value
 
 
-def _owner(table: Table) -> Owner | None:
-    value = table.string("owner")
+def _owner(table: Table, key: str = "owner") -> Owner | None:
+    value = table.string(key)
     if not value:
         return None
     parts = value.split(":")
     if len(parts) > 2 or not all(_OWNER_PART.match(p) for p in parts):
-        raise table.error("owner", f"invalid owner '{value}': use UID:GID, e.g. \"1000:1000\"")
+        raise table.error(
+            key, f"invalid owner '{value}': use USER[:GROUP], names or ids, e.g. \"1000:1000\""
+        )
     return Owner(parts[0], parts[1] if len(parts) == 2 else "")
 
 
@@ -433,3 +540,82 @@ def _check_format(doc: Document, spec: ImageSpec) -> None:
                 f"{layer.where}.compression",
                 'zstd layers cannot be written in format = "docker"; use gzip or none',
             )
+
+
+def _xattrs(table: Table) -> Xattrs:
+    """``xattrs`` as given plus ``capabilities`` encoded as ``security.capability``."""
+    result = dict((k, v.encode()) for k, v in table.string_map("xattrs"))
+    for name in result:
+        if not _XATTR_NAME.match(name):
+            raise table.error(
+                f"xattrs.{name}",
+                f"invalid xattr name '{name}': use NAMESPACE.NAME with namespace "
+                "user, trusted or security",
+            )
+    caps = table.strings("capabilities")
+    if caps:
+        if "security.capability" in result:
+            raise table.error("capabilities", "give capabilities or the xattr, not both")
+        try:
+            result["security.capability"] = encode_capabilities(caps)
+        except SpecError as exc:
+            raise table.error("capabilities", str(exc)) from None
+    return tuple(sorted(result.items()))
+
+
+_XATTR_NAME = re.compile(r"^(user|trusted|security)\.[^\x00]+$")
+_ACCOUNT = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+
+
+def _account_name(table: Table) -> str:
+    name = table.string("name")
+    if not _ACCOUNT.match(name):
+        raise table.error(
+            "name", f"invalid name '{name}': use lowercase letters, digits, '_', '.', '-'"
+        )
+    return name
+
+
+def _id(table: Table, key: str, default: int | None = None) -> int:
+    value = table.raw(key)
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32 - 1:
+        raise table.error(key, f"expected an id from 0 to 4294967294, got {value!r}")
+    return value
+
+
+def _user_spec(table: Table) -> UserSpec:
+    name = _account_name(table)
+    uid = _id(table, "uid")
+    home = table.string("home", "/nonexistent" if uid else "/root")
+    shell = table.string("shell", "/usr/sbin/nologin")
+    for key, value in (("home", home), ("shell", shell)):
+        if ":" in value or "\n" in value:
+            raise table.error(key, f"'{value}' may not contain ':' or a newline")
+    spec = UserSpec(name, uid, _id(table, "gid", uid), home, shell, table.where)
+    table.finish()
+    return spec
+
+
+def _group_spec(table: Table) -> GroupSpec:
+    name = _account_name(table)
+    members = table.strings("members")
+    for index, member in enumerate(members):
+        if not _ACCOUNT.match(member):
+            raise table.error(f"members[{index}]", f"invalid user name '{member}'")
+    spec = GroupSpec(name, _id(table, "gid"), members, table.where)
+    table.finish()
+    return spec
+
+
+_Named = TypeVar("_Named", UserSpec, GroupSpec)
+
+
+def _unique(top: Table, key: str, items: tuple[_Named, ...]) -> tuple[_Named, ...]:
+    seen: set[str] = set()
+    for item in items:
+        if item.name in seen:
+            raise top.doc.error(item.where, f"'{item.name}' is declared twice in [[{key}]]")
+        seen.add(item.name)
+    return items

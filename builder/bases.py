@@ -1,0 +1,116 @@
+"""The base image edge: a BaseRef → a store and the verified image it holds.
+
+Every transport gives a ``Store`` and a root descriptor; ``resolve_image``
+does the rest, so a registry store plugs in by adding one branch to
+``open_store``. Base layers are reused as they are: the output gets their
+blobs byte for byte, with the descriptors of the base manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from builder.archive_read import DockerArchiveStore, OciArchiveStore
+from builder.errors import ImageError
+from builder.model import (
+    DOCKER_LAYER,
+    DOCKER_LAYER_GZIP,
+    INDEX_TYPES,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    Descriptor,
+    Digest,
+    Platform,
+)
+from builder.spec import BaseRef
+from builder.store import LayoutStore, SourceImage, Store, platforms_of, resolve_image
+
+# Docker layer types name the same formats; an OCI manifest carries the OCI names.
+_OCI_LAYER_TYPE = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_LAYER: OCI_LAYER}
+
+
+@dataclass(frozen=True, slots=True)
+class BaseLayer:
+    """A layer of the base: its blob is copied from the store unchanged."""
+
+    descriptor: Descriptor
+    diff_id: Digest
+    store: Store
+    created_by: str = ""
+
+    def open(self) -> BinaryIO:
+        return self.store.open(self.descriptor)
+
+
+@dataclass(frozen=True, slots=True)
+class BaseImage:
+    """A resolved base: where it came from, its config document and its layers."""
+
+    name: str
+    source: SourceImage
+    config: dict[str, Any]
+    layers: tuple[BaseLayer, ...]
+
+    @property
+    def digest(self) -> Digest:
+        return self.source.manifest.digest
+
+    @property
+    def platform(self) -> Platform:
+        return self.source.platform
+
+
+def open_store(ref: BaseRef) -> tuple[Store, Descriptor]:
+    """The store of a base reference and the descriptor its tag names."""
+    if not ref.path.exists():
+        raise ImageError(f"base {ref}: {ref.path} does not exist")
+    if ref.transport == "oci":
+        layout = LayoutStore(ref.path)
+        return layout, layout.lookup(ref.tag)
+    if ref.transport == "oci-archive":
+        archive = OciArchiveStore(ref.path)
+        return archive, archive.lookup(ref.tag)
+    docker = DockerArchiveStore(ref.path)
+    return docker, docker.lookup(ref.tag)
+
+
+def _pick_platform(store: Store, root: Descriptor, wanted: Platform | None) -> Platform | None:
+    """With no platform asked for, a multi-platform base gives the host's."""
+    if wanted is not None or root.media_type not in INDEX_TYPES:
+        return wanted
+    return Platform.host() if len(platforms_of(store, root)) > 1 else None
+
+
+def load_base(ref: BaseRef, platform: Platform | None) -> BaseImage:
+    """Read and verify the base's manifest and config for ``platform``."""
+    store, root = open_store(ref)
+    source = resolve_image(store, root, _pick_platform(store, root, platform))
+    config = source.config_json
+    diff_ids = _diff_ids(source, config)
+    layers = tuple(
+        BaseLayer(
+            Descriptor(
+                _OCI_LAYER_TYPE.get(d.media_type, d.media_type), d.digest, d.size, d.annotations
+            ),
+            diff_id,
+            store,
+        )
+        for d, diff_id in zip(source.layers, diff_ids, strict=True)
+    )
+    return BaseImage(str(ref), source, config, layers)
+
+
+def _diff_ids(source: SourceImage, config: dict[str, Any]) -> Sequence[Digest]:
+    rootfs = config.get("rootfs") or {}
+    try:
+        diff_ids = [Digest.parse(str(d)) for d in rootfs.get("diff_ids") or []]
+    except AttributeError:
+        diff_ids = []
+    if len(diff_ids) != len(source.layers):
+        raise ImageError(
+            f"{source.store_name}: the config lists {len(diff_ids)} diff_ids for "
+            f"{len(source.layers)} layers; the image is corrupt"
+        )
+    return diff_ids

@@ -1,0 +1,101 @@
+"""The merged view below a layer, and delete/opaque globs → whiteout entries."""
+
+from __future__ import annotations
+
+import pytest
+
+from builder.compress import Codec
+from builder.deletions import whiteout_entries
+from builder.entries import Kind
+from builder.errors import SourceError
+from builder.lowerfs import LowerFS, Node
+from builder.spec import LayerSpec
+
+DIR, FILE = Node(Kind.DIR, 0o755), Node(Kind.FILE, 0o644)
+
+
+def lower() -> LowerFS:
+    fs = LowerFS()
+    fs.apply(
+        [
+            ("etc", DIR),
+            ("etc/apt", DIR),
+            ("etc/apt/sources.list", FILE),
+            ("etc/nginx", Node(Kind.DIR, 0o750, 101, 101)),
+            ("etc/nginx/conf.d", DIR),
+            ("etc/nginx/conf.d/a.conf", FILE),
+            ("var", DIR),
+            ("var/cache", DIR),
+            ("var/cache/apt", DIR),
+            ("var/cache/apt/a.bin", FILE),
+            ("var/cache/apt/b.bin", FILE),
+        ]
+    )
+    return fs
+
+
+def test_apply_whiteouts_and_opaque() -> None:
+    fs = lower()
+    fs.apply(
+        [
+            ("etc/.wh.apt", FILE),
+            ("etc/nginx/conf.d/.wh..wh..opq", FILE),
+            ("etc/nginx/conf.d/b.conf", FILE),
+            ("var/cache/apt/.wh.a.bin", FILE),
+        ]
+    )
+    assert sorted(fs.nodes) == [
+        "etc",
+        "etc/nginx",
+        "etc/nginx/conf.d",
+        "etc/nginx/conf.d/b.conf",
+        "var",
+        "var/cache",
+        "var/cache/apt",
+        "var/cache/apt/b.bin",
+    ]
+
+
+def test_file_replacing_dir_drops_subtree() -> None:
+    fs = lower()
+    fs.apply([("etc/apt", FILE)])
+    assert "etc/apt/sources.list" not in fs.nodes
+    assert fs.dir_attrs("etc/nginx") == (0o750, 101, 101)
+
+
+@pytest.mark.parametrize(
+    ("delete", "opaque", "expected"),
+    [
+        (("/etc/apt",), (), ["etc/.wh.apt"]),
+        (("/var/cache/apt/*",), (), ["var/cache/apt/.wh.a.bin", "var/cache/apt/.wh.b.bin"]),
+        (("/var/cache/apt/a.*",), (), ["var/cache/apt/.wh.a.bin"]),
+        # a deleted directory covers deletions inside it
+        (("/etc/apt", "/etc/apt/*"), (), ["etc/.wh.apt"]),
+        ((), ("/etc/nginx/conf.d",), ["etc/nginx/conf.d/.wh..wh..opq"]),
+        (("/etc/*",), ("/etc/nginx/conf.d",), ["etc/.wh.apt", "etc/.wh.nginx"]),
+    ],
+)
+def test_whiteouts(delete: tuple[str, ...], opaque: tuple[str, ...], expected: list[str]) -> None:
+    layer = LayerSpec("l", Codec(), delete=delete, opaque=opaque, where="layers[0]")
+    entries = whiteout_entries(layer, lower())
+    assert [e.path for e in entries] == expected
+    assert all(e.kind is Kind.FILE and e.size == 0 for e in entries)
+
+
+@pytest.mark.parametrize(
+    ("delete", "opaque", "message"),
+    [
+        (("/nope",), (), "delete '/nope' matches nothing"),
+        ((), ("/etc/apt/sources.list",), "is not a directory"),
+        (("/",), (), "root cannot be deleted"),
+    ],
+)
+def test_errors(delete: tuple[str, ...], opaque: tuple[str, ...], message: str) -> None:
+    layer = LayerSpec("l", Codec(), delete=delete, opaque=opaque, where="layers[0]")
+    with pytest.raises(SourceError, match=message):
+        whiteout_entries(layer, lower())
+
+
+def test_missing_ok() -> None:
+    layer = LayerSpec("l", Codec(), delete=("/nope", "/etc/apt"), missing_ok=True)
+    assert [e.path for e in whiteout_entries(layer, lower())] == ["etc/.wh.apt"]

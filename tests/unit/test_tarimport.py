@@ -1,0 +1,144 @@
+"""Tarball imports: every compression, normalisation, and malicious archives refused."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from builder.entries import Kind
+from builder.errors import SourceError
+from builder.tarimport import import_tar
+
+Member = tuple[str, bytes | None, dict[str, str]]
+
+
+def make_tar(members: list[tarfile.TarInfo], data: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info in members:
+            payload = data.get(info.name)
+            if payload is not None:
+                info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload) if payload is not None else None)
+    return out.getvalue()
+
+
+def info(
+    name: str, kind: bytes = tarfile.REGTYPE, link: str = "", mode: int = 0o644
+) -> tarfile.TarInfo:
+    item = tarfile.TarInfo(name)
+    item.type, item.linkname, item.mode = kind, link, mode
+    item.uid = item.gid = 33
+    item.mtime = 1234567
+    return item
+
+
+def rootfs() -> bytes:
+    setuid = info("usr/bin/su", mode=0o4755)
+    setuid.pax_headers = {"SCHILY.xattr.user.k": "v"}
+    members = [
+        info("./etc", tarfile.DIRTYPE, mode=0o755),
+        info("./etc/hostname"),
+        setuid,
+        info("usr/bin/sudo", tarfile.LNKTYPE, "usr/bin/su"),
+        info("bin", tarfile.SYMTYPE, "usr/bin"),
+        info("etc/.wh.old"),
+    ]
+    return make_tar(members, {"./etc/hostname": b"box\n", "usr/bin/su": b"ELF", "etc/.wh.old": b""})
+
+
+COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
+    "none": lambda b: b,
+    "gzip": lambda b: gzip.compress(b, mtime=0),
+    "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
+    "bzip2": bz2.compress,
+    "xz": lzma.compress,
+}
+
+
+@pytest.mark.parametrize("codec", sorted(COMPRESSORS))
+def test_every_compression(codec: str, tmp_path: Path) -> None:
+    # a misleading name: detection is by content
+    source = tmp_path / "rootfs.tar.gz"
+    source.write_bytes(COMPRESSORS[codec](rootfs()))
+    imported = import_tar(source, tmp_path, "layers[0]")
+    by_path = {e.path: e for e in imported.entries}
+    assert sorted(by_path) == [
+        "bin",
+        "etc",
+        "etc/.wh.old",
+        "etc/hostname",
+        "usr/bin/su",
+        "usr/bin/sudo",
+    ]
+    hostname = by_path["etc/hostname"]
+    assert hostname.content is not None
+    with hostname.content.open() as stream:
+        assert stream.read() == b"box\n"
+    su = by_path["usr/bin/su"]
+    assert (su.mode, su.uid, su.gid) == (0o4755, 33, 33)
+    assert su.xattrs == (("user.k", b"v"),)
+    assert by_path["bin"].kind is Kind.SYMLINK and by_path["bin"].linkname == "usr/bin"
+    assert imported.groups == (("usr/bin/su", "usr/bin/sudo"),)
+
+
+def test_owner_override(tmp_path: Path) -> None:
+    source = tmp_path / "r.tar"
+    source.write_bytes(rootfs())
+    imported = import_tar(source, tmp_path, "w", owner=(0, 0))
+    assert {(e.uid, e.gid) for e in imported.entries} == {(0, 0)}
+
+
+MALICIOUS: list[tuple[str, list[tarfile.TarInfo], str]] = [
+    ("absolute", [info("/etc/passwd")], "member '/etc/passwd' has an absolute path"),
+    ("dotdot", [info("a/../../evil")], "member 'a/../../evil' contains '..'"),
+    (
+        "symlink-escape",
+        [info("a", tarfile.DIRTYPE), info("a/up", tarfile.SYMTYPE, "../../etc")],
+        "symlink member 'a/up' -> '../../etc' points outside the root",
+    ),
+    (
+        "write-through",
+        [info("link", tarfile.SYMTYPE, "/etc"), info("link/cron")],
+        "member 'link/cron' is written through a symlink",
+    ),
+    (
+        "hardlink-outside",
+        [info("h", tarfile.LNKTYPE, "/etc/shadow")],
+        "member 'h' is a hardlink to '/etc/shadow', outside the tarball's root",
+    ),
+    (
+        "hardlink-dotdot",
+        [info("h", tarfile.LNKTYPE, "../x")],
+        "member 'h' is a hardlink to '../x', outside",
+    ),
+    (
+        "hardlink-unknown",
+        [info("h", tarfile.LNKTYPE, "later"), info("later")],
+        "member 'h' is a hardlink to 'later', which is not a file earlier",
+    ),
+    ("device", [info("dev/null", tarfile.CHRTYPE)], "member 'dev/null' is a device"),
+]
+
+
+@pytest.mark.parametrize(("name", "members", "message"), MALICIOUS, ids=[m[0] for m in MALICIOUS])
+def test_malicious(name: str, members: list[tarfile.TarInfo], message: str, tmp_path: Path) -> None:
+    source = tmp_path / "evil.tar"
+    source.write_bytes(make_tar(members, {}))
+    with pytest.raises(SourceError, match=message):
+        import_tar(source, tmp_path, "layers[0]")
+
+
+def test_not_a_tar(tmp_path: Path) -> None:
+    source = tmp_path / "x.tar"
+    source.write_bytes(b"hello, this is text\n" * 40)
+    with pytest.raises(SourceError, match="not a tar archive"):
+        import_tar(source, tmp_path, "layers[0]")
