@@ -144,6 +144,8 @@ def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(4096)
+        if not data and chunk[:1] == b"\x16":
+            raise OSError("a TLS handshake: this proxy speaks plain HTTP only")
         if not chunk or len(data) > _MAX_HEAD:
             raise OSError("no complete request head")
         data += chunk
