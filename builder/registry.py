@@ -66,12 +66,16 @@ class RegistryClient:
         credentials: Credentials | None = None,
         options: RegistryOptions | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        http: httpx.Client | None = None,
     ) -> None:
+        """``http`` replaces the client built from ``options`` (tests, shared pools)."""
         self.options = options or RegistryOptions()
         self.registry = registry
         self.host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
         creds = find_credentials(registry) if credentials is None else credentials
-        self._http = httpx.Client(verify=_verify(self.options), timeout=self.options.timeout)
+        self._http = http or httpx.Client(
+            verify=_verify(self.options), timeout=self.options.timeout
+        )
         auth = Authenticator(self.host, creds, self._send_token_request, endpoint.is_secure)
         self._t = Transport(
             self.host, self._http, auth, self.options.retry, self.options.on_request, sleep

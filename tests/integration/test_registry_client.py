@@ -115,7 +115,10 @@ def test_tls_basic_push_pull(tls_registry: RunningRegistry) -> None:
 
 def test_tls_without_ca_is_a_clear_error(tls_registry: RunningRegistry) -> None:
     opts = RegistryOptions(retry=FAST)
-    with RegistryClient(tls_registry.host, ANONYMOUS, opts) as c, pytest.raises(RegistryError) as info:
+    with (
+        RegistryClient(tls_registry.host, ANONYMOUS, opts) as c,
+        pytest.raises(RegistryError) as info,
+    ):
         c.ping()
     assert "TLS verification failed" in str(info.value) and "--ca-cert" in str(info.value)
 
@@ -190,8 +193,11 @@ def test_dropped_chunk_resumes(plain_registry: RunningRegistry, fault_proxy: Fau
         c.get_blob("plain/resume", blob(layer), out)
     assert out.getvalue() == layer
     assert fault_proxy.fired["drop"] == 1
-    resumed = [r for r in fault_proxy.requests if r[0] in ("GET", "POST") and "uploads" in r[1]]
-    assert len(resumed) >= 2  # the first POST, then a status GET or a fresh session
+    # We ask where the session stands; registry 2.8 drops a session whose PATCH was cut
+    # (status GET answers 404), so the client opens a fresh one and completes there.
+    asked = [m for m, path in fault_proxy.requests if "/blobs/uploads/" in path and m == "GET"]
+    sessions = [m for m, path in fault_proxy.requests if path.endswith("/blobs/uploads/")]
+    assert len(asked) == 1 and len(sessions) == 2
 
 
 def test_dropped_monolithic_put_recovers(
