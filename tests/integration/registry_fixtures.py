@@ -134,9 +134,14 @@ def tls_basic_registry(root: Path) -> Iterator[RunningRegistry]:
     proc = _serve(root, port, extra, "https", ca_path)
     try:
         yield RunningRegistry(
-            f"127.0.0.1:{port}", "https", root / "registry.log", ca_path, cert_dir,
-            USERNAME, PASSWORD,
-        )  # fmt: skip
+            f"127.0.0.1:{port}",
+            "https",
+            root / "registry.log",
+            ca_path,
+            cert_dir,
+            USERNAME,
+            PASSWORD,
+        )
     finally:
         _stop(proc)
 
@@ -155,9 +160,15 @@ def token_registry(root: Path) -> Iterator[RunningRegistry]:
         proc = _serve(root, port, extra, "http", None)
         try:
             yield RunningRegistry(
-                f"127.0.0.1:{port}", "http", root / "registry.log", None, None,
-                USERNAME, PASSWORD, tokens,
-            )  # fmt: skip
+                f"127.0.0.1:{port}",
+                "http",
+                root / "registry.log",
+                None,
+                None,
+                USERNAME,
+                PASSWORD,
+                tokens,
+            )
         finally:
             _stop(proc)
     finally:

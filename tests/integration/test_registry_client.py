@@ -38,15 +38,24 @@ def client(reg: RunningRegistry, **options: object) -> RegistryClient:
 
 
 def push_image(c: RegistryClient, repo: str, tag: str, layer: bytes) -> bytes:
-    config = canonical_json({"architecture": "amd64", "os": "linux",
-                             "rootfs": {"type": "layers", "diff_ids": [str(Digest.of(layer))]}})  # fmt: skip
+    config = canonical_json(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [str(Digest.of(layer))]},
+        }
+    )
     for data, kind in ((layer, OCI_LAYER), (config, OCI_CONFIG)):
         if not c.blob_exists(repo, Digest.of(data)):
             c.push_blob(repo, blob(data, kind), opener(data))
-    manifest = canonical_json({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": blob(config, OCI_CONFIG).to_json(), "layers": [blob(layer).to_json()],
-    })  # fmt: skip
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": blob(config, OCI_CONFIG).to_json(),
+            "layers": [blob(layer).to_json()],
+        }
+    )
     assert c.push_manifest(repo, tag, OCI_MANIFEST, manifest) == Digest.of(manifest)
     return manifest
 
@@ -126,9 +135,9 @@ def test_tls_without_ca_is_a_clear_error(tls_registry: RunningRegistry) -> None:
 def test_wrong_password(tls_registry: RunningRegistry) -> None:
     wrong = "definitely-Wrong-pw"
     opts = RegistryOptions(ca_file=tls_registry.ca_path, retry=FAST)
-    with RegistryClient(tls_registry.host, Credentials(USERNAME, wrong), opts) as c:
-        with pytest.raises(AuthError) as info:
-            c.blob_exists("secure/app", Digest.of(b"x"))
+    c = RegistryClient(tls_registry.host, Credentials(USERNAME, wrong), opts)
+    with c, pytest.raises(AuthError) as info:
+        c.blob_exists("secure/app", Digest.of(b"x"))
     message = str(info.value)
     assert "401" in message and tls_registry.host in message and "bale login" in message
     assert wrong not in message and PASSWORD not in message

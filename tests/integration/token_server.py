@@ -51,9 +51,15 @@ class TokenServer:
             name, _, actions = rest.rpartition(":")
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         claims = {
-            "iss": ISSUER, "sub": subject, "aud": SERVICE, "exp": now + self.expires_in,
-            "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access,
-        }  # fmt: skip
+            "iss": ISSUER,
+            "sub": subject,
+            "aud": SERVICE,
+            "exp": now + self.expires_in,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
         x5c = [base64.b64encode(self.signer.der()).decode()]
         token = jwt.encode(claims, self.signer.key, algorithm="RS256", headers={"x5c": x5c})
         return {"token": token, "access_token": token, "expires_in": self.expires_in}
@@ -78,9 +84,11 @@ class TokenServer:
                 server.requests["POST"] += 1
                 length = int(self.headers.get("Content-Length", "0"))
                 form = parse_qs(self.rfile.read(length).decode())
-                ok = form.get("grant_type") == ["password"] and form.get("username") == [
-                    server.username
-                ] and form.get("password") == [server.password]  # fmt: skip
+                ok = (
+                    form.get("grant_type") == ["password"]
+                    and form.get("username") == [server.username]
+                    and form.get("password") == [server.password]
+                )
                 if not ok:
                     self._answer(401, {"error": "invalid_grant"})
                     return
