@@ -27,6 +27,7 @@ IsSecure = Callable[[httpx.URL], bool]
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _BACKSLASH = re.compile(r"\\(.)")
+_BARE = re.compile(r"[^,\s\"]+")  # lenient: servers send unquoted URLs as values
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +73,9 @@ def _value(text: str, pos: int) -> tuple[str, int]:
     quoted = _QUOTED.match(text, pos)
     if quoted is not None:
         return _BACKSLASH.sub(r"\1", quoted.group(1)), quoted.end()
-    token = _TOKEN.match(text, pos)
-    if token is not None:
-        return token.group(), token.end()
+    bare = _BARE.match(text, pos)
+    if bare is not None:
+        return bare.group(), bare.end()
     return "", pos
 
 
