@@ -1,0 +1,192 @@
+"""A fault-injecting HTTP proxy between the client and a plain-HTTP registry.
+
+One request per connection (``Connection: close`` is forced upstream). Armed
+faults fire on matching requests a given number of times:
+
+- ``drop``: forward the head and ``after`` body bytes, then cut both connections;
+- ``status``: answer ``status`` itself (with ``Retry-After`` if given);
+- ``stall``: read the request, then say nothing for ``seconds`` and close;
+- ``corrupt``: relay the upstream answer with the last body byte flipped.
+
+Everything is bounded: socket timeouts, and reads limited by Content-Length.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+_TIMEOUT = 10.0
+_MAX_HEAD = 65536
+
+
+@dataclass
+class Fault:
+    kind: str
+    method: str
+    path_contains: str = ""
+    times: int = 1
+    after: int = 0
+    status: int = 500
+    retry_after: str | None = None
+    seconds: float = 0.0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.times > 0 and method == self.method and self.path_contains in path
+
+
+class FaultProxy:
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.faults: list[Fault] = []
+        self.fired: Counter[str] = Counter()
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def arm(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            self.requests.append((method, path))
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    self.fired[fault.kind] += 1
+                    return fault
+        return None
+
+    def _handle(self, client: socket.socket) -> None:
+        client.settimeout(_TIMEOUT)
+        try:
+            head, rest = _read_head(client)
+            method, path, length = _parse_head(head)
+            fault = self._take(method, path)
+            if fault is not None and fault.kind != "corrupt":
+                self._inject(client, fault, head, rest, length)
+                return
+            self._relay(client, _force_close(head), rest, length, fault is not None)
+        except OSError:
+            return
+        finally:
+            client.close()
+
+    def _inject(
+        self, client: socket.socket, fault: Fault, head: bytes, rest: bytes, length: int
+    ) -> None:
+        if fault.kind == "drop":
+            with socket.create_connection(self.upstream, timeout=_TIMEOUT) as up:
+                up.sendall(_force_close(head))
+                body = rest + _read_exact(client, max(0, min(fault.after, length) - len(rest)))
+                up.sendall(body[: fault.after])
+                time.sleep(0.2)
+            client.shutdown(socket.SHUT_RDWR)
+            return
+        _read_exact(client, length - len(rest))
+        if fault.kind == "stall":
+            time.sleep(fault.seconds)
+            return
+        extra = f"Retry-After: {fault.retry_after}\r\n" if fault.retry_after else ""
+        client.sendall(
+            f"HTTP/1.1 {fault.status} Injected\r\n{extra}Content-Length: 0\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+
+    def _relay(
+        self, client: socket.socket, head: bytes, rest: bytes, length: int, corrupt: bool
+    ) -> None:
+        with socket.create_connection(self.upstream, timeout=_TIMEOUT) as up:
+            up.sendall(head + rest)
+            left = length - len(rest)
+            while left > 0:
+                data = client.recv(min(65536, left))
+                if not data:
+                    return
+                up.sendall(data)
+                left -= len(data)
+            answer = _read_all(up)
+        if corrupt and answer:
+            answer = answer[:-1] + bytes([answer[-1] ^ 0xFF])
+        client.sendall(answer)
+
+
+def _read_head(sock: socket.socket) -> tuple[bytes, bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not data and chunk[:1] == b"\x16":
+            raise OSError("a TLS handshake: this proxy speaks plain HTTP only")
+        if not chunk or len(data) > _MAX_HEAD:
+            raise OSError("no complete request head")
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return head + b"\r\n\r\n", rest
+
+
+def _parse_head(head: bytes) -> tuple[str, str, int]:
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-length":
+            length = int(value.strip())
+    return method, path, length
+
+
+def _force_close(head: bytes) -> bytes:
+    lines = [
+        line
+        for line in head.decode("latin-1").split("\r\n")
+        if line and not line.lower().startswith(("connection:", "keep-alive:"))
+    ]
+    return ("\r\n".join([*lines, "Connection: close"]) + "\r\n\r\n").encode("latin-1")
+
+
+def _read_exact(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(min(65536, count - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk

@@ -1,0 +1,188 @@
+"""Real registries for the integration tests: Debian's ``docker-registry`` on 127.0.0.1.
+
+Three setups (plain HTTP; TLS + htpasswd; token auth) and a fault-injecting
+proxy. Each registry runs in its own tmp dir with its request log (info
+level: one line per request, query included) captured to ``log_path``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import socket
+import ssl
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fault_proxy import FaultProxy
+from pki import make_ca, make_server_cert, make_signer
+from token_server import ISSUER, SERVICE, TokenServer
+
+
+def _load_require_tool() -> Callable[[str], str]:
+    """tests/conftest.py's require_tool; loaded by path since every conftest is 'conftest'."""
+    path = Path(__file__).resolve().parents[1] / "conftest.py"
+    spec = importlib.util.spec_from_file_location("bale_tests_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.require_tool  # type: ignore[no-any-return]
+
+
+require_tool = _load_require_tool()
+USERNAME = "bale-user"
+PASSWORD = "s3cret-Pa55word"
+_READY_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class RunningRegistry:
+    host: str
+    scheme: str
+    log_path: Path
+    ca_path: Path | None = None
+    cert_dir: Path | None = None
+    username: str = ""
+    password: str = ""
+    token_server: TokenServer | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self.host.rsplit(":", 1)[1])
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _config(root: Path, port: int, extra: str) -> Path:
+    path = root / "config.yml"
+    path.write_text(
+        "version: 0.1\nlog:\n  level: info\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        "  delete:\n    enabled: true\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n{extra}"
+    )
+    return path
+
+
+def _serve(
+    root: Path, port: int, extra: str, scheme: str, ca: Path | None
+) -> subprocess.Popen[bytes]:
+    binary = require_tool("docker-registry")
+    config = _config(root, port, extra)
+    log = (root / "registry.log").open("wb")
+    proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    deadline = time.monotonic() + _READY_TIMEOUT
+    url = f"{scheme}://127.0.0.1:{port}/v2/"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"docker-registry exited: {(root / 'registry.log').read_text()}")
+        try:
+            if httpx.get(url, verify=_context(ca), timeout=1).status_code in (200, 401):
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    _stop(proc)
+    raise RuntimeError(f"docker-registry did not answer {url} within {_READY_TIMEOUT}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def plain_registry(root: Path) -> Iterator[RunningRegistry]:
+    port = free_port()
+    proc = _serve(root, port, "", "http", None)
+    try:
+        yield RunningRegistry(f"127.0.0.1:{port}", "http", root / "registry.log")
+    finally:
+        _stop(proc)
+
+
+def tls_basic_registry(root: Path) -> Iterator[RunningRegistry]:
+    htpasswd = require_tool("htpasswd")
+    entry = subprocess.run(
+        [htpasswd, "-Bbn", USERNAME, PASSWORD], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    (root / "htpasswd").write_text(entry + "\n")
+    ca = make_ca()
+    cert_dir = root / "certs"
+    cert_dir.mkdir()
+    ca_path, _ = ca.write(root, "ca")
+    (cert_dir / "ca.crt").write_bytes(ca_path.read_bytes())
+    crt, key = make_server_cert(ca).write(root, "server")
+    extra = (
+        f"  tls:\n    certificate: {crt}\n    key: {key}\n"
+        f"auth:\n  htpasswd:\n    realm: bale-test\n    path: {root / 'htpasswd'}\n"
+    )
+    port = free_port()
+    proc = _serve(root, port, extra, "https", ca_path)
+    try:
+        yield RunningRegistry(
+            f"127.0.0.1:{port}",
+            "https",
+            root / "registry.log",
+            ca_path,
+            cert_dir,
+            USERNAME,
+            PASSWORD,
+        )
+    finally:
+        _stop(proc)
+
+
+def token_registry(root: Path) -> Iterator[RunningRegistry]:
+    signer = make_signer()
+    bundle, _ = signer.write(root, "signer")
+    tokens = TokenServer(signer, USERNAME, PASSWORD)
+    tokens.start()
+    extra = (
+        f"auth:\n  token:\n    realm: {tokens.realm}\n    service: {SERVICE}\n"
+        f"    issuer: {ISSUER}\n    rootcertbundle: {bundle}\n"
+    )
+    port = free_port()
+    try:
+        proc = _serve(root, port, extra, "http", None)
+        try:
+            yield RunningRegistry(
+                f"127.0.0.1:{port}",
+                "http",
+                root / "registry.log",
+                None,
+                None,
+                USERNAME,
+                PASSWORD,
+                tokens,
+            )
+        finally:
+            _stop(proc)
+    finally:
+        tokens.stop()
+
+
+def fault_proxy(target: RunningRegistry) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(("127.0.0.1", target.port))
+    proxy.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+def _context(ca: Path | None) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(ca) if ca else None)
