@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import registry_fixtures as rf
-from fault_proxy import FaultProxy
+
+from tests.integration import registry_fixtures as rf
+from tests.integration.fault_proxy import FaultProxy
 
 
 @pytest.fixture(scope="session")

@@ -7,32 +7,21 @@ level: one line per request, query included) captured to ``log_path``.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from fault_proxy import FaultProxy
-from pki import make_ca, make_server_cert, make_signer
-from token_server import ISSUER, SERVICE, TokenServer
 
+from tests.conftest import require_tool
+from tests.integration.fault_proxy import FaultProxy
+from tests.integration.pki import make_ca, make_server_cert, make_signer
+from tests.integration.token_server import ISSUER, SERVICE, TokenServer
 
-def _load_require_tool() -> Callable[[str], str]:
-    """tests/conftest.py's require_tool; loaded by path since every conftest is 'conftest'."""
-    path = Path(__file__).resolve().parents[1] / "conftest.py"
-    spec = importlib.util.spec_from_file_location("bale_tests_conftest", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.require_tool  # type: ignore[no-any-return]
-
-
-require_tool = _load_require_tool()
 USERNAME = "bale-user"
 PASSWORD = "s3cret-Pa55word"
 _READY_TIMEOUT = 15.0

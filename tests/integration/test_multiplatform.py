@@ -65,8 +65,15 @@ def test_three_platforms_make_an_index(tmp_path: Path, capsys: pytest.CaptureFix
     assert index_entry["digest"] == digest
     assert index_entry["mediaType"] == "application/vnd.oci.image.index.v1+json"
     index = json.loads(blob(out, digest))
-    platforms = ["/".join(filter(None, (m["platform"]["os"], m["platform"]["architecture"],
-                                        m["platform"].get("variant")))) for m in index["manifests"]]
+    platforms = [
+        "/".join(
+            filter(
+                None,
+                (m["platform"]["os"], m["platform"]["architecture"], m["platform"].get("variant")),
+            )
+        )
+        for m in index["manifests"]
+    ]
     assert platforms == list(PLATFORMS)
     manifests = check_layout(out)
     assert len(manifests) == 3
@@ -79,14 +86,24 @@ def test_three_platforms_make_an_index(tmp_path: Path, capsys: pytest.CaptureFix
 
     skopeo = require_tool("skopeo")
     subprocess.run(
-        [skopeo, "copy", "--override-arch", "arm64", f"oci:{out}:multi", f"oci:{tmp_path / 'arm'}:x"],
-        check=True, capture_output=True,
+        [
+            skopeo,
+            "copy",
+            "--override-arch",
+            "arm64",
+            f"oci:{out}:multi",
+            f"oci:{tmp_path / 'arm'}:x",
+        ],
+        check=True,
+        capture_output=True,
     )
     arm = check_layout(tmp_path / "arm")[0]
     assert _files(tmp_path / "arm", arm["layers"][0])["bin/tool"] == elf_header("arm64")
 
 
-def test_wrong_architecture_fails_the_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_wrong_architecture_fails_the_build(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = _context(tmp_path / "ctx")
     (tmp_path / "ctx/bin/arm64/tool").write_bytes(elf_header("amd64"))
     assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 1
@@ -98,13 +115,29 @@ def test_wrong_architecture_fails_the_build(tmp_path: Path, capsys: pytest.Captu
 def test_check_arch_false_opts_out(tmp_path: Path) -> None:
     spec = _context(tmp_path / "ctx")
     (tmp_path / "ctx/bin/arm64/tool").write_bytes(elf_header("amd64"))
-    spec.write_text(spec.read_text().replace('dst = "/bin/tool" }', 'dst = "/bin/tool", check_arch = false }'))
+    spec.write_text(
+        spec.read_text().replace('dst = "/bin/tool" }', 'dst = "/bin/tool", check_arch = false }')
+    )
     assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 0
 
 
 def test_command_line_platform_wins_and_single_platform_is_a_manifest(tmp_path: Path) -> None:
     spec = _context(tmp_path / "ctx")
-    assert main(["build", "-q", "-f", str(spec), "--platform", "linux/arm64", "-o", f"oci:{tmp_path / 'o'}"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "-q",
+                "-f",
+                str(spec),
+                "--platform",
+                "linux/arm64",
+                "-o",
+                f"oci:{tmp_path / 'o'}",
+            ]
+        )
+        == 0
+    )
     entry = json.loads((tmp_path / "o/index.json").read_text())["manifests"][0]
     assert entry["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     config = json.loads(blob(tmp_path / "o", check_layout(tmp_path / "o")[0]["config"]["digest"]))
@@ -113,7 +146,21 @@ def test_command_line_platform_wins_and_single_platform_is_a_manifest(tmp_path: 
 
 def test_index_always_wraps_a_single_platform(tmp_path: Path) -> None:
     spec = _context(tmp_path / "ctx", extra='index = "always"')
-    assert main(["build", "-q", "-f", str(spec), "--platform", "linux/amd64", "-o", f"oci:{tmp_path / 'o'}"]) == 0
+    assert (
+        main(
+            [
+                "build",
+                "-q",
+                "-f",
+                str(spec),
+                "--platform",
+                "linux/amd64",
+                "-o",
+                f"oci:{tmp_path / 'o'}",
+            ]
+        )
+        == 0
+    )
     entry = json.loads((tmp_path / "o/index.json").read_text())["manifests"][0]
     assert entry["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert len(check_layout(tmp_path / "o")) == 1
@@ -131,13 +178,17 @@ def test_docker_format_media_types(tmp_path: Path) -> None:
         manifest = json.loads(blob(out, item["digest"]))
         assert manifest["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json"
         assert manifest["config"]["mediaType"] == "application/vnd.docker.container.image.v1+json"
-        assert {x["mediaType"] for x in manifest["layers"]} == {"application/vnd.docker.image.rootfs.diff.tar.gzip"}
+        assert {x["mediaType"] for x in manifest["layers"]} == {
+            "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        }
         assert "annotations" not in manifest
     config = json.loads(blob(out, manifest["config"]["digest"]))
     assert config["architecture"] == "arm" and config["variant"] == "v7"
 
 
-def test_zstd_is_refused_in_docker_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_zstd_is_refused_in_docker_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = _context(tmp_path / "ctx", extra='format = "docker"\ncompression = "zstd"')
     assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 1
     assert 'zstd layers cannot be written in format = "docker"' in capsys.readouterr().err

@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fault_proxy import Fault, FaultProxy
-from registry_fixtures import PASSWORD, USERNAME, RunningRegistry, require_tool
 
 from builder.credentials import ANONYMOUS, Credentials
 from builder.errors import AuthError, DigestMismatch, RegistryError
 from builder.model import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, Digest, canonical_json
 from builder.registry import RegistryClient, RegistryOptions
 from builder.retry import RetryPolicy
+from tests.integration.fault_proxy import Fault, FaultProxy
+from tests.integration.registry_fixtures import PASSWORD, USERNAME, RunningRegistry, require_tool
 
 FAST = RetryPolicy(tries=4, base_delay=0.01, max_delay=0.05)
 

@@ -17,7 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-from pki import KeyPair
+
+from tests.integration.pki import KeyPair
 
 ISSUER = "bale-test-issuer"
 SERVICE = "bale-test-registry"
