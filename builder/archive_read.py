@@ -1,10 +1,12 @@
 """Reading image archives as stores: oci-archive (a tarred OCI layout) and docker-archive.
 
 Both are read in place (``tarfile`` seeks to a member; nothing is unpacked).
-A docker-archive has no manifest, so one is made from its ``manifest.json``:
-the config is named by its digest, each layer blob by the digest of its bytes
-(hashed once while opening), and the diff_ids of the config are checked when
-the layers are read.
+An archive with ``index.json`` (OCI archives, Docker ≥25 saves, bale's own)
+is read as an OCI layout, so its manifests are served byte for byte. An older
+docker-archive has only ``manifest.json``: a manifest is made from it, the
+config named by its digest, each layer blob by the digest of its bytes
+(hashed once while opening); the config's diff_ids are checked when the
+layers are read.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -30,58 +33,93 @@ from builder.model import (
 )
 
 _CHUNK = 1 << 20
+IMAGE_NAME = "io.containerd.image.name"
 
 
-def _open_tar(path: Path, name: str) -> tarfile.TarFile:
-    try:
-        return tarfile.open(path, "r:")
-    except (OSError, tarfile.TarError) as exc:
-        raise LayoutError(f"{name}: cannot read the archive: {exc}") from None
+class _TarBlobs:
+    """Blobs of a tar file by digest: ``blobs/<alg>/<hex>`` members, plus made-up ones."""
 
-
-def _member_bytes(tar: tarfile.TarFile, member: str, name: str) -> BinaryIO:
-    try:
-        stream = tar.extractfile(member)
-    except KeyError:
-        stream = None
-    if stream is None:
-        raise LayoutError(f"{name}: the archive has no file '{member}'")
-    return cast(BinaryIO, stream)
-
-
-class OciArchiveStore:
-    """``oci-archive:FILE``: an OCI layout packed in a tar."""
-
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, transport: str) -> None:
         self.path = path
-        self.name = f"oci-archive:{path}"
-        self._tar = _open_tar(path, self.name)
+        self.name = f"{transport}:{path}"
+        try:
+            self._tar = tarfile.open(path, "r:")  # noqa: SIM115 (closed by close())
+        except (OSError, tarfile.TarError) as exc:
+            raise LayoutError(f"{self.name}: cannot read the archive: {exc}") from None
         names = set(self._tar.getnames())
-        if not {"oci-layout", "index.json"} <= {n.removeprefix("./") for n in names}:
-            raise LayoutError(f"{self.name} is not an OCI archive (no oci-layout and index.json)")
-        self._prefix = "./" if "./index.json" in names else ""
+        self._prefix = "./" if "./index.json" in names or "./manifest.json" in names else ""
+        self.has_index = self._prefix + "index.json" in names
+        self._members: dict[Digest, str] = {}
+        self._documents: dict[Digest, bytes] = {}
+
+    def close(self) -> None:
+        self._tar.close()
+
+    def member(self, member: str) -> BinaryIO:
+        try:
+            stream = self._tar.extractfile(self._prefix + member.removeprefix("./"))
+        except KeyError:
+            stream = None
+        if stream is None:
+            raise LayoutError(f"{self.name}: the archive has no file '{member}'")
+        return cast(BinaryIO, stream)
 
     def open(self, descriptor: Descriptor) -> BinaryIO:
         digest = descriptor.digest
-        member = f"{self._prefix}blobs/{digest.algorithm}/{digest.encoded}"
-        return _member_bytes(self._tar, member, self.name)
+        if digest in self._documents:
+            return io.BytesIO(self._documents[digest])
+        default = f"blobs/{digest.algorithm}/{digest.encoded}"
+        return self.member(self._members.get(digest, default))
 
-    def lookup(self, tag: str) -> Descriptor:
-        """The index.json entry named ``tag``; with no tag, the only entry."""
-        with _member_bytes(self._tar, self._prefix + "index.json", self.name) as stream:
+    def index_entries(self) -> list[Descriptor]:
+        with self.member("index.json") as stream:
             data = stream.read()
         try:
-            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
-        except (ValueError, AttributeError) as exc:
+            return [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
+        except (ValueError, AttributeError, ImageError) as exc:
             raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
-        if tag:
-            named = [e for e in entries if e.annotations.get(ANNOTATION_REF_NAME) == tag]
-            if not named:
-                raise LayoutError(f"{self.name} has no tag '{tag}'")
-            return named[-1]
-        if len(entries) != 1:
-            raise LayoutError(f"{self.name} holds {len(entries)} images; name one as FILE:TAG")
-        return entries[0]
+
+
+def _pick(
+    entries: list[Descriptor], tag: str, where: str, names: Callable[[Descriptor], set[str]]
+) -> Descriptor:
+    """The entry ``tag`` names (by ``names(entry)``); with no tag, the only entry."""
+    if tag:
+        named = [e for e in entries if tag in names(e)]
+        if not named:
+            offered = sorted({n for e in entries for n in names(e)})
+            raise LayoutError(
+                f"{where} has no image '{tag}'; it has: {', '.join(offered) or 'none'}"
+            )
+        return named[-1]
+    if len(entries) != 1:
+        raise LayoutError(f"{where} holds {len(entries)} images; name one as FILE:TAG")
+    return entries[0]
+
+
+def _ref_names(entry: Descriptor) -> set[str]:
+    return {entry.annotations.get(ANNOTATION_REF_NAME, "")} - {""}
+
+
+def _all_names(entry: Descriptor) -> set[str]:
+    """A tag, a full name and its short forms (docker.io/library/app:1 → app:1)."""
+    names = _ref_names(entry)
+    full = entry.annotations.get(IMAGE_NAME, "")
+    if full:
+        names |= {full, full.removeprefix("docker.io/"), full.removeprefix("docker.io/library/")}
+    return names
+
+
+class OciArchiveStore(_TarBlobs):
+    """``oci-archive:FILE``: an OCI layout packed in a tar."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, "oci-archive")
+        if not self.has_index:
+            raise LayoutError(f"{self.name} is not an OCI archive (no index.json)")
+
+    def lookup(self, tag: str) -> Descriptor:
+        return _pick(self.index_entries(), tag, self.name, _ref_names)
 
 
 def _layer_media_type(head: bytes) -> str:
@@ -92,53 +130,49 @@ def _layer_media_type(head: bytes) -> str:
     return OCI_LAYER
 
 
-class DockerArchiveStore:
-    """``docker-archive:FILE``: what ``docker save`` writes; serves a made-up OCI manifest."""
+class DockerArchiveStore(_TarBlobs):
+    """``docker-archive:FILE``: what ``docker save`` (or bale) writes."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.name = f"docker-archive:{path}"
-        self._tar = _open_tar(path, self.name)
-        self._members: dict[Digest, str] = {}
-        self._documents: dict[Digest, bytes] = {}
-        with _member_bytes(self._tar, "manifest.json", self.name) as stream:
+        super().__init__(path, "docker-archive")
+
+    def lookup(self, ref: str) -> Descriptor:
+        """The image ``ref`` names (``name:tag``, a tag, ``@N``, or the only one)."""
+        if self.has_index and not ref.startswith("@"):
+            return _pick(self.index_entries(), ref, self.name, _all_names)
+        return self._made_manifest(self._select(ref))
+
+    def _entries(self) -> list[dict[str, Any]]:
+        with self.member("manifest.json") as stream:
             try:
-                self._entries: list[dict[str, Any]] = list(json.loads(stream.read()))
+                return list(json.loads(stream.read()))
             except (ValueError, TypeError) as exc:
                 raise LayoutError(f"{self.name}: manifest.json is not valid: {exc}") from None
 
-    def open(self, descriptor: Descriptor) -> BinaryIO:
-        if descriptor.digest in self._documents:
-            return io.BytesIO(self._documents[descriptor.digest])
-        member = self._members.get(descriptor.digest)
-        if member is None:
-            raise LayoutError(f"{self.name}: no blob {descriptor.digest}")
-        return _member_bytes(self._tar, member, self.name)
-
     def _select(self, ref: str) -> dict[str, Any]:
+        entries = self._entries()
         if ref.startswith("@") and ref[1:].isdigit():
             index = int(ref[1:])
-            if index >= len(self._entries):
-                raise LayoutError(f"{self.name} holds {len(self._entries)} images, no {ref}")
-            return self._entries[index]
+            if index >= len(entries):
+                raise LayoutError(f"{self.name} holds {len(entries)} images, no {ref}")
+            return entries[index]
         if ref:
             wanted = {ref, f"docker.io/library/{ref}", f"docker.io/{ref}"}
-            for entry in self._entries:
+            for entry in entries:
                 if wanted & set(entry.get("RepoTags") or []):
                     return entry
             raise LayoutError(f"{self.name} has no image tagged '{ref}'")
-        if len(self._entries) != 1:
+        if len(entries) != 1:
             raise LayoutError(
-                f"{self.name} holds {len(self._entries)} images; "
-                "name one as FILE:NAME:TAG or FILE:@N"
+                f"{self.name} holds {len(entries)} images; name one as FILE:NAME:TAG or FILE:@N"
             )
-        return self._entries[0]
+        return entries[0]
 
     def _blob(self, member: str) -> Descriptor:
         hasher = hashlib.sha256()
         size = 0
         head = b""
-        with _member_bytes(self._tar, member, self.name) as stream:
+        with self.member(member) as stream:
             while chunk := stream.read(_CHUNK):
                 head = head or chunk[:8]
                 hasher.update(chunk)
@@ -147,15 +181,13 @@ class DockerArchiveStore:
         self._members[digest] = member
         return Descriptor(_layer_media_type(head), digest, size)
 
-    def lookup(self, ref: str) -> Descriptor:
-        """The manifest of the image ``ref`` names (``name:tag``, ``@N`` or the only one)."""
-        entry = self._select(ref)
+    def _made_manifest(self, entry: dict[str, Any]) -> Descriptor:
         try:
             config_member = str(entry["Config"])
             layer_members = [str(m) for m in entry.get("Layers") or []]
         except (KeyError, TypeError) as exc:
             raise ImageError(f"{self.name}: manifest.json entry is malformed: {exc}") from None
-        with _member_bytes(self._tar, config_member, self.name) as stream:
+        with self.member(config_member) as stream:
             config_bytes = stream.read()
         config = Descriptor(OCI_CONFIG, Digest.of(config_bytes), len(config_bytes))
         named = Path(config_member).name.removesuffix(".json")

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from builder.archive_read import DockerArchiveStore, OciArchiveStore
 from builder.errors import ImageError
+from builder.locate import open_local
 from builder.model import (
     DOCKER_LAYER,
     DOCKER_LAYER_GZIP,
@@ -25,7 +25,7 @@ from builder.model import (
     Platform,
 )
 from builder.spec import BaseRef
-from builder.store import LayoutStore, SourceImage, Store, platforms_of, resolve_image
+from builder.store import SourceImage, Store, platforms_of, resolve_image
 
 # Docker layer types name the same formats; an OCI manifest carries the OCI names.
 _OCI_LAYER_TYPE = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_LAYER: OCI_LAYER}
@@ -66,14 +66,7 @@ def open_store(ref: BaseRef) -> tuple[Store, Descriptor]:
     """The store of a base reference and the descriptor its tag names."""
     if not ref.path.exists():
         raise ImageError(f"base {ref}: {ref.path} does not exist")
-    if ref.transport == "oci":
-        layout = LayoutStore(ref.path)
-        return layout, layout.lookup(ref.tag)
-    if ref.transport == "oci-archive":
-        archive = OciArchiveStore(ref.path)
-        return archive, archive.lookup(ref.tag)
-    docker = DockerArchiveStore(ref.path)
-    return docker, docker.lookup(ref.tag)
+    return open_local(ref.transport, ref.path, ref.tag)
 
 
 def _pick_platform(store: Store, root: Descriptor, wanted: Platform | None) -> Platform | None:

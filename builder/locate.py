@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.archive_store import TarStore
+from builder.archive_read import DockerArchiveStore, OciArchiveStore
 from builder.errors import UsageError
 from builder.model import Descriptor
 from builder.store import LayoutStore, Store
@@ -55,15 +55,22 @@ def open_source(text: str) -> Iterator[Source]:
     path, name = split_path(rest)
     if not path.exists():
         raise UsageError(f"'{text}': {path} does not exist")
+    store, root = open_local(transport, path, name)
+    try:
+        yield Source(text, store, root)
+    finally:
+        store.close()
+
+
+def open_local(
+    transport: str, path: Path, name: str
+) -> tuple[LayoutStore | OciArchiveStore | DockerArchiveStore, Descriptor]:
+    """The store of a local image and the descriptor ``name`` picks in it."""
     if transport == "oci":
         layout = LayoutStore(path)
-        yield Source(text, layout, layout.lookup(name))
-        return
-    archive = TarStore(path, transport)
-    try:
-        yield Source(text, archive, archive.lookup(name))
-    finally:
-        archive.close()
+        return layout, layout.lookup(name)
+    archive = OciArchiveStore(path) if transport == "oci-archive" else DockerArchiveStore(path)
+    return archive, archive.lookup(name)
 
 
 def open_registry(reference: str, text: str) -> Source:

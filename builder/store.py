@@ -140,6 +140,9 @@ class LayoutStore:
         except FileNotFoundError:
             raise LayoutError(f"{self.name}: blob {descriptor.digest} is missing") from None
 
+    def close(self) -> None:
+        """Nothing to release; present so every local store closes alike."""
+
     def lookup(self, tag: str) -> Descriptor:
         """The index.json entry named ``tag``; with no tag, the only entry."""
         data = (self.root / "index.json").read_bytes()
