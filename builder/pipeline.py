@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builder.cache import LayerCache
 from builder.errors import UsageError
 from builder.image import Image, assemble
 from builder.layer import Layer, build_layer
@@ -29,6 +31,7 @@ class BuildOptions:
     source_date_epoch: int | None = None
     threads: int = 0
     progress: ProgressFactory | None = None
+    cache: LayerCache | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +84,18 @@ def _build_layers(
         progress = None
         if options.progress is not None:
             progress = options.progress(layer_spec.name, sum(e.size for e in entries))
-        layers.append(
-            build_layer(
-                entries,
-                layer_spec.codec,
-                created,
-                work,
-                threads=options.threads,
-                created_by=f"bale: layer {layer_spec.name}",
-                progress=progress,
-            )
+        created_by = f"bale: layer {layer_spec.name}"
+        make = functools.partial(
+            build_layer,
+            entries,
+            layer_spec.codec,
+            created,
+            threads=options.threads,
+            created_by=created_by,
+            progress=progress,
         )
+        if options.cache is None:
+            layers.append(make(work))
+        else:
+            layers.append(options.cache.layer(entries, layer_spec.codec, created, make, created_by))
     return layers
