@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from builder import __version__
+from builder.cache import LayerCache, cache_dir, prune
 from builder.cli_inspect import add_diff, add_inspect, add_verify, github_output
 from builder.errors import BaleError, UsageError
 from builder.model import Platform
@@ -49,12 +50,53 @@ def _parser() -> argparse.ArgumentParser:
         help="creation time in seconds since 1970 (overrides image.toml)",
     )
     b.add_argument("--jobs", "-j", type=int, default=0, help="compression threads (0: cores)")
+    b.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="rebuild every layer; neither read nor write the layer cache",
+    )
     _common(b)
     b.set_defaults(run=_build)
     add_inspect(commands)
     add_diff(commands)
     add_verify(commands)
+
+    _cache_commands(commands)
     return parser
+
+
+def _cache_commands(commands: Any) -> None:
+    cache = commands.add_parser("cache", help="the layer and blob cache (BALE_CACHE_DIR)")
+    actions = cache.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    actions.add_parser("dir", help="print the cache directory").set_defaults(run=_cache_dir)
+    prune = actions.add_parser("prune", help="remove cached layers and blobs not used lately")
+    prune.add_argument(
+        "--days",
+        type=float,
+        default=30.0,
+        help="remove what was not used in this many days (default 30)",
+    )
+    prune.add_argument("--all", action="store_true", help="empty the cache")
+    prune.add_argument("--debug", action="store_true", help="show tracebacks")
+    prune.set_defaults(run=_cache_prune)
+
+
+def _cache_dir(args: argparse.Namespace) -> int:
+    print(cache_dir())
+    return 0
+
+
+def _cache_prune(args: argparse.Namespace) -> int:
+    if args.days < 0:
+        raise UsageError("--days must be 0 or more")
+    root = cache_dir()
+    result = prune(root, None if args.all else args.days * 86400)
+    print(
+        f"removed {result.records} layer records and {result.blobs} blobs "
+        f"({result.freed / 1e6:.1f} MB) from {root}"
+    )
+    return 0
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -100,6 +142,7 @@ def _build(args: argparse.Namespace) -> int:
         source_date_epoch=args.source_date_epoch,
         threads=args.jobs,
         progress=_progress(args),
+        cache=LayerCache(cache_dir()) if args.cache else None,
     )
     result = build(options)
     github_output(result)
@@ -163,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
         return code
     except BaleError as exc:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print(f"bale: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -171,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 1
     except KeyboardInterrupt:
-        if args.debug:
+        if getattr(args, "debug", False):
             raise
         print("bale: interrupted; outputs were left as they were", file=sys.stderr)
         return 130

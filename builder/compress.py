@@ -10,10 +10,13 @@ the system's zlib never decides the bytes.
 
 from __future__ import annotations
 
-from collections import deque
+import contextlib
+import queue
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import deflate
 import zstandard
@@ -54,7 +57,7 @@ class Codec:
     def chunk_size(self) -> int:
         return _CHUNK[self.name]
 
-    def compress(self, chunk: bytes) -> bytes:
+    def compress(self, chunk: bytes | bytearray) -> bytes:
         """One independent gzip member or zstd frame (the GIL is released inside)."""
         if self.name == "gzip":
             return bytes(deflate.gzip_compress(chunk, self.level))
@@ -62,39 +65,81 @@ class Codec:
             return zstandard.ZstdCompressor(level=self.level, write_content_size=True).compress(
                 chunk
             )
-        return chunk
+        return bytes(chunk)
+
+
+class SerialLane:
+    """One thread that runs submitted calls in order.
+
+    The bounded queue gives back-pressure (memory stays flat); the first
+    error is kept, later calls are skipped, and ``close`` re-raises it.
+    """
+
+    def __init__(self, depth: int, name: str) -> None:
+        self._queue: queue.Queue[tuple[Callable[..., object], tuple[Any, ...]] | None]
+        self._queue = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, call: Callable[..., object], *args: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put((call, args))
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    item[0](*item[1])
+                except BaseException as exc:
+                    self._error = exc
+
+    def close(self) -> None:
+        """Wait for every submitted call; raise the first error, if any."""
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 class ParallelCompressor:
-    """Compresses chunks on a thread pool and hands results on in order.
+    """Compresses chunks on a thread pool; a writer thread hands results to ``out`` in order.
 
-    At most ``2 * threads`` chunks are in flight, so memory stays bounded.
+    At most about ``2 * threads`` chunks are in flight, so memory stays bounded,
+    and the caller's thread only cuts chunks: hashing and writing the
+    compressed bytes happen on the writer thread.
     """
 
     def __init__(self, codec: Codec, out: Callable[[bytes], object], threads: int) -> None:
         self._codec = codec
         self._out = out
-        self._limit = max(1, threads) * 2
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="bale-z")
-        self._pending: deque[Future[bytes]] = deque()
+        threads = max(1, threads)
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bale-z")
+        self._writer = SerialLane(2 * threads, "bale-out")
 
-    def submit(self, chunk: bytes) -> None:
+    def submit(self, chunk: bytes | bytearray) -> None:
+        """Queue a chunk; it must not be modified afterwards."""
         if self._codec.name == "none":
-            self._out(chunk)
+            self._writer.submit(self._out, chunk)
             return
-        self._pending.append(self._pool.submit(self._codec.compress, chunk))
-        while len(self._pending) >= self._limit:
-            self._drain_one()
+        self._writer.submit(self._deliver, self._pool.submit(self._codec.compress, chunk))
 
-    def _drain_one(self) -> None:
+    def _deliver(self, future: Future[bytes]) -> None:
         try:
-            self._out(self._pending.popleft().result())
+            self._out(future.result())
         except (deflate.DeflateError, zstandard.ZstdError) as exc:
             raise LayerError(f"{self._codec.name} compression failed: {exc}") from exc
 
     def close(self) -> None:
+        """Wait until every chunk went out."""
         try:
-            while self._pending:
-                self._drain_one()
+            self._writer.close()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop after an error elsewhere: drop pending work, keep the original error."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with contextlib.suppress(BaseException):
+            self._writer.close()

@@ -13,6 +13,7 @@ from threading import Lock
 
 from builder.accounts import GROUP, PASSWD, Accounts
 from builder.bases import BaseImage, load_base
+from builder.cache import LayerCache
 from builder.compress import Codec
 from builder.deletions import whiteout_entries
 from builder.entries import Entry, InlineContent, Kind
@@ -41,6 +42,7 @@ class BuildOptions:
     source_date_epoch: int | None = None
     threads: int = 0
     progress: ProgressFactory | None = None
+    cache: LayerCache | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,15 +125,21 @@ class _LayerBuilder:
         progress = None
         if self.options.progress is not None:
             progress = self.options.progress(name, sum(e.size for e in entries))
-        layer = build_layer(
+        created_by = f"bale: layer {name}"
+        make = partial(
+            build_layer,
             entries,
             codec,
             self.created,
-            self.work,
             threads=self.options.threads,
-            created_by=f"bale: layer {name}",
+            created_by=created_by,
             progress=progress,
         )
+        cache = self.options.cache
+        if cache is None:
+            layer = make(self.work)
+        else:
+            layer = cache.layer(entries, codec, self.created, make, created_by)
         with self.lock:
             return self.built.setdefault(key, layer)
 

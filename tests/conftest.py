@@ -31,3 +31,11 @@ def require_root() -> None:
     if in_ci():
         pytest.fail("this test runs runc and needs root")
     pytest.skip("this test runs runc and needs root")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test gets its own BALE_CACHE_DIR: no test reads another's cached layers."""
+    monkeypatch.setenv("BALE_CACHE_DIR", str(tmp_path_factory.mktemp("bale-cache")))

@@ -1,0 +1,70 @@
+"""The fast ustar header must be byte-identical to tarfile's PAX writer."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from builder.entries import Entry, InlineContent, Kind
+from builder.tarwriter import _pax_header, _ustar_header, header
+
+CASES = [
+    Entry("a", Kind.DIR, 0o755),
+    Entry("a/b", Kind.FILE, 0o644, 1000, 1001, InlineContent(b"x" * 1000)),
+    Entry("a/empty", Kind.FILE, 0o4755, content=InlineContent(b"")),
+    Entry("a/nocontent", Kind.FILE, 0o600),
+    Entry("l", Kind.SYMLINK, 0o777, linkname="../x/y"),
+    Entry("h", Kind.HARDLINK, 0o644, linkname="a/b"),
+    Entry("m", Kind.FILE, 0o17777, 8**7 - 1, 8**7 - 1),
+    Entry("d" * 99, Kind.DIR, 0o700),
+    Entry("n" * 100, Kind.FILE, 0o644),
+    Entry("s", Kind.SYMLINK, 0o777, linkname="t" * 100),
+]
+FALLBACK = [
+    Entry("d" * 100, Kind.DIR, 0o755),
+    Entry("n" * 101, Kind.FILE, 0o644),
+    Entry("caf\u00e9", Kind.FILE, 0o644),
+    Entry("s", Kind.SYMLINK, 0o777, linkname="t" * 101),
+    Entry("s", Kind.SYMLINK, 0o777, linkname="\u00e9"),
+    Entry("big", Kind.FILE, 0o644, 8**7, 0),
+    Entry("big", Kind.FILE, 0o644, 0, 8**7),
+    Entry("x", Kind.FILE, 0o644, xattrs=(("user.a", b"1"),)),
+]
+
+
+@pytest.mark.parametrize("entry", CASES, ids=lambda e: e.path[:12])
+@pytest.mark.parametrize("mtime", [0, 1_700_000_000, 8**11 - 1])
+def test_fast_header_matches_tarfile(entry: Entry, mtime: int) -> None:
+    fast = _ustar_header(entry, mtime)
+    assert fast is not None
+    assert fast == _pax_header(entry, mtime)
+    assert len(fast) == 512
+
+
+@pytest.mark.parametrize("entry", FALLBACK, ids=lambda e: e.path[:12])
+def test_entries_needing_pax_records_fall_back(entry: Entry) -> None:
+    assert _ustar_header(entry, 0) is None
+    assert header(entry, 0) == _pax_header(entry, 0)
+    assert _ustar_header(Entry("a", Kind.FILE, 0o644), 8**11) is None
+
+
+def test_random_entries_match_tarfile() -> None:
+    rng = random.Random(7)
+    alphabet = "abcXYZ019._-/ "
+    for _ in range(500):
+        kind = rng.choice(list(Kind))
+        path = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 110))).strip("/") or "p"
+        link = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 105)))
+        data = InlineContent(bytes(rng.randint(0, 3000)))
+        entry = Entry(
+            path,
+            kind,
+            rng.randint(0, 0o7777),
+            rng.randint(0, 70000),
+            rng.randint(0, 70000),
+            data if kind is Kind.FILE else None,
+            link if kind in (Kind.SYMLINK, Kind.HARDLINK) else "",
+        )
+        mtime = rng.randint(0, 2**34)
+        assert header(entry, mtime) == _pax_header(entry, mtime), entry
