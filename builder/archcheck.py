@@ -1,7 +1,8 @@
 """Catch the classic multi-arch mistake: a binary of the wrong architecture.
 
-python-magic (libmagic) names an ELF file's machine; only files that start
-with the ELF magic are shown to it, so the check costs one small read per file.
+python-magic (libmagic) names an ELF file's machine. Only executable files and
+shared objects are read, and only those starting with the ELF magic are shown
+to libmagic, so the check costs one small read per candidate.
 """
 
 from __future__ import annotations
@@ -41,6 +42,15 @@ def elf_architecture(description: str) -> str | None:
                 return "ppc64"
             return arch
     return None
+
+
+def worth_checking(mode: int, image_path: str) -> bool:
+    """Executables and shared objects (``*.so``, ``*.so.1``); other files are never opened.
+
+    This keeps a rebuild that hits the layer cache from reading every file.
+    """
+    name = image_path.rsplit("/", 1)[-1]
+    return bool(mode & 0o111) or name.endswith(".so") or ".so." in name
 
 
 def check_file(path: str, image_path: str, platform: Platform, where: str) -> None:

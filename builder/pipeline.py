@@ -111,10 +111,11 @@ class _LayerBuilder:
             make = partial(_layer_plan, layer_spec, spec, platform, lower, accounts, self.work)
             plans.append((layer_spec.name, layer_spec.codec, make))
         layers = []
-        for name, codec, make_entries in plans:
+        for number, (name, codec, make_entries) in enumerate(plans, 1):
             entries = make_entries()
             layers.append(self.layer(name, codec, entries))
-            lower.apply(entry_members(entries))
+            if number < len(plans):
+                lower.apply(entry_members(entries))
         return layers
 
     def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
@@ -162,8 +163,11 @@ def build(options: BuildOptions) -> BuildResult:
             layers = builder.layers(platform, base)
             return assemble(platform, created, spec.config, layers, annotations, spec.format, parts)
 
-        with ThreadPoolExecutor(max_workers=min(PLATFORM_JOBS, len(requested))) as pool:
-            images = tuple(pool.map(one, requested))
+        if len(requested) == 1:
+            images: tuple[Image, ...] = (one(requested[0]),)
+        else:
+            with ThreadPoolExecutor(max_workers=PLATFORM_JOBS) as pool:
+                images = tuple(pool.map(one, requested))
         index = None
         root = images[0].manifest.descriptor
         if len(images) > 1 or spec.index == "always":

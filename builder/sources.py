@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pathspec
 
-from builder.archcheck import check_file
+from builder.archcheck import check_file, worth_checking
 from builder.entries import WHITEOUT_PREFIX, Entry, HostFile, InlineContent, Kind, parents, sort_key
 from builder.errors import SourceError
 from builder.model import Platform
@@ -215,7 +215,7 @@ def _add_node(
         collector.add(Entry(dst, Kind.SYMLINK, 0o777, uid, gid, linkname=os.readlink(host)), where)
     elif stat.S_ISREG(mode):
         perm = spec.mode if spec.mode is not None else (0o755 if mode & stat.S_IXUSR else 0o644)
-        if spec.check_arch:
+        if spec.check_arch and worth_checking(perm, dst):
             check_file(str(host), dst, collector.platform, where)
         content = HostFile.of(str(host), st)
         entry = Entry(dst, Kind.FILE, perm, uid, gid, content, xattrs=spec.xattrs)

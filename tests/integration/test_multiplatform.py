@@ -45,6 +45,7 @@ def _context(root: Path, extra: str = "") -> Path:
         path = root / "bin" / arch / "tool"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(elf_header(arch))
+        path.chmod(0o755)
     return write_toml(root, THREE.format(extra=extra))
 
 

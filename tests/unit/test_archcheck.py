@@ -5,7 +5,7 @@ from pathlib import Path
 import magic
 import pytest
 
-from builder.archcheck import check_file, elf_architecture
+from builder.archcheck import check_file, elf_architecture, worth_checking
 from builder.errors import SourceError
 from builder.model import Platform
 from tests.elf import MACHINES, elf_header
@@ -40,3 +40,19 @@ def test_mismatch_names_file_platform_and_machine(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "/bin/tool is built for arm64 (ARM aarch64)" in message
     assert "the image is for linux/amd64" in message and "check_arch = false" in message
+
+
+@pytest.mark.parametrize(
+    ("mode", "path", "expected"),
+    [
+        (0o755, "usr/bin/tool", True),
+        (0o700, "app/run", True),
+        (0o644, "usr/lib/libc.so.6", True),
+        (0o644, "usr/lib/python3/x.cpython-311-x86_64-linux-gnu.so", True),
+        (0o644, "etc/passwd", False),
+        (0o644, "app/data.bin", False),
+        (0o644, "docs/so.txt", False),
+    ],
+)
+def test_only_executables_and_shared_objects_are_read(mode: int, path: str, expected: bool) -> None:
+    assert worth_checking(mode, path) is expected
