@@ -25,7 +25,7 @@ from builder.errors import LayerError, SpecError
 from builder.model import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 
 CODECS = ("gzip", "zstd", "none")
-_LEVELS = {"gzip": (1, 12, 6), "zstd": (1, 19, 3), "none": (0, 0, 0)}
+_LEVELS = {"gzip": (1, 12, 4), "zstd": (1, 19, 3), "none": (0, 0, 0)}
 _CHUNK = {"gzip": 1 << 20, "zstd": 4 << 20, "none": 1 << 20}
 _MEDIA = {"gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD, "none": OCI_LAYER}
 
@@ -35,7 +35,7 @@ class Codec:
     """A compression choice; part of every layer's cache key."""
 
     name: str = "gzip"
-    level: int = 6
+    level: int = 4
 
     @classmethod
     def of(cls, name: str, level: int | None = None) -> Codec:
