@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import tarfile
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, ImageError, LayoutError
 from builder.layout import LAYOUT_FILE, Blob
 from builder.model import (
@@ -161,22 +160,14 @@ def _write_tar(path: Path, files: Mapping[str, bytes], blobs: Sequence[Blob], mt
     parent = path.parent if str(path.parent) else Path(".")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
+        with (
+            atomic_write(path) as out,
+            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
+            for name in sorted(members):
+                _add(tar, name, members[name], mtime)
     except OSError as exc:
         raise LayoutError(f"cannot write the archive {path}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                for name in sorted(members):
-                    _add(tar, name, members[name], mtime)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise LayoutError(f"cannot write the archive {path}: {exc}") from exc
-        raise
 
 
 def _add(tar: tarfile.TarFile, name: str, content: Blob | bytes | None, mtime: int) -> None:

@@ -15,13 +15,11 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from builder.errors import ImageError, LayoutError
 from builder.model import (
-    ANNOTATION_REF_NAME,
     OCI_CONFIG,
     OCI_LAYER,
     OCI_LAYER_GZIP,
@@ -31,6 +29,7 @@ from builder.model import (
     Digest,
     canonical_json,
 )
+from builder.store import pick_entry, ref_names
 
 _CHUNK = 1 << 20
 IMAGE_NAME = "io.containerd.image.name"
@@ -80,30 +79,9 @@ class _TarBlobs:
             raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
 
 
-def _pick(
-    entries: list[Descriptor], tag: str, where: str, names: Callable[[Descriptor], set[str]]
-) -> Descriptor:
-    """The entry ``tag`` names (by ``names(entry)``); with no tag, the only entry."""
-    if tag:
-        named = [e for e in entries if tag in names(e)]
-        if not named:
-            offered = sorted({n for e in entries for n in names(e)})
-            raise LayoutError(
-                f"{where} has no image '{tag}'; it has: {', '.join(offered) or 'none'}"
-            )
-        return named[-1]
-    if len(entries) != 1:
-        raise LayoutError(f"{where} holds {len(entries)} images; name one as FILE:TAG")
-    return entries[0]
-
-
-def _ref_names(entry: Descriptor) -> set[str]:
-    return {entry.annotations.get(ANNOTATION_REF_NAME, "")} - {""}
-
-
 def _all_names(entry: Descriptor) -> set[str]:
     """A tag, a full name and its short forms (docker.io/library/app:1 → app:1)."""
-    names = _ref_names(entry)
+    names = ref_names(entry)
     full = entry.annotations.get(IMAGE_NAME, "")
     if full:
         names |= {full, full.removeprefix("docker.io/"), full.removeprefix("docker.io/library/")}
@@ -119,7 +97,7 @@ class OciArchiveStore(_TarBlobs):
             raise LayoutError(f"{self.name} is not an OCI archive (no index.json)")
 
     def lookup(self, tag: str) -> Descriptor:
-        return _pick(self.index_entries(), tag, self.name, _ref_names)
+        return pick_entry(self.index_entries(), tag, self.name, ref_names)
 
 
 def _layer_media_type(head: bytes) -> str:
@@ -139,7 +117,7 @@ class DockerArchiveStore(_TarBlobs):
     def lookup(self, ref: str) -> Descriptor:
         """The image ``ref`` names (``name:tag``, a tag, ``@N``, or the only one)."""
         if self.has_index and not ref.startswith("@"):
-            return _pick(self.index_entries(), ref, self.name, _all_names)
+            return pick_entry(self.index_entries(), ref, self.name, _all_names)
         return self._made_manifest(self._select(ref))
 
     def _entries(self) -> list[dict[str, Any]]:

@@ -30,7 +30,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import deflate
 import platformdirs
 import zstandard
 
+from builder.atomic import atomic_write
 from builder.compress import Codec
 from builder.entries import Entry, HostFile, InlineContent
 from builder.errors import BaleError
@@ -106,14 +106,8 @@ def _stamp(st: os.stat_result) -> list[int]:
 
 def _write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, sync=False) as out:
+        out.write(data)
 
 
 def hash_file(path: Path) -> tuple[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import io
 import os
+import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -17,6 +18,17 @@ class Kind(enum.Enum):
     DIR = "dir"
     SYMLINK = "symlink"
     HARDLINK = "hardlink"
+
+
+# Tar type flags of the members bale reads (base layers, imports) → kinds.
+TAR_KINDS = {
+    tarfile.REGTYPE: Kind.FILE,
+    tarfile.AREGTYPE: Kind.FILE,
+    tarfile.CONTTYPE: Kind.FILE,
+    tarfile.DIRTYPE: Kind.DIR,
+    tarfile.SYMTYPE: Kind.SYMLINK,
+    tarfile.LNKTYPE: Kind.HARDLINK,
+}
 
 
 class Content(Protocol):

@@ -12,11 +12,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
+from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, LayoutError
 from builder.model import ANNOTATION_REF_NAME, OCI_INDEX, Descriptor, canonical_json
 
@@ -38,18 +38,9 @@ def blob_path(root: Path, descriptor: Descriptor) -> Path:
 
 
 def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write to a temp file beside ``path``, fsync, then rename over it."""
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as out:
+        for chunk in chunks:
+            out.write(chunk)
 
 
 def _verified_chunks(blob: Blob) -> Iterable[bytes]:

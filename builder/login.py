@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from builder.atomic import atomic_write
 from builder.credentials import canonical_host, docker_config_path, load_config, server_url
 from builder.credhelper import helper_erase, helper_store
 from builder.errors import AuthError
@@ -56,18 +55,11 @@ def logout(host: str, config: Path | None = None) -> bool:
 
 def write_config(path: Path, data: dict[str, Any]) -> None:
     """Atomically replace ``path`` with ``data`` as JSON, mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".json", dir=path.parent)
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(data, out, indent="\t")
-            out.write("\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with atomic_write(path, mode=0o600) as out:
+            out.write((json.dumps(data, indent="\t") + "\n").encode())
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise AuthError(f"cannot write {path}: {exc.strerror}; check its directory") from None
 
 

@@ -18,21 +18,13 @@ from typing import BinaryIO
 import zstandard
 
 from builder.decompress import codec_of_media_type, decompressed
-from builder.entries import OPAQUE_MARKER, WHITEOUT_PREFIX, Entry, Kind
+from builder.entries import OPAQUE_MARKER, TAR_KINDS, WHITEOUT_PREFIX, Entry, Kind
 from builder.errors import DigestMismatch, ImageError
 from builder.model import Descriptor, Digest
 
 # Files whose content is kept while reading: the account databases.
 KEEP_CONTENT = frozenset({"etc/passwd", "etc/group"})
 _MAX_KEPT = 4 << 20
-_KINDS = {
-    tarfile.REGTYPE: Kind.FILE,
-    tarfile.AREGTYPE: Kind.FILE,
-    tarfile.CONTTYPE: Kind.FILE,
-    tarfile.DIRTYPE: Kind.DIR,
-    tarfile.SYMTYPE: Kind.SYMLINK,
-    tarfile.LNKTYPE: Kind.HARDLINK,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +162,7 @@ def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
                 yield (
                     path,
                     Node(
-                        _KINDS.get(info.type),
+                        TAR_KINDS.get(info.type),
                         info.mode & 0o7777,
                         info.uid,
                         info.gid,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -124,6 +125,27 @@ def resolve_image(store: Store, root: Descriptor, platform: Platform | None) -> 
     return image
 
 
+def pick_entry(
+    entries: list[Descriptor], tag: str, where: str, names: Callable[[Descriptor], set[str]]
+) -> Descriptor:
+    """The entry ``tag`` names (by ``names(entry)``); with no tag, the only entry."""
+    if tag:
+        named = [e for e in entries if tag in names(e)]
+        if not named:
+            offered = sorted({n for e in entries for n in names(e)})
+            raise LayoutError(
+                f"{where} has no image '{tag}'; it has: {', '.join(offered) or 'none'}"
+            )
+        return named[-1]
+    if len(entries) != 1:
+        raise LayoutError(f"{where} holds {len(entries)} images; name one after a ':'")
+    return entries[0]
+
+
+def ref_names(entry: Descriptor) -> set[str]:
+    return {entry.annotations.get(ANNOTATION_REF_NAME, "")} - {""}
+
+
 class LayoutStore:
     """An OCI image layout directory."""
 
@@ -150,14 +172,4 @@ class LayoutStore:
             entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
         except (ValueError, AttributeError) as exc:
             raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
-        if tag:
-            named = [e for e in entries if e.annotations.get(ANNOTATION_REF_NAME) == tag]
-            if not named:
-                tags = sorted({e.annotations.get(ANNOTATION_REF_NAME, "") for e in entries} - {""})
-                raise LayoutError(
-                    f"{self.name} has no tag '{tag}'; it has: {', '.join(tags) or 'none'}"
-                )
-            return named[-1]
-        if len(entries) != 1:
-            raise LayoutError(f"{self.name} holds {len(entries)} images; name one as oci:DIR:TAG")
-        return entries[0]
+        return pick_entry(entries, tag, self.name, ref_names)

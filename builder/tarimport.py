@@ -21,17 +21,9 @@ from typing import BinaryIO, cast
 import zstandard
 
 from builder.decompress import decompressed, sniff
-from builder.entries import Entry, Kind
+from builder.entries import TAR_KINDS, Entry, Kind
 from builder.errors import SourceError
 
-_KINDS = {
-    tarfile.REGTYPE: Kind.FILE,
-    tarfile.AREGTYPE: Kind.FILE,
-    tarfile.CONTTYPE: Kind.FILE,
-    tarfile.DIRTYPE: Kind.DIR,
-    tarfile.SYMTYPE: Kind.SYMLINK,
-    tarfile.LNKTYPE: Kind.HARDLINK,
-}
 _XATTR = "SCHILY.xattr."
 
 
@@ -136,7 +128,7 @@ class _Reader:
         label = f"{self.where}: member '{info.name}'"
         if any(p in self.symlinks for p in _ancestors(path)):
             raise SourceError(f"{label} is written through a symlink; refusing the tarball")
-        kind = _KINDS.get(info.type)
+        kind = TAR_KINDS.get(info.type)
         if kind is None:
             raise SourceError(
                 f"{label} is a device, FIFO or other special file; only files, "

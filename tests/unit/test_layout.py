@@ -92,7 +92,7 @@ def test_refuses_a_directory_that_is_not_a_layout(tmp_path: Path) -> None:
 def test_lookup_errors_name_what_exists(tmp_path: Path) -> None:
     one = _blob("1")
     write_layout(tmp_path / "l", [one], one.descriptor, ["a", "b"])
-    with pytest.raises(LayoutError, match="has no tag 'z'; it has: a, b"):
+    with pytest.raises(LayoutError, match="has no image 'z'; it has: a, b"):
         LayoutStore(tmp_path / "l").lookup("z")
     with pytest.raises(LayoutError, match="holds 2 images"):
         LayoutStore(tmp_path / "l").lookup("")
