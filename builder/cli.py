@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cache import LayerCache, cache_dir, prune
+from builder.cli_index import add_index
 from builder.cli_inspect import add_diff, add_inspect, add_verify, github_output
 from builder.errors import BaleError, UsageError
 from builder.model import Platform
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     add_inspect(commands)
     add_diff(commands)
     add_verify(commands)
+    add_index(commands, _Parser)
 
     _cache_commands(commands)
     return parser
