@@ -13,6 +13,7 @@ from builder.cli import main
 from tests.conftest import require_tool
 from tests.elf import elf_header
 from tests.helpers import blob, check_layout, write_toml
+from tests.integration.attestation import add_attestation
 
 SPEC = """
 [image]
@@ -159,9 +160,14 @@ def test_single_platform_index_and_archives_are_sources(
     assert json.loads((wrapped / "index.json").read_text())["manifests"][0]["mediaType"] == (
         "application/vnd.oci.image.index.v1+json"
     )
+    add_attestation(wrapped)
+    assert len(check_layout(wrapped)) == 2
     archive = tmp_path / "arm.tar"
     _bale(capsys, *one, "linux/arm64", "-o", f"docker-archive:{archive}:app:v1")
     sources = [f"oci:{wrapped}", f"docker-archive:{archive}"]
     out = tmp_path / "out"
     assert _bale(capsys, "index", "create", *sources, "-o", f"oci:{out}") == direct
-    check_layout(out)
+    assert len(check_layout(out)) == 2, "the attestation of a source is left out"
+    assert sorted(p.name for p in (out / "blobs/sha256").iterdir()) == sorted(
+        p.name for p in (tmp_path / "direct/blobs/sha256").iterdir()
+    )

@@ -7,14 +7,13 @@ import json
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from builder.cli import main
-from builder.model import canonical_json
 from tests.conftest import require_tool
 from tests.helpers import blob, check_layout, write_toml
+from tests.integration.attestation import add_attestation
 
 BASE = """
 [image]
@@ -42,53 +41,13 @@ def _toml(directory: Path, text: str) -> Path:
     return write_toml(directory, text)
 
 
-def _put(layout: Path, data: bytes) -> dict[str, Any]:
-    digest = hashlib.sha256(data).hexdigest()
-    (layout / "blobs" / "sha256" / digest).write_bytes(data)
-    return {"digest": f"sha256:{digest}", "size": len(data)}
-
-
-def _add_attestation(layout: Path) -> None:
-    """Append an unknown/unknown attestation manifest to the layout's image index."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
-    index = json.loads(blob(layout, entry["digest"]))
-    statement = _put(layout, b'{"_type":"https://in-toto.io/Statement/v0.1"}')
-    config = {
-        "architecture": "unknown",
-        "os": "unknown",
-        "rootfs": {"type": "layers", "diff_ids": [statement["digest"]]},
-    }
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            **_put(layout, canonical_json(config)),
-        },
-        "layers": [{"mediaType": "application/vnd.in-toto+json", **statement}],
-    }
-    index["manifests"].append(
-        {
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            **_put(layout, canonical_json(manifest)),
-            "platform": {"architecture": "unknown", "os": "unknown"},
-            "annotations": {
-                "vnd.docker.reference.type": "attestation-manifest",
-                "vnd.docker.reference.digest": index["manifests"][0]["digest"],
-            },
-        }
-    )
-    entry.update(_put(layout, canonical_json(index)))
-    (layout / "index.json").write_bytes(canonical_json({"schemaVersion": 2, "manifests": [entry]}))
-
-
 @pytest.fixture
 def base(tmp_path: Path) -> Path:
     """A two-platform base (arm64 first) with an attestation entry, as buildx makes them."""
     layout = tmp_path / "base"
     spec = _toml(tmp_path / "base-ctx", BASE)
     assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{layout}"]) == 0
-    _add_attestation(layout)
+    add_attestation(layout)
     assert len(check_layout(layout)) == 3
     return layout
 
