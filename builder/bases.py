@@ -76,10 +76,61 @@ def _pick_platform(store: Store, root: Descriptor, wanted: Platform | None) -> P
     return Platform.host() if len(platforms_of(store, root)) > 1 else None
 
 
+def base_platforms(ref: BaseRef) -> tuple[Platform, ...]:
+    """Every platform the base offers, in its index's order (attestations skipped).
+
+    A single-platform base (a plain manifest) offers the platform of its config.
+    """
+    store, root = open_store(ref)
+    try:
+        if root.media_type not in INDEX_TYPES:
+            return (resolve_image(store, root, None).platform,)
+        found = []
+        for descriptor in platforms_of(store, root):
+            if descriptor.platform is None:
+                raise ImageError(
+                    f"base {ref}: index entry {descriptor.digest} names no platform, so "
+                    "--platform all cannot tell what it is for; list the platforms instead"
+                )
+            found.append(descriptor.platform)
+        if not found:
+            raise ImageError(f"base {ref}: its index holds no platform images")
+        return tuple(dict.fromkeys(found))
+    finally:
+        _close(store)
+
+
+def _close(store: Store) -> None:
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+
+
+def _resolve(ref: BaseRef, store: Store, root: Descriptor, wanted: Platform | None) -> SourceImage:
+    """The base's image for ``wanted``; a platform it lacks is an error listing what it has."""
+    if root.media_type in INDEX_TYPES:
+        offered = [d.platform for d in platforms_of(store, root)]
+        if wanted is not None and wanted not in offered:
+            names = ", ".join(str(p) for p in offered) or "none"
+            raise ImageError(
+                f"base {ref} has no image for {wanted}; it offers: {names}. Build for those "
+                "platforms (--platform or [image] platforms), or use --platform all"
+            )
+        return resolve_image(store, root, wanted)
+    source = resolve_image(store, root, None)
+    if wanted is not None and source.platform != wanted:
+        raise ImageError(
+            f"base {ref} is a single-platform image (a manifest, not an index) for "
+            f"{source.platform}, so it cannot be the base of a {wanted} image; build for "
+            f"{source.platform} only, or use a multi-platform base"
+        )
+    return source
+
+
 def load_base(ref: BaseRef, platform: Platform | None) -> BaseImage:
     """Read and verify the base's manifest and config for ``platform``."""
     store, root = open_store(ref)
-    source = resolve_image(store, root, _pick_platform(store, root, platform))
+    source = _resolve(ref, store, root, _pick_platform(store, root, platform))
     config = source.config_json
     diff_ids = _diff_ids(source, config)
     layers = tuple(

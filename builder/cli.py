@@ -11,12 +11,13 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cache import LayerCache, cache_dir, prune
+from builder.cli_index import add_index
 from builder.cli_inspect import add_diff, add_inspect, add_verify, github_output
 from builder.errors import BaleError, UsageError
 from builder.model import Platform
 from builder.outputs import DEFAULT_OUTPUT, parse_output
 from builder.pipeline import BuildOptions, BuildResult, build
-from builder.spec import check_tag
+from builder.spec import ALL_PLATFORMS, check_tag
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,7 +43,12 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     b.add_argument("--tag", "-t", action="append", default=[], help="tag (repeatable)")
-    b.add_argument("--platform", action="append", default=[], help="OS/ARCH[/VARIANT]")
+    b.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="OS/ARCH[/VARIANT] (repeatable), or 'all': every platform of the base",
+    )
     b.add_argument(
         "--source-date-epoch",
         type=int,
@@ -61,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     add_inspect(commands)
     add_diff(commands)
     add_verify(commands)
+    add_index(commands, _Parser)
 
     _cache_commands(commands)
     return parser
@@ -138,7 +145,8 @@ def _build(args: argparse.Namespace) -> int:
         spec_path=Path(args.file),
         outputs=tuple(parse_output(o) for o in (args.output or [DEFAULT_OUTPUT])),
         tags=tuple(_tag(t) for t in args.tag),
-        platforms=tuple(_platform(p) for p in args.platform),
+        platforms=tuple(_platform(p) for p in args.platform if not _is_all(p)),
+        all_platforms=_all_platforms(args.platform),
         source_date_epoch=args.source_date_epoch,
         threads=args.jobs,
         progress=_progress(args),
@@ -162,6 +170,19 @@ def _tag(text: str) -> str:
         return check_tag(text)
     except BaleError as exc:
         raise UsageError(f"--tag: {exc}") from None
+
+
+def _is_all(text: str) -> bool:
+    return text.strip().lower() == ALL_PLATFORMS
+
+
+def _all_platforms(texts: Sequence[str]) -> bool:
+    """``--platform all`` stands alone: every platform the base offers."""
+    if not any(_is_all(t) for t in texts):
+        return False
+    if len(texts) != 1:
+        raise UsageError("--platform all stands alone; give it once, without other platforms")
+    return True
 
 
 def _platform(text: str) -> Platform:

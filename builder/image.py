@@ -224,15 +224,24 @@ def index_blob(
     images: Sequence[Image], annotations: Mapping[str, str], image_format: str = "oci"
 ) -> JsonBlob:
     """An index naming each image's manifest with its platform, in the order given."""
+    entries = [(image.manifest.descriptor, image.platform) for image in images]
+    return index_of(entries, annotations, image_format)
+
+
+def index_of(
+    entries: Sequence[tuple[Descriptor, Platform]],
+    annotations: Mapping[str, str],
+    image_format: str = "oci",
+) -> JsonBlob:
+    """An index of manifests (descriptor and platform each), in the order given.
+
+    ``bale build`` and ``bale index create`` both make their index here, so the
+    same manifests give the same index digest either way.
+    """
     types = FORMATS[image_format]
     manifests = [
-        Descriptor(
-            image.manifest.descriptor.media_type,
-            image.manifest.descriptor.digest,
-            image.manifest.descriptor.size,
-            platform=image.platform,
-        ).to_json()
-        for image in images
+        Descriptor(manifest.media_type, manifest.digest, manifest.size, platform=platform).to_json()
+        for manifest, platform in entries
     ]
     document: dict[str, Any] = {
         "schemaVersion": 2,

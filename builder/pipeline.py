@@ -12,7 +12,7 @@ from pathlib import Path
 from threading import Lock
 
 from builder.accounts import GROUP, PASSWD, Accounts
-from builder.bases import BaseImage, load_base
+from builder.bases import BaseImage, base_platforms, load_base
 from builder.cache import LayerCache
 from builder.compress import Codec
 from builder.deletions import whiteout_entries
@@ -43,6 +43,7 @@ class BuildOptions:
     threads: int = 0
     progress: ProgressFactory | None = None
     cache: LayerCache | None = None
+    all_platforms: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +149,7 @@ class _LayerBuilder:
 def build(options: BuildOptions) -> BuildResult:
     spec = load(options.spec_path)
     tags = tuple(dict.fromkeys(check_tag(t) for t in options.tags)) or spec.tags
-    requested: Sequence[Platform | None] = options.platforms or spec.platforms
-    if not requested:
-        requested = (None,) if spec.base_ref else (Platform.host(),)
+    requested = _requested(options, spec)
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
     with tempfile.TemporaryDirectory(prefix="bale-") as work:
@@ -178,6 +177,22 @@ def build(options: BuildOptions) -> BuildResult:
         for output in options.outputs:
             write_output(output, result.blobs, root, tags, created, platform)
     return result
+
+
+def _requested(options: BuildOptions, spec: ImageSpec) -> Sequence[Platform | None]:
+    """The platforms to build: --platform, else image.toml's; "all" asks the base."""
+    wants_all = options.all_platforms or (spec.all_platforms and not options.platforms)
+    if wants_all:
+        if spec.base_ref is None:
+            raise UsageError(
+                f"--platform all builds every platform of the base image, and {spec.path} "
+                "has no base (scratch); set [image] base or name the platforms"
+            )
+        return base_platforms(spec.base_ref)
+    requested: Sequence[Platform | None] = options.platforms or spec.platforms
+    if not requested:
+        requested = (None,) if spec.base_ref else (Platform.host(),)
+    return requested
 
 
 def _lower_of(base: BaseImage | None) -> LowerFS:

@@ -21,6 +21,7 @@ from builder.tomlread import Document, Table
 
 FORMATS = ("oci", "docker")
 INDEX_MODES = ("auto", "always")
+ALL_PLATFORMS = "all"
 PLACEHOLDERS = ("os", "arch", "variant", "platform")
 TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 _PORT = re.compile(r"^(\d{1,5})(?:/(tcp|udp|sctp))?$")
@@ -163,6 +164,7 @@ class ImageSpec:
     base_ref: BaseRef | None = None
     users: tuple[UserSpec, ...] = ()
     groups: tuple[GroupSpec, ...] = ()
+    all_platforms: bool = False
 
 
 def load(path: Path) -> ImageSpec:
@@ -173,12 +175,13 @@ def load(path: Path) -> ImageSpec:
     codec = _codec(image, None)
     context = path.resolve().parent
     base = _base(image)
+    all_platforms = _wants_all(image, base)
     spec = ImageSpec(
         path=path,
         context=context,
         tags=_tags(image),
         base=base,
-        platforms=_platforms(image, "platforms"),
+        platforms=() if all_platforms else _platforms(image, "platforms"),
         codec=codec,
         format=_choice(image, "format", FORMATS),
         index=_choice(image, "index", INDEX_MODES),
@@ -189,6 +192,7 @@ def load(path: Path) -> ImageSpec:
         base_ref=_base_ref(image, base, context),
         users=_unique(top, "users", top.each("users", _user_spec)),
         groups=_unique(top, "groups", top.each("groups", _group_spec)),
+        all_platforms=all_platforms,
     )
     image.finish()
     top.finish()
@@ -259,6 +263,22 @@ def parse_base(text: str, context: Path) -> BaseRef:
     if not path:
         raise SpecError(f"base '{text}': missing the path after '{transport}:'")
     return BaseRef(transport, context / path, tag)
+
+
+def _wants_all(image: Table, base: str) -> bool:
+    """``platforms = ["all"]``: every platform of the base, in the base's order."""
+    texts = [t.strip().lower() for t in image.strings("platforms")]
+    if ALL_PLATFORMS not in texts:
+        return False
+    if len(texts) != 1:
+        raise image.error("platforms", '"all" stands alone; list platforms or write ["all"]')
+    if base == "scratch":
+        raise image.error(
+            "platforms",
+            '"all" means every platform of the base image, and this image has no base '
+            "(scratch); set [image] base or list the platforms",
+        )
+    return True
 
 
 def _platforms(table: Table, name: str) -> tuple[Platform, ...]:

@@ -75,6 +75,15 @@ def test_full_example_parses(tmp_path: Path) -> None:
         ('[image]\ntags = "latest"\n' + LAYER, r"image.tags: expected an array"),
         ('[image]\ntags = ["-bad"]\n' + LAYER, r"image.tags\[0\]: invalid tag '-bad'"),
         ('[image]\nplatforms = ["linux"]\n' + LAYER, r"invalid platform 'linux'"),
+        ('[image]\nplatforms = ["all"]\n' + LAYER, r"image.platforms: \"all\" means every"),
+        (
+            '[image]\nbase = "oci:b"\nplatforms = ["all", "linux/amd64"]\n' + LAYER,
+            r"image.platforms: \"all\" stands alone",
+        ),
+        (
+            '[[layers]]\nplatforms = ["all"]\n',
+            r"layers\[0\].platforms\[0\]: invalid platform 'all'",
+        ),
         ('[image]\ncompression = "lz4"\n' + LAYER, r"unknown compression 'lz4'"),
         ("[image]\ncompression_level = 99\n" + LAYER, r"out of range for gzip"),
         ('[image]\ncreated = "yesterday"\n' + LAYER, r"image.created: expected an RFC 3339"),
@@ -117,3 +126,8 @@ def test_error_names_the_line_of_the_key(tmp_path: Path) -> None:
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="no such file; pass the image file with -f"):
         load(tmp_path / "nope.toml")
+
+
+def test_platforms_all_with_a_base(tmp_path: Path) -> None:
+    spec = _load(tmp_path, '[image]\nbase = "oci:b"\nplatforms = ["All"]\n' + LAYER)
+    assert spec.all_platforms and spec.platforms == ()

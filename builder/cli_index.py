@@ -1,0 +1,107 @@
+"""``bale index create``: argparse in, an image index out (see builder.indexcreate)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from builder.errors import BaleError, UsageError
+from builder.indexcreate import FORMATS, IndexOptions, IndexResult, create_index
+from builder.locate import SOURCE_FORMS
+from builder.outputs import DEFAULT_OUTPUT, parse_output
+from builder.spec import check_tag
+
+
+def add_index(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
+    index = commands.add_parser("index", help="image indexes (multi-platform images)")
+    actions = index.add_subparsers(dest="action", required=True, parser_class=parser_class)
+    p = actions.add_parser(
+        "create", help="make an OCI image index from single-platform images, in the order given"
+    )
+    p.add_argument("sources", nargs="+", metavar="SRC", help=" | ".join(SOURCE_FORMS))
+    p.add_argument(
+        "--output",
+        "-o",
+        action="append",
+        default=[],
+        help=f"where to write the index and every blob (repeatable; default {DEFAULT_OUTPUT})",
+    )
+    p.add_argument("--tag", "-t", action="append", default=[], help="tag (repeatable)")
+    p.add_argument(
+        "--annotation",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an annotation of the index (repeatable)",
+    )
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="oci",
+        help="oci: an OCI image index (default); docker: a Docker manifest list",
+    )
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the digest")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(run=_create)
+
+
+def _create(args: argparse.Namespace) -> int:
+    options = IndexOptions(
+        sources=tuple(args.sources),
+        outputs=tuple(parse_output(o) for o in (args.output or [DEFAULT_OUTPUT])),
+        tags=tuple(dict.fromkeys(_tag(t) for t in args.tag)),
+        annotations=_annotations(args.annotation),
+        format=args.format,
+    )
+    result = create_index(options)
+    if args.json:
+        print(json.dumps(summary(result), indent=2, sort_keys=True))
+        return 0
+    if not args.quiet:
+        for output in result.outputs:
+            tags = output.tag or ", ".join(result.tags) or "no tag"
+            print(f"wrote {output} ({tags})", file=sys.stderr)
+    print(result.root.digest)
+    return 0
+
+
+def _tag(text: str) -> str:
+    try:
+        return check_tag(text)
+    except BaleError as exc:
+        raise UsageError(f"--tag: {exc}") from None
+
+
+def _annotations(texts: list[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` pairs in the order given; a repeated key keeps its last value."""
+    found: dict[str, str] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--annotation '{text}': expected KEY=VALUE")
+        found[key.strip()] = value
+    return tuple(found.items())
+
+
+def summary(result: IndexResult) -> dict[str, Any]:
+    """The machine-readable description of ``index create`` (``--json``)."""
+    return {
+        "digest": str(result.root.digest),
+        "mediaType": result.root.media_type,
+        "size": result.root.size,
+        "tags": list(result.tags),
+        "outputs": [str(o) for o in result.outputs],
+        "manifests": [
+            {
+                "source": member.source,
+                "platform": str(member.platform),
+                "digest": str(member.manifest.digest),
+                "mediaType": member.manifest.media_type,
+                "size": member.manifest.size,
+            }
+            for member in result.members
+        ],
+    }
