@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 
-import magic
-
 from builder.errors import SourceError
+from builder.libmagic import describe
 from builder.model import Platform
 
 ELF_MAGIC = b"\x7fELF"
@@ -59,7 +58,7 @@ def check_file(path: str, image_path: str, platform: Platform, where: str) -> No
         head = stream.read(_HEAD)
     if not head.startswith(ELF_MAGIC):
         return
-    description = magic.from_buffer(head)
+    description = describe(head)
     arch = elf_architecture(description)
     if arch is not None and arch != platform.architecture:
         raise SourceError(

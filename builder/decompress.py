@@ -7,10 +7,10 @@ import gzip
 import lzma
 from typing import BinaryIO, cast
 
-import magic
 import zstandard
 
 from builder.errors import SourceError
+from builder.libmagic import describe
 
 # python-magic MIME names → the codec names bale uses.
 _BY_MIME = {
@@ -28,7 +28,7 @@ def sniff(head: bytes) -> str:
     """The compression of a stream from its first bytes: gzip, zstd, bzip2, xz or none."""
     if not head:
         return "none"
-    mime = str(magic.from_buffer(head, mime=True))
+    mime = describe(head, mime=True)
     if mime in _BY_MIME:
         return _BY_MIME[mime]
     # A tar whose first member is small may not be recognised; its header says ustar.
