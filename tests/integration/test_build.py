@@ -112,11 +112,34 @@ def test_rich_image_is_valid_and_judges_agree(
     assert stat.S_IMODE(data.st_mode) == 0o700 and data.st_uid == 1000
     assert stat.S_IMODE((rootfs / "etc/app.conf").stat().st_mode) == 0o600
     assert (rootfs / "etc/motd").read_text() == "hi\n"
-    static = sorted(
-        str(p.relative_to(rootfs / "app/static")) for p in (rootfs / "app/static").rglob("*")
-    )
-    assert static == ["app.js", "img", "img/logo.svg", "index.html"]
     assert stat.S_IMODE((rootfs / "app/static/index.html").stat().st_mode) == 0o644
+    everything = {str(p.relative_to(rootfs)): _kind(p) for p in rootfs.rglob("*")}
+    assert everything == {
+        "app": "dir",
+        "app/server": "file",
+        "app/server-hl": "file",
+        "app/static": "dir",
+        "app/static/app.js": "file",
+        "app/static/img": "dir",
+        "app/static/img/logo.svg": "file",
+        "app/static/index.html": "file",
+        "data": "dir",
+        "etc": "dir",
+        "etc/app.conf": "file",
+        "etc/motd": "file",
+        "usr": "dir",
+        "usr/local": "dir",
+        "usr/local/bin": "dir",
+        "usr/local/bin/server": "symlink",
+    }
+    implicit = [rootfs / p for p in ("app", "etc", "usr", "usr/local", "usr/local/bin")]
+    assert {(stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in implicit} == {(0o755, 0)}
+
+
+def _kind(path: Path) -> str:
+    if path.is_symlink():
+        return "symlink"
+    return "dir" if path.is_dir() else "file"
 
 
 def test_busybox_image_runs_under_runc(tmp_path: Path) -> None:
