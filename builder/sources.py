@@ -160,46 +160,47 @@ def _add_files(collector: _Collector, spec: FileSpec) -> None:
         dst = _rel(spec.dst)
         if dst:
             collector.add(Entry(dst, Kind.DIR, 0o755, uid, gid), where)
-        matcher = pathspec.GitIgnoreSpec.from_lines(spec.exclude)
-        _walk(collector, spec, real, "", dst, matcher, (uid, gid))
+        matcher = pathspec.GitIgnoreSpec.from_lines(spec.exclude) if spec.exclude else None
+        _walk(collector, spec, str(real), "", dst, matcher, (uid, gid))
         return
     dst = spec.dst + real.name if spec.dst.endswith("/") else spec.dst
-    _add_node(collector, spec, real, _rel(dst), st, (uid, gid))
+    _add_node(collector, spec, str(real), _rel(dst), st, (uid, gid))
 
 
 def _walk(
     collector: _Collector,
     spec: FileSpec,
-    directory: Path,
+    directory: str,
     rel: str,
     dst: str,
-    matcher: pathspec.GitIgnoreSpec,
+    matcher: pathspec.GitIgnoreSpec | None,
     ids: tuple[int, int],
 ) -> None:
+    """Host paths stay strings here: pathlib objects cost more than the walk itself."""
     with os.scandir(directory) as children:
         for child in children:
             child_rel = f"{rel}{child.name}"
             is_dir = child.is_dir(follow_symlinks=False)
-            if matcher.match_file(child_rel + ("/" if is_dir else "")):
+            if matcher is not None and matcher.match_file(child_rel + ("/" if is_dir else "")):
                 continue
             target = f"{dst}/{child.name}" if dst else child.name
             st = child.stat(follow_symlinks=False)
-            _add_node(collector, spec, Path(child.path), target, st, ids)
+            _add_node(collector, spec, child.path, target, st, ids)
             if is_dir:
-                _walk(collector, spec, Path(child.path), child_rel + "/", target, matcher, ids)
+                _walk(collector, spec, child.path, child_rel + "/", target, matcher, ids)
 
 
 def _add_node(
     collector: _Collector,
     spec: FileSpec,
-    host: Path,
+    host: str,
     dst: str,
     st: os.stat_result,
     ids: tuple[int, int],
 ) -> None:
     """One file, directory or symlink of the context, checked and normalised."""
     where = f"{spec.where} ({host})"
-    if host.name.startswith(WHITEOUT_PREFIX):
+    if os.path.basename(host).startswith(WHITEOUT_PREFIX):
         raise SourceError(f"{where}: names starting with '.wh.' are reserved for whiteouts")
     uid, gid = ids
     mode = st.st_mode
@@ -216,8 +217,8 @@ def _add_node(
     elif stat.S_ISREG(mode):
         perm = spec.mode if spec.mode is not None else (0o755 if mode & stat.S_IXUSR else 0o644)
         if spec.check_arch and worth_checking(perm, dst):
-            check_file(str(host), dst, collector.platform, where)
-        content = HostFile.of(str(host), st)
+            check_file(host, dst, collector.platform, where)
+        content = HostFile.of(host, st)
         entry = Entry(dst, Kind.FILE, perm, uid, gid, content, xattrs=spec.xattrs)
         collector.add(entry, where)
         if st.st_nlink > 1:
