@@ -16,6 +16,8 @@ from builder.errors import UsageError
 from builder.registry import DEFAULT_RETRY, RegistryClient, RegistryOptions
 from builder.retry import RetryPolicy
 
+_DEFAULTS = RegistryOptions()
+
 
 @dataclass(frozen=True, slots=True)
 class RegistryConfig:
@@ -25,13 +27,22 @@ class RegistryConfig:
     insecure: frozenset[str] = frozenset()
     verbose: bool = False
     retry: RetryPolicy = DEFAULT_RETRY
+    chunk_threshold: int = _DEFAULTS.chunk_threshold
+    chunk_size: int = _DEFAULTS.chunk_size
+    timeout: float = _DEFAULTS.timeout
 
     def options(self, host: str) -> RegistryOptions:
         if self.ca_file is not None and not self.ca_file.is_file():
             raise UsageError(f"--ca-cert {self.ca_file}: no such file")
         log = _log if self.verbose else None
         return RegistryOptions(
-            ca_file=self.ca_file, insecure=host in self.insecure, retry=self.retry, on_request=log
+            ca_file=self.ca_file,
+            insecure=host in self.insecure,
+            retry=self.retry,
+            chunk_threshold=self.chunk_threshold,
+            chunk_size=self.chunk_size,
+            timeout=self.timeout,
+            on_request=log,
         )
 
 
