@@ -1,9 +1,10 @@
 """The base image edge: a BaseRef → a store and the verified image it holds.
 
 Every transport gives a ``Store`` and a root descriptor; ``resolve_image``
-does the rest, so a registry store plugs in by adding one branch to
-``open_store``. Base layers are reused as they are: the output gets their
-blobs byte for byte, with the descriptors of the base manifest.
+does the rest; a registry base is one more branch of ``open_store`` (a
+``RegistryStore``, whose layers download lazily through the cache). Base layers
+are reused as they are: the output gets their blobs byte for byte, with the
+descriptors of the base manifest.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from builder.model import (
     Digest,
     Platform,
 )
+from builder.reference import parse_reference
+from builder.regconfig import Clients
+from builder.registry_store import RegistryStore
 from builder.spec import BaseRef
 from builder.store import SourceImage, Store, platforms_of, resolve_image
 
@@ -62,8 +66,13 @@ class BaseImage:
         return self.source.platform
 
 
-def open_store(ref: BaseRef) -> tuple[Store, Descriptor]:
-    """The store of a base reference and the descriptor its tag names."""
+def open_store(ref: BaseRef, clients: Clients | None = None) -> tuple[Store, Descriptor]:
+    """The store of a base reference and the descriptor its tag (or digest) names."""
+    if ref.transport == "docker":
+        store = RegistryStore(
+            (clients or Clients()).get(_registry(ref)), parse_reference(ref.reference)
+        )
+        return store, store.root()
     if not ref.path.exists():
         raise ImageError(f"base {ref}: {ref.path} does not exist")
     return open_local(ref.transport, ref.path, ref.tag)
@@ -76,12 +85,12 @@ def _pick_platform(store: Store, root: Descriptor, wanted: Platform | None) -> P
     return Platform.host() if len(platforms_of(store, root)) > 1 else None
 
 
-def base_platforms(ref: BaseRef) -> tuple[Platform, ...]:
+def base_platforms(ref: BaseRef, clients: Clients | None = None) -> tuple[Platform, ...]:
     """Every platform the base offers, in its index's order (attestations skipped).
 
     A single-platform base (a plain manifest) offers the platform of its config.
     """
-    store, root = open_store(ref)
+    store, root = open_store(ref, clients)
     try:
         if root.media_type not in INDEX_TYPES:
             return (resolve_image(store, root, None).platform,)
@@ -127,9 +136,13 @@ def _resolve(ref: BaseRef, store: Store, root: Descriptor, wanted: Platform | No
     return source
 
 
-def load_base(ref: BaseRef, platform: Platform | None) -> BaseImage:
+def _registry(ref: BaseRef) -> str:
+    return parse_reference(ref.reference).registry
+
+
+def load_base(ref: BaseRef, platform: Platform | None, clients: Clients | None = None) -> BaseImage:
     """Read and verify the base's manifest and config for ``platform``."""
-    store, root = open_store(ref)
+    store, root = open_store(ref, clients)
     source = _resolve(ref, store, root, _pick_platform(store, root, platform))
     config = source.config_json
     diff_ids = _diff_ids(source, config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -13,6 +14,8 @@ from builder import __version__
 from builder.cache import LayerCache, cache_dir, prune
 from builder.cli_index import add_index
 from builder.cli_inspect import add_diff, add_inspect, add_verify, github_output
+from builder.cli_registry import add_commands, add_registry_flags
+from builder.cli_registry import clients as registry_clients
 from builder.errors import BaleError, UsageError
 from builder.model import Platform
 from builder.outputs import DEFAULT_OUTPUT, parse_output
@@ -39,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         help=(
             "where to write the image: oci:DIR[:TAG], oci-archive:FILE[:TAG], "
-            f"docker-archive:FILE[[:NAME]:TAG] (repeatable; default {DEFAULT_OUTPUT})"
+            "docker-archive:FILE[[:NAME]:TAG], docker://REF[:TAG] "
+            f"(repeatable; default {DEFAULT_OUTPUT} unless --push)"
         ),
     )
     b.add_argument("--tag", "-t", action="append", default=[], help="tag (repeatable)")
@@ -55,7 +59,23 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="creation time in seconds since 1970 (overrides image.toml)",
     )
-    b.add_argument("--jobs", "-j", type=int, default=0, help="compression threads (0: cores)")
+    b.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=0,
+        help="compression threads (0: cores) and parallel blob uploads (0: 4)",
+    )
+    b.add_argument("--push", action="store_true", help="push to [image] repository with each tag")
+    b.add_argument(
+        "--by-digest",
+        action="store_true",
+        help="push without any tag; print REPO@DIGEST (for a later 'bale index create')",
+    )
+    b.add_argument(
+        "--locked", action="store_true", help="fail unless image.lock exists and matches the base"
+    )
+    add_registry_flags(b)
     b.add_argument(
         "--no-cache",
         dest="cache",
@@ -68,6 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     add_diff(commands)
     add_verify(commands)
     add_index(commands, _Parser)
+
+    add_commands(commands)
 
     _cache_commands(commands)
     return parser
@@ -141,9 +163,12 @@ def _progress(args: argparse.Namespace) -> Callable[[str, int], Callable[[int], 
 def _build(args: argparse.Namespace) -> int:
     if args.source_date_epoch is not None and args.source_date_epoch < 0:
         raise UsageError("--source-date-epoch must be 0 or more")
+    if args.jobs < 0:
+        raise UsageError("--jobs must be 0 or more")
+    default = [] if args.push else [DEFAULT_OUTPUT]
     options = BuildOptions(
         spec_path=Path(args.file),
-        outputs=tuple(parse_output(o) for o in (args.output or [DEFAULT_OUTPUT])),
+        outputs=tuple(parse_output(o) for o in (args.output or default)),
         tags=tuple(_tag(t) for t in args.tag),
         platforms=tuple(_platform(p) for p in args.platform if not _is_all(p)),
         all_platforms=_all_platforms(args.platform),
@@ -151,8 +176,16 @@ def _build(args: argparse.Namespace) -> int:
         threads=args.jobs,
         progress=_progress(args),
         cache=LayerCache(cache_dir()) if args.cache else None,
+        push=args.push,
+        by_digest=args.by_digest,
+        locked=args.locked,
+        warn=lambda message: print(f"bale: {message}", file=sys.stderr),
     )
-    result = build(options)
+    active = registry_clients(args)
+    try:
+        result = build(dataclasses.replace(options, clients=active))
+    finally:
+        active.close()
     github_output(result)
     if args.json:
         print(json.dumps(summary(result), indent=2, sort_keys=True))
@@ -161,6 +194,9 @@ def _build(args: argparse.Namespace) -> int:
         for output in result.outputs:
             tags = output.tag or ", ".join(result.tags) or "no tag"
             print(f"wrote {output} ({tags})", file=sys.stderr)
+        for reference in result.pushed:
+            print(f"pushed {reference}", file=sys.stderr)
+            print(reference)
     print(result.root.digest)
     return 0
 
@@ -200,6 +236,7 @@ def summary(result: BuildResult) -> dict[str, Any]:
         "size": result.root.size,
         "tags": list(result.tags),
         "outputs": [str(o) for o in result.outputs],
+        "pushed": list(result.pushed),
         "images": [
             {
                 "platform": str(image.platform),

@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from builder.cli_registry import add_registry_flags, clients
 from builder.diff import Difference, diff_sources
 from builder.errors import BaleError, UsageError
 from builder.inspect import describe, one_image, raw_root, render
@@ -33,6 +34,7 @@ def add_inspect(commands: Any) -> None:
     p.add_argument("--files", action="store_true", help="list each layer's entries (tar tv)")
     p.add_argument("--json", action="store_true", help="print everything as JSON")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_registry_flags(p)
     p.set_defaults(run=_inspect)
 
 
@@ -44,6 +46,7 @@ def add_diff(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the differences as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing; exit code only")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_registry_flags(p)
     p.set_defaults(run=_diff)
 
 
@@ -70,7 +73,7 @@ def parse_platform(text: str | None) -> Platform | None:
 
 def _inspect(args: argparse.Namespace) -> int:
     platform = parse_platform(args.platform)
-    with open_source(args.source) as source:
+    with clients(args) as active, open_source(args.source, active) as source:
         if args.raw or args.config:
             data = raw_root(source, platform) if args.raw else one_image(source, platform)
             raw = data if isinstance(data, bytes) else data.config_bytes
@@ -87,7 +90,11 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _diff(args: argparse.Namespace) -> int:
     platform = parse_platform(args.platform)
-    with open_source(args.a) as a, open_source(args.b) as b:
+    with (
+        clients(args) as active,
+        open_source(args.a, active) as a,
+        open_source(args.b, active) as b,
+    ):
         found = diff_sources(a, b, platform)
         digests = (str(a.root.digest), str(b.root.digest))
     if args.json:

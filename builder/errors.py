@@ -53,3 +53,7 @@ class RegistryError(BaleError):
 
 class AuthError(RegistryError):
     """Credentials are missing, wrong, or cannot be obtained."""
+
+
+class LockError(BaleError):
+    """image.lock is missing, unreadable or disagrees with image.toml (``--locked``)."""

@@ -1,8 +1,8 @@
 """Image sources named on the command line → a Store and the root descriptor in it.
 
 ``oci:DIR[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:[NAME:]TAG]``
-are read here. ``docker://REF`` and plain references go to ``open_registry``,
-the one place a registry store plugs in.
+are read here. ``docker://REF`` and plain references (``alpine:3.20``) go to
+``open_registry``, which reads them through a ``RegistryStore``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.archive_read import DockerArchiveStore, OciArchiveStore
-from builder.errors import UsageError
+from builder.errors import InvalidReference, UsageError
 from builder.model import Descriptor
+from builder.reference import parse_reference
+from builder.regconfig import Clients
+from builder.registry_store import RegistryStore
 from builder.store import LayoutStore, Store
 
 SOURCE_FORMS = (
@@ -43,14 +46,20 @@ def split_path(rest: str) -> tuple[Path, str]:
 
 
 @contextmanager
-def open_source(text: str) -> Iterator[Source]:
-    """Open ``text`` for reading; archive files are closed when the block ends."""
+def open_source(text: str, clients: Clients | None = None) -> Iterator[Source]:
+    """Open ``text`` for reading; archive files (and our own clients) close when the block ends.
+
+    ``clients`` carries the registry settings (TLS, verbosity) and is shared by a command.
+    """
     transport, sep, rest = text.partition(":")
-    if transport == "docker" and rest.startswith("//"):
-        yield open_registry(rest[2:], text)
-        return
-    if not sep or transport not in ("oci", "oci-archive", "docker-archive"):
-        yield open_registry(text, text)
+    local = sep and transport in ("oci", "oci-archive", "docker-archive")
+    if not local or (transport == "docker" and rest.startswith("//")):
+        active = clients or Clients()
+        try:
+            yield open_registry(text, text, active)
+        finally:
+            if active is not clients:
+                active.close()
         return
     path, name = split_path(rest)
     if not path.exists():
@@ -73,9 +82,11 @@ def open_local(
     return archive, archive.lookup(name)
 
 
-def open_registry(reference: str, text: str) -> Source:
-    """A registry image. The registry branch returns Source(text, RegistryStore, root) here."""
-    raise UsageError(
-        f"'{text}': reading from a registry is not available in this build of bale; "
-        "use one of " + ", ".join(SOURCE_FORMS[:3])
-    )
+def open_registry(reference: str, text: str, clients: Clients) -> Source:
+    """A registry image ``[docker://]REF``: its store and the manifest or index REF names."""
+    try:
+        ref = parse_reference(reference)
+    except InvalidReference as exc:
+        raise UsageError(f"'{text}': {exc}; or use one of " + ", ".join(SOURCE_FORMS)) from None
+    store = RegistryStore(clients.get(ref.registry), ref)
+    return Source(text, store, store.root())

@@ -6,12 +6,18 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.errors import UsageError
+from builder.errors import InvalidReference, UsageError
+from builder.reference import parse_reference
 from builder.spec import TAG
 
 DEFAULT_OUTPUT = "oci:bale-out"
-TRANSPORTS = ("oci", "oci-archive", "docker-archive")
-_FORMS = ("oci:DIR[:TAG]", "oci-archive:FILE[:TAG]", "docker-archive:FILE[[:NAME]:TAG]")
+TRANSPORTS = ("oci", "oci-archive", "docker-archive", "docker")
+_FORMS = (
+    "oci:DIR[:TAG]",
+    "oci-archive:FILE[:TAG]",
+    "docker-archive:FILE[[:NAME]:TAG]",
+    "docker://REF[:TAG]",
+)
 # A repository name as Docker's RepoTags want it, optionally with a registry host[:port].
 NAME = re.compile(
     r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -21,7 +27,8 @@ NAME = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """Where a build goes: a transport, a path, an optional tag and (docker-archive) name."""
+    """Where a build goes: a transport, a path, an optional tag and a name (the repository
+    of a docker-archive; for ``docker``, the normalised ``registry/repository``)."""
 
     transport: str
     path: Path
@@ -29,6 +36,8 @@ class Output:
     name: str = ""
 
     def __str__(self) -> str:
+        if self.transport == "docker":
+            return f"docker://{self.name}" + (f":{self.tag}" if self.tag else "")
         name = f":{self.name}" if self.name else ""
         return f"{self.transport}:{self.path}{name}" + (f":{self.tag}" if self.tag else "")
 
@@ -37,7 +46,23 @@ class Output:
         return self.transport in ("oci-archive", "docker-archive")
 
 
+def registry_output(text: str, where: str) -> Output:
+    """``[docker://]REF``: a push to ``REF``'s repository, with its tag if it has one."""
+    try:
+        ref = parse_reference(text)
+    except InvalidReference as exc:
+        raise UsageError(f"{where} '{text}': {exc}") from None
+    if ref.digest is not None:
+        raise UsageError(
+            f"{where} '{text}': a push target cannot name a digest; give a tag or none "
+            "(the pushed digest is printed)"
+        )
+    return Output("docker", Path(), ref.tag or "", ref.name)
+
+
 def parse_output(text: str) -> Output:
+    if text.startswith("docker://"):
+        return registry_output(text, "--output")
     transport, sep, rest = text.partition(":")
     if not sep or transport not in TRANSPORTS:
         raise UsageError(f"--output '{text}': unknown transport; use one of " + ", ".join(_FORMS))

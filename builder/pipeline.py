@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -21,12 +22,14 @@ from builder.errors import UsageError
 from builder.image import BaseParts, Image, JsonBlob, assemble, index_blob
 from builder.layer import Layer, build_layer
 from builder.layout import Blob
+from builder.lock import pinned_base
 from builder.lowerfs import LowerFS, entry_members, read_layer
 from builder.model import Descriptor, Platform
 from builder.outputs import Output
+from builder.regconfig import Clients
 from builder.sinks import write_output
 from builder.sources import layer_entries
-from builder.spec import ImageSpec, LayerSpec, check_tag, load
+from builder.spec import BaseRef, ImageSpec, LayerSpec, check_tag, load
 from builder.tarimport import import_tar
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
@@ -45,6 +48,12 @@ class BuildOptions:
     cache: LayerCache | None = None
     all_platforms: bool = False
 
+    clients: Clients | None = None
+    push: bool = False
+    by_digest: bool = False
+    locked: bool = False
+    warn: Callable[[str], None] | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class BuildResult:
@@ -53,6 +62,7 @@ class BuildResult:
     tags: tuple[str, ...]
     outputs: tuple[Output, ...] = field(default_factory=tuple)
     index: JsonBlob | None = None
+    pushed: tuple[str, ...] = ()
 
     @property
     def blobs(self) -> list[Blob]:
@@ -146,17 +156,50 @@ class _LayerBuilder:
             return self.built.setdefault(key, layer)
 
 
+def _outputs(spec: ImageSpec, options: BuildOptions) -> tuple[Output, ...]:
+    """The outputs asked for, plus ``[image] repository`` with ``--push``."""
+    outputs = options.outputs
+    if options.push:
+        if not spec.repository:
+            raise UsageError(
+                f"--push: {spec.path} has no [image] repository; add e.g. "
+                'repository = "ghcr.io/acme/app", or use --output docker://REF'
+            )
+        outputs = (*outputs, Output("docker", Path(), "", spec.repository))
+    pushes = [o for o in outputs if o.transport == "docker"]
+    if options.by_digest and not pushes:
+        raise UsageError("--by-digest needs --push or an --output docker://REF")
+    if options.by_digest and any(o.tag for o in pushes):
+        raise UsageError("--by-digest pushes no tag; drop the tag from --output docker://REF:TAG")
+    return outputs
+
+
 def build(options: BuildOptions) -> BuildResult:
+    """Build the image of ``options.spec_path`` and write it to every output."""
+    clients = options.clients or Clients()
+    try:
+        return _build(options, clients)
+    finally:
+        if clients is not options.clients:
+            clients.close()
+
+
+def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     spec = load(options.spec_path)
+    outputs = _outputs(spec, options)
+    pinned = pinned_base(spec, options.locked)
+    if pinned.note and options.warn is not None:
+        options.warn(pinned.note)
+    base_ref = pinned.base_ref
     tags = tuple(dict.fromkeys(check_tag(t) for t in options.tags)) or spec.tags
-    requested = _requested(options, spec)
+    requested = _requested(options, spec, base_ref, clients)
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
     with tempfile.TemporaryDirectory(prefix="bale-") as work:
         builder = _LayerBuilder(spec, created, Path(work), options)
 
         def one(wanted: Platform | None) -> Image:
-            base = load_base(spec.base_ref, wanted) if spec.base_ref else None
+            base = load_base(base_ref, wanted, clients) if base_ref else None
             platform = wanted or (base.platform if base else Platform.host())
             parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
             layers = builder.layers(platform, base)
@@ -172,26 +215,32 @@ def build(options: BuildOptions) -> BuildResult:
         if len(images) > 1 or spec.index == "always":
             index = index_blob(images, annotations, spec.format)
             root = index.descriptor
-        result = BuildResult(root, images, tags, options.outputs, index)
+        result = BuildResult(root, images, tags, outputs, index)
         platform = images[0].platform if len(images) == 1 else None
-        for output in options.outputs:
-            write_output(output, result.blobs, root, tags, created, platform)
-    return result
+        pushed: list[str] = []
+        for output in outputs:
+            out_tags = () if options.by_digest and output.transport == "docker" else tags
+            blobs = result.blobs
+            jobs = options.threads
+            pushed += write_output(output, blobs, root, out_tags, created, platform, clients, jobs)
+    return dataclasses.replace(result, pushed=tuple(pushed))
 
 
-def _requested(options: BuildOptions, spec: ImageSpec) -> Sequence[Platform | None]:
+def _requested(
+    options: BuildOptions, spec: ImageSpec, base_ref: BaseRef | None, clients: Clients
+) -> Sequence[Platform | None]:
     """The platforms to build: --platform, else image.toml's; "all" asks the base."""
     wants_all = options.all_platforms or (spec.all_platforms and not options.platforms)
     if wants_all:
-        if spec.base_ref is None:
+        if base_ref is None:
             raise UsageError(
                 f"--platform all builds every platform of the base image, and {spec.path} "
                 "has no base (scratch); set [image] base or name the platforms"
             )
-        return base_platforms(spec.base_ref)
+        return base_platforms(base_ref, clients)
     requested: Sequence[Platform | None] = options.platforms or spec.platforms
     if not requested:
-        requested = (None,) if spec.base_ref else (Platform.host(),)
+        requested = (None,) if base_ref else (Platform.host(),)
     return requested
 
 

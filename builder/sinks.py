@@ -1,4 +1,4 @@
-"""Writing a finished image to each ``--output``: layouts and archives.
+"""Writing a finished image to each ``--output``: layouts, archives and registries.
 
 The build's blobs are made once and handed to every sink, so several
 ``--output`` flags share the work.
@@ -12,6 +12,8 @@ from builder.archive import DEFAULT_NAME, write_docker_archive, write_oci_archiv
 from builder.layout import Blob, write_layout
 from builder.model import Descriptor, Platform
 from builder.outputs import Output
+from builder.push import push
+from builder.regconfig import Clients
 
 
 def write_output(
@@ -21,12 +23,23 @@ def write_output(
     tags: Sequence[str],
     created: int,
     platform: Platform | None,
-) -> None:
+    clients: Clients | None = None,
+    jobs: int = 0,
+) -> tuple[str, ...]:
     """Write ``root`` and its ``blobs`` to one output; ``tags`` apply unless it names a tag.
 
     ``platform`` picks the image of an index for a docker-archive (None: the only one).
+    A ``docker://`` output is pushed with ``clients`` (``jobs`` parallel blob uploads;
+    no tag at all pushes by digest only). Returns the references pushed (``REF@DIGEST``).
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
+    if output.transport == "docker":
+        active = clients or Clients()
+        try:
+            return push(output, blobs, root, out_tags, active, jobs).references
+        finally:
+            if active is not clients:
+                active.close()
     if output.transport == "oci":
         write_layout(output.path, blobs, root, out_tags)
     elif output.transport == "oci-archive":
@@ -36,3 +49,4 @@ def write_output(
         write_docker_archive(output.path, blobs, root, name, out_tags, platform, created)
     else:
         raise AssertionError(f"unhandled transport {output.transport}")
+    return ()

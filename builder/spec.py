@@ -15,8 +15,9 @@ from typing import TypeVar, overload
 from builder.capability import encode_capabilities
 from builder.compress import CODECS, Codec
 from builder.entries import WHITEOUT_PREFIX
-from builder.errors import BaleError, SpecError
+from builder.errors import BaleError, InvalidReference, SpecError
 from builder.model import Platform
+from builder.reference import parse_reference
 from builder.tomlread import Document, Table
 
 FORMATS = ("oci", "docker")
@@ -119,13 +120,17 @@ class ConfigSpec:
 
 @dataclass(frozen=True, slots=True)
 class BaseRef:
-    """A local base image in skopeo transport syntax: ``oci:PATH[:TAG]`` and the archives."""
+    """A base image: local in skopeo transport syntax (``oci:PATH[:TAG]``, the archives)
+    or, with transport ``docker``, a registry ``reference`` (normalised)."""
 
     transport: str
     path: Path
     tag: str = ""
+    reference: str = ""
 
     def __str__(self) -> str:
+        if self.transport == "docker":
+            return f"docker://{self.reference}"
         return f"{self.transport}:{self.path}" + (f":{self.tag}" if self.tag else "")
 
 
@@ -166,6 +171,8 @@ class ImageSpec:
     groups: tuple[GroupSpec, ...] = ()
     all_platforms: bool = False
 
+    repository: str = ""
+
 
 def load(path: Path) -> ImageSpec:
     """Read and check an image.toml; raise SpecError naming file, line and key."""
@@ -193,6 +200,7 @@ def load(path: Path) -> ImageSpec:
         users=_unique(top, "users", top.each("users", _user_spec)),
         groups=_unique(top, "groups", top.each("groups", _group_spec)),
         all_platforms=all_platforms,
+        repository=_repository(image),
     )
     image.finish()
     top.finish()
@@ -224,6 +232,24 @@ def _tags(image: Table) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tags))
 
 
+def _repository(image: Table) -> str:
+    """Where ``--push`` goes: ``[registry/]repository`` without tag or digest, normalised."""
+    text = image.string("repository", "")
+    if not text:
+        return ""
+    try:
+        ref = parse_reference(text)
+    except InvalidReference as exc:
+        raise image.error("repository", str(exc)) from None
+    if ref.tag is not None or ref.digest is not None:
+        raise image.error(
+            "repository",
+            f"'{text}' has a tag or digest; give the repository alone "
+            "(e.g. ghcr.io/acme/app) and the tags in [image] tags",
+        )
+    return ref.name
+
+
 BASE_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
 
 
@@ -250,10 +276,7 @@ def parse_base(text: str, context: Path) -> BaseRef:
     """
     transport, sep, rest = text.partition(":")
     if not sep or transport not in BASE_TRANSPORTS:
-        raise SpecError(
-            f"unsupported base '{text}': use \"scratch\", oci:PATH[:TAG], "
-            "oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]"
-        )
+        return _registry_base(text)
     if transport == "docker-archive":
         path, _, tag = rest.partition(":")
     else:
@@ -279,6 +302,19 @@ def _wants_all(image: Table, base: str) -> bool:
             "(scratch); set [image] base or list the platforms",
         )
     return True
+
+
+def _registry_base(text: str) -> BaseRef:
+    """Any other base is a registry reference, ``docker://`` optional (``python:3.12-slim``)."""
+    try:
+        ref = parse_reference(text)
+    except InvalidReference as exc:
+        raise SpecError(
+            f"unsupported base '{text}': {exc}. Use \"scratch\", a registry reference such as "
+            "python:3.12-slim, oci:PATH[:TAG], oci-archive:FILE[:TAG] or "
+            "docker-archive:FILE[:NAME:TAG]"
+        ) from None
+    return BaseRef("docker", Path(), "", str(ref))
 
 
 def _platforms(table: Table, name: str) -> tuple[Platform, ...]:

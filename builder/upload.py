@@ -133,6 +133,10 @@ class BlobUpload:
         if response.status_code != 204:
             return None
         end = _range_end(response.headers.get("Range"))
+        if end == 1:
+            # distribution answers "0-0" both for an empty session and after one byte:
+            # the offset is unknown, so a fresh session is the only safe way on.
+            return None
         return _location(response, location), end or 0
 
     def _landed(self) -> bool:

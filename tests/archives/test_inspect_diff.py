@@ -130,6 +130,6 @@ def test_diff_reordered_layers(
 def test_inspect_unknown_source_is_a_usage_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["inspect", "docker://example.com/app:1"]) == 2
-    assert "registry" in capsys.readouterr().err
+    assert main(["inspect", "docker://example.com/App:1"]) == 2
+    assert "lowercase" in capsys.readouterr().err
     assert main(["inspect", f"oci:{tmp_path / 'missing'}"]) == 2

@@ -87,7 +87,7 @@ def test_full_example_parses(tmp_path: Path) -> None:
         ('[image]\ncompression = "lz4"\n' + LAYER, r"unknown compression 'lz4'"),
         ("[image]\ncompression_level = 99\n" + LAYER, r"out of range for gzip"),
         ('[image]\ncreated = "yesterday"\n' + LAYER, r"image.created: expected an RFC 3339"),
-        ('[image]\nbase = "ubuntu"\n' + LAYER, r"unsupported base 'ubuntu'"),
+        ('[image]\nbase = "Ubuntu"\n' + LAYER, r"unsupported base 'Ubuntu'.*lowercase"),
         ('[config]\nports = ["http"]\n' + LAYER, r"config.ports\[0\]: invalid port 'http'"),
         ('[config]\nports = ["70000"]\n' + LAYER, r"invalid port '70000'"),
         ('[config]\nworkdir = "app"\n' + LAYER, r"config.workdir: 'app' is not absolute"),

@@ -25,13 +25,20 @@ CTX = Path("/ctx")
             BaseRef("docker-archive", CTX / "b.tar", "busybox:1.36"),
         ),
         ("docker-archive:b.tar:@1", BaseRef("docker-archive", CTX / "b.tar", "@1")),
+        ("alpine", BaseRef("docker", Path(), "", "docker.io/library/alpine")),
+        ("docker://alpine:3.20", BaseRef("docker", Path(), "", "docker.io/library/alpine:3.20")),
+        ("localhost:5000/a/b:1", BaseRef("docker", Path(), "", "localhost:5000/a/b:1")),
+        (
+            "ghcr.io/x/y@sha256:" + "a" * 64,
+            BaseRef("docker", Path(), "", "ghcr.io/x/y@sha256:" + "a" * 64),
+        ),
     ],
 )
 def test_parse_base(text: str, expected: BaseRef) -> None:
     assert parse_base(text, CTX) == expected
 
 
-@pytest.mark.parametrize("text", ["docker://alpine", "alpine", "oci:", "tarball:x"])
+@pytest.mark.parametrize("text", ["docker://Alpine", "a/B", "oci:", "tarball:/x", "a:-x"])
 def test_parse_base_invalid(text: str) -> None:
     with pytest.raises(SpecError):
         parse_base(text, CTX)
@@ -72,7 +79,7 @@ def test_layer_keys(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('[image]\nbase = "docker://x"', "image.base: unsupported base"),
+        ('[image]\nbase = "docker://x/Y"', "image.base: unsupported base"),
         ('[[layers]]\ntar = "../x.tar"', "escapes the build context"),
         ('[[layers]]\ndelete = ["etc"]', "is not absolute"),
         ('[[users]]\nname = "A b"\nuid = 1\n[[layers]]', "invalid name"),
