@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from builder.cli_registry import add_registry_flags, clients
 from builder.errors import BaleError, UsageError
 from builder.indexcreate import FORMATS, IndexOptions, IndexResult, create_index
 from builder.locate import SOURCE_FORMS
@@ -42,6 +43,7 @@ def add_index(commands: Any, parser_class: type[argparse.ArgumentParser]) -> Non
         default="oci",
         help="oci: an OCI image index (default); docker: a Docker manifest list",
     )
+    add_registry_flags(p)
     p.add_argument("--quiet", "-q", action="store_true", help="print only the digest")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -49,14 +51,19 @@ def add_index(commands: Any, parser_class: type[argparse.ArgumentParser]) -> Non
 
 
 def _create(args: argparse.Namespace) -> int:
+    registries = clients(args)
     options = IndexOptions(
         sources=tuple(args.sources),
         outputs=tuple(parse_output(o) for o in (args.output or [DEFAULT_OUTPUT])),
         tags=tuple(dict.fromkeys(_tag(t) for t in args.tag)),
         annotations=_annotations(args.annotation),
         format=args.format,
+        clients=registries,
     )
-    result = create_index(options)
+    try:
+        result = create_index(options)
+    finally:
+        registries.close()
     if args.json:
         print(json.dumps(summary(result), indent=2, sort_keys=True))
         return 0
@@ -64,6 +71,8 @@ def _create(args: argparse.Namespace) -> int:
         for output in result.outputs:
             tags = output.tag or ", ".join(result.tags) or "no tag"
             print(f"wrote {output} ({tags})", file=sys.stderr)
+        for reference in result.pushed:
+            print(f"pushed {reference}", file=sys.stderr)
     print(result.root.digest)
     return 0
 
@@ -94,6 +103,7 @@ def summary(result: IndexResult) -> dict[str, Any]:
         "size": result.root.size,
         "tags": list(result.tags),
         "outputs": [str(o) for o in result.outputs],
+        "pushed": list(result.pushed),
         "manifests": [
             {
                 "source": member.source,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from builder.errors import ImageError, UsageError
@@ -20,6 +20,7 @@ from builder.layout import Blob
 from builder.locate import Source, open_source
 from builder.model import DOCKER_MANIFEST, INDEX_TYPES, Descriptor, Platform
 from builder.outputs import Output
+from builder.regconfig import Clients
 from builder.sinks import write_output
 from builder.store import Store, platforms_of, resolve_image
 
@@ -55,6 +56,7 @@ class IndexOptions:
     annotations: tuple[tuple[str, str], ...] = ()
     format: str = "oci"
     created: int = 0
+    clients: Clients | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class IndexResult:
     members: tuple[Member, ...]
     tags: tuple[str, ...]
     outputs: tuple[Output, ...]
+    pushed: tuple[str, ...] = ()
 
     @property
     def root(self) -> Descriptor:
@@ -85,14 +88,20 @@ def create_index(options: IndexOptions) -> IndexResult:
         raise UsageError("index create needs at least one source image")
     if options.format not in FORMATS:
         raise UsageError(f"--format '{options.format}': use one of {', '.join(FORMATS)}")
+    clients = options.clients
     with ExitStack() as stack:
-        members = tuple(member_of(stack.enter_context(open_source(t))) for t in options.sources)
+        members = tuple(
+            member_of(stack.enter_context(open_source(text, clients))) for text in options.sources
+        )
         check_platforms(members)
         index = make_index(members, dict(options.annotations), options.format)
         result = IndexResult(index, members, options.tags, options.outputs)
+        pushed: list[str] = []
         for output in options.outputs:
-            write_output(output, result.blobs, result.root, options.tags, options.created, None)
-    return result
+            pushed += write_output(
+                output, result.blobs, result.root, options.tags, options.created, None, clients
+            )
+    return replace(result, pushed=tuple(pushed))
 
 
 def member_of(source: Source) -> Member:
