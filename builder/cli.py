@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cache import LayerCache, cache_dir, prune
+from builder.cli_common import report_outputs, tag_arg
 from builder.cli_index import add_index
 from builder.cli_inspect import add_diff, add_inspect, add_verify, github_output
 from builder.cli_registry import add_commands, add_registry_flags
@@ -20,7 +21,7 @@ from builder.errors import BaleError, UsageError
 from builder.model import Platform
 from builder.outputs import DEFAULT_OUTPUT, parse_output
 from builder.pipeline import BuildOptions, BuildResult, build
-from builder.spec import ALL_PLATFORMS, check_tag
+from builder.spec import ALL_PLATFORMS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -169,7 +170,7 @@ def _build(args: argparse.Namespace) -> int:
     options = BuildOptions(
         spec_path=Path(args.file),
         outputs=tuple(parse_output(o) for o in (args.output or default)),
-        tags=tuple(_tag(t) for t in args.tag),
+        tags=tuple(tag_arg(t) for t in args.tag),
         platforms=tuple(_platform(p) for p in args.platform if not _is_all(p)),
         all_platforms=_all_platforms(args.platform),
         source_date_epoch=args.source_date_epoch,
@@ -191,21 +192,11 @@ def _build(args: argparse.Namespace) -> int:
         print(json.dumps(summary(result), indent=2, sort_keys=True))
         return 0
     if not args.quiet:
-        for output in result.outputs:
-            tags = output.tag or ", ".join(result.tags) or "no tag"
-            print(f"wrote {output} ({tags})", file=sys.stderr)
+        report_outputs(result.outputs, result.tags, result.pushed)
         for reference in result.pushed:
-            print(f"pushed {reference}", file=sys.stderr)
             print(reference)
     print(result.root.digest)
     return 0
-
-
-def _tag(text: str) -> str:
-    try:
-        return check_tag(text)
-    except BaleError as exc:
-        raise UsageError(f"--tag: {exc}") from None
 
 
 def _is_all(text: str) -> bool:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from builder.cli_common import report_outputs, tag_arg
 from builder.cli_registry import add_registry_flags, clients
-from builder.errors import BaleError, UsageError
+from builder.errors import UsageError
 from builder.indexcreate import FORMATS, IndexOptions, IndexResult, create_index
 from builder.locate import SOURCE_FORMS
 from builder.outputs import DEFAULT_OUTPUT, parse_output
-from builder.spec import check_tag
 
 
 def add_index(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -55,7 +54,7 @@ def _create(args: argparse.Namespace) -> int:
     options = IndexOptions(
         sources=tuple(args.sources),
         outputs=tuple(parse_output(o) for o in (args.output or [DEFAULT_OUTPUT])),
-        tags=tuple(dict.fromkeys(_tag(t) for t in args.tag)),
+        tags=tuple(dict.fromkeys(tag_arg(t) for t in args.tag)),
         annotations=_annotations(args.annotation),
         format=args.format,
         clients=registries,
@@ -68,20 +67,9 @@ def _create(args: argparse.Namespace) -> int:
         print(json.dumps(summary(result), indent=2, sort_keys=True))
         return 0
     if not args.quiet:
-        for output in result.outputs:
-            tags = output.tag or ", ".join(result.tags) or "no tag"
-            print(f"wrote {output} ({tags})", file=sys.stderr)
-        for reference in result.pushed:
-            print(f"pushed {reference}", file=sys.stderr)
+        report_outputs(result.outputs, result.tags, result.pushed)
     print(result.root.digest)
     return 0
-
-
-def _tag(text: str) -> str:
-    try:
-        return check_tag(text)
-    except BaleError as exc:
-        raise UsageError(f"--tag: {exc}") from None
 
 
 def _annotations(texts: list[str]) -> tuple[tuple[str, str], ...]:

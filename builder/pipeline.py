@@ -47,7 +47,6 @@ class BuildOptions:
     progress: ProgressFactory | None = None
     cache: LayerCache | None = None
     all_platforms: bool = False
-
     clients: Clients | None = None
     push: bool = False
     by_digest: bool = False
@@ -217,11 +216,10 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
             root = index.descriptor
         result = BuildResult(root, images, tags, outputs, index)
         platform = images[0].platform if len(images) == 1 else None
+        blobs, jobs = result.blobs, options.threads
         pushed: list[str] = []
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
-            blobs = result.blobs
-            jobs = options.threads
             pushed += write_output(output, blobs, root, out_tags, created, platform, clients, jobs)
     return dataclasses.replace(result, pushed=tuple(pushed))
 
