@@ -34,6 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="bale", description="Build OCI images from image.toml, no daemon.")
     parser.add_argument("--version", action="version", version=f"bale {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_build(commands)
+    add_inspect(commands)
+    add_diff(commands)
+    add_verify(commands)
+    add_index(commands, _Parser)
+    add_commands(commands)
+    _cache_commands(commands)
+    return parser
+
+
+def _add_build(commands: Any) -> None:
     b = commands.add_parser("build", help="build an image and write it to its outputs")
     b.add_argument("-f", "--file", default="image.toml", help="the image file (image.toml)")
     b.add_argument(
@@ -85,15 +96,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(b)
     b.set_defaults(run=_build)
-    add_inspect(commands)
-    add_diff(commands)
-    add_verify(commands)
-    add_index(commands, _Parser)
-
-    add_commands(commands)
-
-    _cache_commands(commands)
-    return parser
 
 
 def _cache_commands(commands: Any) -> None:
