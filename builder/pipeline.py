@@ -101,8 +101,10 @@ class _LayerBuilder:
 
     def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
         spec = self.spec
-        lower = _lower_of(base)
+        track = needs_lower(spec)
+        lower = _lower_of(base) if track else LowerFS()
         accounts = _accounts(spec, lower)
+        parents = base is None
         plans: list[tuple[str, Codec, Callable[[], list[Entry]]]] = []
         if spec.users or spec.groups:
             accounts_layer = LayerSpec("accounts", spec.codec, where="[[users]]/[[groups]]")
@@ -112,19 +114,21 @@ class _LayerBuilder:
                 spec.context,
                 platform,
                 extra=_account_files(accounts),
-                lower=lower.dir_attrs,
+                implicit_parents=parents,
             )
             plans.append(("accounts", spec.codec, make))
         for layer_spec in spec.layers:
             if layer_spec.platforms and platform not in layer_spec.platforms:
                 continue
-            make = partial(_layer_plan, layer_spec, spec, platform, lower, accounts, self.work)
+            make = partial(
+                _layer_plan, layer_spec, spec, platform, lower, accounts, self.work, parents
+            )
             plans.append((layer_spec.name, layer_spec.codec, make))
         layers = []
         for number, (name, codec, make_entries) in enumerate(plans, 1):
             entries = make_entries()
             layers.append(self.layer(name, codec, entries))
-            if number < len(plans):
+            if track and number < len(plans):
                 lower.apply(entry_members(entries))
         return layers
 
@@ -242,6 +246,30 @@ def _requested(
     return requested
 
 
+def needs_lower(spec: ImageSpec) -> bool:
+    """Whether the build must know the files below its layers.
+
+    Deletions match against them and account names resolve through their
+    /etc/passwd and /etc/group; nothing else does, so a build without these
+    reads no base layer (a push to the base's registry then mounts them all).
+    """
+    if spec.users or spec.groups or not _numeric(spec.config.user):
+        return True
+    for layer in spec.layers:
+        if layer.delete or layer.opaque:
+            return True
+        owners = [layer.tar_owner, *(f.owner for f in layer.files)]
+        owners += [d.owner for d in layer.dirs] + [s.owner for s in layer.symlinks]
+        owners += [c.owner for c in layer.content]
+        if any(owner is not None and not _numeric(str(owner)) for owner in owners):
+            return True
+    return False
+
+
+def _numeric(owner: str) -> bool:
+    return all(part.isdigit() for part in owner.split(":") if part)
+
+
 def _lower_of(base: BaseImage | None) -> LowerFS:
     """The merged view of the base's layers (their diff_ids checked on the way)."""
     lower = LowerFS()
@@ -276,6 +304,7 @@ def _layer_plan(
     lower: LowerFS,
     accounts: Accounts,
     work: Path,
+    implicit_parents: bool,
 ) -> list[Entry]:
     """Entries of one [[layers]] table: whiteouts, tarball members, then its own entries."""
     extra = [(e, f"{layer.where} (delete/opaque)") for e in whiteout_entries(layer, lower)]
@@ -293,5 +322,5 @@ def _layer_plan(
         accounts.resolve,
         extra=extra,
         extra_groups=groups,
-        lower=lower.dir_attrs,
+        implicit_parents=implicit_parents,
     )

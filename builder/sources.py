@@ -22,12 +22,6 @@ from builder.model import Platform
 from builder.spec import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
 
 OwnerResolver = Callable[[Owner, str], tuple[int, int]]
-# The mode, uid and gid a directory has in the filesystem below the layer, if it exists there.
-LowerDir = Callable[[str], tuple[int, int, int] | None]
-
-
-def _no_lower(path: str) -> tuple[int, int, int] | None:
-    return None
 
 
 def numeric_owner(owner: Owner, where: str) -> tuple[int, int]:
@@ -54,7 +48,7 @@ class _Collector:
     origin: dict[str, str] = field(default_factory=dict)
     explicit_dirs: set[str] = field(default_factory=set)
     inodes: dict[tuple[int, ...], list[str]] = field(default_factory=dict)
-    lower: LowerDir = _no_lower
+    implicit_parents: bool = True
 
     def ids(self, owner: Owner | None, where: str) -> tuple[int, int]:
         return (0, 0) if owner is None else self.resolve(owner, where)
@@ -84,16 +78,19 @@ def layer_entries(
     *,
     extra: Sequence[tuple[Entry, str]] = (),
     extra_groups: Sequence[Sequence[str]] = (),
-    lower: LowerDir = _no_lower,
+    implicit_parents: bool = True,
 ) -> list[Entry]:
-    """Every entry of ``layer`` for ``platform``, implicit parents included, in tar order.
+    """Every entry of ``layer`` for ``platform``, in tar order.
 
     ``extra`` are entries made elsewhere (whiteouts, tarball members, account
     files) with where each came from; ``extra_groups`` their hardlink groups.
-    Implicit parents take their attributes from ``lower`` when the directory
-    exists below, so a layer never resets a base directory's mode or owner.
+    Missing parent directories are added (0755, root) when ``implicit_parents``;
+    over a base they are left out, so a layer never resets the mode or owner of
+    a base directory, and runtimes create a missing one as 0755 root.
     """
-    collector = _Collector(layer, context.resolve(), platform, resolve, lower=lower)
+    collector = _Collector(
+        layer, context.resolve(), platform, resolve, implicit_parents=implicit_parents
+    )
     for entry, where in extra:
         collector.add(entry, where)
     for spec in layer.files:
@@ -294,9 +291,9 @@ def _add_parents(collector: _Collector) -> None:
         for parent in parents(path):
             existing = collector.entries.get(parent)
             if existing is None:
-                mode, uid, gid = collector.lower(parent) or (0o755, 0, 0)
-                collector.entries[parent] = Entry(parent, Kind.DIR, mode, uid, gid)
-                collector.origin[parent] = "an implicit parent directory"
+                if collector.implicit_parents:
+                    collector.entries[parent] = Entry(parent, Kind.DIR, 0o755)
+                    collector.origin[parent] = "an implicit parent directory"
             elif existing.kind is not Kind.DIR:
                 raise SourceError(
                     f"layer '{collector.layer.name}': /{parent} is a {existing.kind.value} "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import tarfile
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 
 from builder.cli import main
 from tests.conftest import require_root, require_tool
+from tests.helpers import blob, check_layout
 
 EPOCH = ["--source-date-epoch", "0"]
 
@@ -195,6 +198,29 @@ def test_implicit_parent_keeps_base_attributes(tmp_path: Path, bale_base: Path) 
     bale(ctx, toml, f"oci:{out}:t")
     rootfs = unpack(out, "t", tmp_path / "b")
     assert (rootfs / "srv").stat().st_mode & 0o7777 == 0o750
+
+
+def test_missing_parents_over_a_base_are_left_to_the_runtime(
+    tmp_path: Path, bale_base: Path
+) -> None:
+    ctx = tmp_path / "c"
+    ctx.mkdir()
+    out = tmp_path / "o"
+    toml = f"""
+    [image]
+    base = "oci:{bale_base}:v1"
+    [[layers]]
+    content = [{{ dst = "/opt/new/deep/file", text = "n" }}]
+    """
+    bale(ctx, toml, f"oci:{out}:t")
+    manifest = check_layout(out)[0]
+    last = manifest["layers"][-1]
+    with tarfile.open(fileobj=io.BytesIO(blob(out, last["digest"]))) as tar:
+        assert tar.getnames() == ["opt/new/deep/file"]
+    rootfs = unpack(out, "t", tmp_path / "b")
+    for directory in ("opt", "opt/new", "opt/new/deep"):
+        assert (rootfs / directory).stat().st_mode & 0o7777 == 0o755
+    assert (rootfs / "opt/new/deep/file").read_text() == "n"
 
 
 def test_extend_umoci_base(tmp_path: Path) -> None:

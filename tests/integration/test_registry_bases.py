@@ -67,6 +67,29 @@ def test_base_from_registry_mounts_on_push_and_fills_cache(
     assert main(["diff", "-q", f"oci:{tmp_path / 'l'}:v1", ref]) == 0
 
 
+def test_push_to_the_base_registry_downloads_no_base_layer(
+    plain_registry: RunningRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = push_base(plain_registry, tmp_path, "lazy/src")
+    capsys.readouterr()
+    spec = app(tmp_path, base)
+    out = f"docker://{plain_registry.host}/lazy/dst:v1"
+    before = len(plain_registry.log().splitlines())
+    assert main(["build", "-q", "-f", str(spec), "-o", out]) == 0
+    requests = plain_registry.log().splitlines()[before:]
+    blob_gets = [line for line in requests if "GET /v2/lazy/src/blobs/" in line]
+    config_digest = json.loads(
+        subprocess.run(
+            [require_tool("skopeo"), "inspect", "--raw", "--tls-verify=false", f"docker://{base}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["config"]["digest"]
+    assert blob_gets and all(config_digest in line for line in blob_gets), blob_gets
+    assert any("mount=sha256:" in line for line in requests)
+
+
 def test_base_via_docker_prefix_and_inspect(
     plain_registry: RunningRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
