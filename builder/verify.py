@@ -21,6 +21,7 @@ from builder.locate import Source
 from builder.model import Descriptor
 from builder.outputs import Output
 from builder.pipeline import BuildOptions, build
+from builder.spec import load
 from builder.store import LayoutStore
 
 Prepare = Callable[[Path], None]
@@ -47,6 +48,7 @@ class VerifyResult:
 def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResult:
     """Build ``options`` twice; ``prepare`` (tests only) may alter each copied context."""
     spec = options.spec_path.resolve()
+    load(spec)  # a bad image.toml is reported under its own name, not a copy's
     with tempfile.TemporaryDirectory(prefix="bale-verify-") as work:
         roots = []
         for number, (umask, reverse, shift) in enumerate(_VARIANTS, 1):

@@ -91,3 +91,11 @@ def test_copy_tree_varies_order_and_mtimes(context: Path, tmp_path: Path) -> Non
     original, copy = context / "rootfs" / "run.sh", tmp_path / "copy" / "run.sh"
     assert copy.stat().st_mode == original.stat().st_mode
     assert copy.stat().st_mtime_ns == original.stat().st_mtime_ns + 100 * 10**9
+
+
+def test_a_bad_image_file_is_named_by_its_own_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.toml"
+    assert main(["verify", "-f", str(missing)]) == 1
+    assert f"{missing}: no such file" in capsys.readouterr().err
