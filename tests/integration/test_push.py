@@ -155,6 +155,51 @@ def test_push_tls_with_ssl_cert_file(
     assert main(["build", "-q", "-f", str(image(tmp_path)), "-o", target]) == 0
 
 
+def test_insecure_registry_skips_verification_for_that_host_only(
+    tls_registry: RunningRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    secret = base64.b64encode(f"{tls_registry.username}:{tls_registry.password}".encode())
+    docker_config(tmp_path, monkeypatch, {"auths": {tls_registry.host: {"auth": secret.decode()}}})
+    target = f"docker://{tls_registry.host}/push/insecure:v1"
+    spec = str(image(tmp_path))
+    other = ["--insecure-registry", "other.example:5000"]
+    assert main(["build", "-q", "-f", spec, "-o", target, *other]) == 1
+    assert "--ca-cert" in capsys.readouterr().err
+    insecure = ["--insecure-registry", tls_registry.host]
+    assert main(["build", "-q", "-f", spec, "-o", target, *insecure]) == 0
+    digest = capsys.readouterr().out.strip().splitlines()[-1]
+    assert json.loads(skopeo(tls_registry, "inspect", target).stdout)["Digest"] == digest
+
+
+def test_registry_base_pushed_to_another_registry(
+    plain_registry: RunningRegistry,
+    tls_registry: RunningRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    base_ctx = tmp_path / "base"
+    base_ctx.mkdir()
+    base_ref = f"{plain_registry.host}/cross/base:v1"
+    write_toml(base_ctx, IMAGE.format(text="from the base"))
+    assert (
+        main(["build", "-q", "-f", str(base_ctx / "image.toml"), "-o", f"docker://{base_ref}"]) == 0
+    )
+    secret = base64.b64encode(f"{tls_registry.username}:{tls_registry.password}".encode())
+    docker_config(tmp_path, monkeypatch, {"auths": {tls_registry.host: {"auth": secret.decode()}}})
+    spec = image(tmp_path, text="app", extra=f'[image]\nbase = "{base_ref}"\n')
+    spec.write_text(spec.read_text().replace("[image]\ntags", "tags", 1))
+    target = f"docker://{tls_registry.host}/cross/app:v1"
+    args = ["build", "-q", "-f", str(spec), "-o", target, "--ca-cert", str(tls_registry.ca_path)]
+    assert main(args) == 0
+    pushed = json.loads(skopeo(tls_registry, "inspect", target).stdout)
+    base = json.loads(skopeo(plain_registry, "inspect", f"docker://{base_ref}").stdout)
+    assert len(pushed["Layers"]) == 2 and pushed["Layers"][0] == base["Layers"][0]
+    assert "PUT /v2/cross/app/blobs/uploads" in tls_registry.log()
+
+
 def test_push_with_credential_helper(
     tls_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
