@@ -229,6 +229,34 @@ def test_push_token_auth(
     assert main(["inspect", "--raw", target]) == 0
 
 
+def test_token_mount_asks_pull_on_the_source(
+    token_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = base64.b64encode(f"{token_registry.username}:{token_registry.password}".encode())
+    docker_config(
+        tmp_path, monkeypatch, {"auths": {token_registry.host: {"auth": secret.decode()}}}
+    )
+    base_ref = f"{token_registry.host}/tok/base:v1"
+    base_ctx = tmp_path / "base"
+    base_ctx.mkdir()
+    write_toml(base_ctx, IMAGE.format(text="base"))
+    assert (
+        main(["build", "-q", "-f", str(base_ctx / "image.toml"), "-o", f"docker://{base_ref}"]) == 0
+    )
+    spec = image(tmp_path, text="app")
+    spec.write_text(f'[image]\nbase = "{base_ref}"\n' + spec.read_text().replace("[image]\n", ""))
+    target = f"docker://{token_registry.host}/tok/app:v1"
+    before = len(token_registry.log().splitlines())
+    assert main(["build", "-q", "-f", str(spec), "-o", target]) == 0
+    requests = token_registry.log().splitlines()[before:]
+    assert any("POST /v2/tok/app/blobs/uploads/?mount=sha256:" in line for line in requests)
+    server = token_registry.token_server
+    assert server is not None
+    asked = [scope for request in server.scopes for scope in request]
+    assert any(s.startswith("repository:tok/base:") and "pull" in s for s in asked)
+    assert any(s.startswith("repository:tok/app:") and "push" in s for s in asked)
+
+
 def test_push_token_without_credentials_fails_clearly(
     token_registry: RunningRegistry,
     tmp_path: Path,
