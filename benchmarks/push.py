@@ -3,7 +3,8 @@
 Builds an image of this interpreter's stdlib directory with bale into an OCI
 layout, then, each into a fresh repository of one Debian docker-registry:
 ``bale build -o docker://`` (build from the warm layer cache + push) and
-``skopeo copy oci:... docker://...`` of the same layout. A second bale push
+``skopeo copy oci:... docker://...`` of the same layout. The push alone is
+the difference between that build and the same build into a local layout. A second bale push
 must send no blob bytes (checked in the registry log). Run from the repo root:
 ``python3 benchmarks/push.py``.
 """
@@ -37,8 +38,12 @@ def bench(reg: RunningRegistry, spec: Path, layout: Path) -> None:
     bale = ["build", "-q", "-f", str(spec), "-o", f"docker://{reg.host}/bench/bale:v1"]
     copy = ["skopeo", "copy", "--dest-tls-verify=false", f"oci:{layout}:v1"]
     copy.append(f"docker://{reg.host}/bench/skopeo:v1")
-    timed("bale build (cached layer) + push", lambda: main(bale))
-    timed("skopeo copy oci: docker://", lambda: subprocess.run(copy, check=True))
+    local = ["build", "-q", "-f", str(spec), "-o", f"oci:{spec.parent / 'again'}:v1"]
+    built = timed("bale build (cached layer), no push", lambda: main(local))
+    both = timed("bale build (cached layer) + push", lambda: main(bale))
+    skopeo = timed("skopeo copy oci: docker://", lambda: subprocess.run(copy, check=True))
+    print(f"{'bale push alone (difference)':<40} {both - built:7.2f} s")
+    print(f"{'bale push / skopeo copy':<40} {(both - built) / skopeo:7.2f}")
 
     def sent() -> tuple[int, int]:
         log = reg.log()
