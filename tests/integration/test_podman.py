@@ -1,0 +1,96 @@
+"""A second runtime as judge: podman loads and runs what bale writes (runc underneath)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from builder.cli import main
+from tests.conftest import require_root, require_tool
+from tests.helpers import write_toml
+
+BUSYBOX = """
+[image]
+tags = ["run"]
+compression = "{codec}"
+[config]
+entrypoint = ["/bin/busybox"]
+cmd = ["sh", "-c", "echo hello; ls /etc"]
+[[layers]]
+name = "busybox"
+files = [{{ src = "busybox", dst = "/bin/busybox" }}]
+content = [{{ dst = "/etc/keep", text = "k" }}, {{ dst = "/etc/gone", text = "g" }}]
+[[layers]]
+name = "cleanup"
+delete = ["/etc/gone"]
+"""
+
+
+@pytest.fixture
+def podman(tmp_path: Path) -> Iterator[list[str]]:
+    """podman with its storage in a temp folder (the run root must be a short path)."""
+    require_root()
+    tool = require_tool("podman")
+    with tempfile.TemporaryDirectory(prefix="bp-", dir="/tmp") as runroot:
+        store = tmp_path / "podman"
+        command = [tool, "--root", str(store), "--runroot", runroot, "--storage-driver", "vfs"]
+        yield command
+        subprocess.run([*command, "system", "reset", "--force"], capture_output=True, check=False)
+
+
+def _context(tmp_path: Path, codec: str) -> Path:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    shutil.copy("/bin/busybox", ctx / "busybox")
+    return write_toml(ctx, BUSYBOX.format(codec=codec))
+
+
+def _run(podman: list[str], image: str) -> str:
+    limits = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
+    run = subprocess.run(
+        [*podman, "run", "--rm", "--runtime", "runc", *limits, "--network", "none", image],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return run.stdout
+
+
+def _check(output: str) -> None:
+    """The script ran; the kept file is there and the deleted one is not (podman adds
+    hosts, hostname and mtab to /etc)."""
+    first, *listing = output.split()
+    assert first == "hello"
+    assert "keep" in listing and "gone" not in listing
+
+
+@pytest.mark.parametrize("codec", ["gzip", "zstd"])
+def test_podman_runs_the_oci_layout(podman: list[str], tmp_path: Path, codec: str) -> None:
+    spec = _context(tmp_path, codec)
+    assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'oci'}:run"]) == 0
+    _check(_run(podman, f"oci:{tmp_path / 'oci'}:run"))
+
+
+def test_podman_loads_the_docker_archive(podman: list[str], tmp_path: Path) -> None:
+    spec = _context(tmp_path, "gzip")
+    archive = tmp_path / "image.tar"
+    assert (
+        main(["build", "-q", "-f", str(spec), "-o", f"docker-archive:{archive}:bale-test:run"]) == 0
+    )
+    load = subprocess.run(
+        [*podman, "load", "-i", str(archive)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert load.returncode == 0, load.stderr
+    assert "bale-test:run" in load.stdout
+    _check(_run(podman, "bale-test:run"))
