@@ -13,6 +13,7 @@ import pytest
 from builder.cli import main
 from tests.conftest import require_root, require_tool
 from tests.helpers import write_toml
+from tests.integration.registry_fixtures import RunningRegistry
 
 BUSYBOX = """
 [image]
@@ -94,3 +95,20 @@ def test_podman_loads_the_docker_archive(podman: list[str], tmp_path: Path) -> N
     assert load.returncode == 0, load.stderr
     assert "bale-test:run" in load.stdout
     _check(_run(podman, "bale-test:run"))
+
+
+def test_podman_pulls_and_runs_a_pushed_image(
+    podman: list[str], plain_registry: RunningRegistry, tmp_path: Path
+) -> None:
+    spec = _context(tmp_path, "zstd")
+    ref = f"{plain_registry.host}/podman/run:v1"
+    assert main(["build", "-q", "-f", str(spec), "-o", f"docker://{ref}"]) == 0
+    pull = subprocess.run(
+        [*podman, "pull", "--tls-verify=false", f"docker://{ref}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert pull.returncode == 0, pull.stderr
+    _check(_run(podman, ref))
