@@ -307,3 +307,21 @@ def test_zstd_layers_decompress_to_their_diff_ids(tmp_path: Path) -> None:
         blob(tmp_path / "o", layer["digest"]), read_across_frames=True
     )
     assert "sha256:" + hashlib.sha256(reader.read()).hexdigest() == config["rootfs"]["diff_ids"][0]
+
+
+def test_an_unreadable_input_is_a_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = make_context(tmp_path / "ctx")
+    real_open = open
+
+    def denied(path: object, *args: object, **kwargs: object) -> object:
+        if str(path).endswith("index.html"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", denied)
+    assert main(["build", "--no-cache", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 1
+    err = capsys.readouterr().err
+    assert "index.html: Permission denied" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
