@@ -12,7 +12,6 @@ from builder.errors import UsageError
 from builder.lock import lock_path, render, resolve, write
 from builder.login import login, logout
 from builder.regconfig import Clients, RegistryConfig
-from builder.registry import RegistryClient
 from builder.spec import load
 
 
@@ -85,6 +84,8 @@ def _login(args: argparse.Namespace) -> int:
         raise UsageError("--password-stdin: no password on stdin")
     host = canonical_host(args.registry)
     config = clients(args).config
+    from builder.registry import RegistryClient
+
     with RegistryClient(host, Credentials(args.username, password), config.options(host)) as c:
         c.ping()
     path = login(host, args.username, password)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from builder.errors import ImageError
 from builder.layout import Blob
@@ -21,8 +22,10 @@ from builder.model import INDEX_TYPES, MANIFEST_TYPES, Descriptor
 from builder.outputs import Output
 from builder.reference import parse_reference
 from builder.regconfig import Clients
-from builder.registry import RegistryClient
 from builder.registry_store import RegistryStore
+
+if TYPE_CHECKING:
+    from builder.registry import RegistryClient
 
 DEFAULT_UPLOADS = 4
 

@@ -11,10 +11,14 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from builder.errors import UsageError
-from builder.registry import DEFAULT_RETRY, RegistryClient, RegistryOptions
+from builder.regoptions import DEFAULT_RETRY, RegistryOptions
 from builder.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from builder.registry import RegistryClient
 
 _DEFAULTS = RegistryOptions()
 
@@ -60,6 +64,8 @@ class Clients:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, registry: str) -> RegistryClient:
+        from builder.registry import RegistryClient  # the HTTP stack, only when a registry is used
+
         with self._lock:
             if registry not in self._made:
                 self._made[registry] = RegistryClient(

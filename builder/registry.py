@@ -12,7 +12,6 @@ import ssl
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
@@ -25,27 +24,13 @@ from builder.download import download
 from builder.errors import BaleError, DigestMismatch, RegistryError
 from builder.model import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, Digest
 from builder.reference import DOCKER_HUB, DOCKER_HUB_API
-from builder.retry import RetryPolicy, TransientError
-from builder.transport import Call, OnRequest, Transport
+from builder.regoptions import RegistryOptions
+from builder.retry import TransientError
+from builder.transport import Call, Transport
 from builder.upload import BlobUpload, UploadPlan, with_query
 
 MANIFEST_ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
-MiB = 1 << 20
 _MAX_TAG_PAGES = 1000
-DEFAULT_RETRY = RetryPolicy()
-
-
-@dataclass(frozen=True, slots=True)
-class RegistryOptions:
-    """How to talk to a host. ``insecure`` allows plain HTTP and unverified TLS."""
-
-    ca_file: Path | None = None
-    insecure: bool = False
-    retry: RetryPolicy = DEFAULT_RETRY
-    chunk_threshold: int = 16 * MiB
-    chunk_size: int = 8 * MiB
-    timeout: float = 60.0
-    on_request: OnRequest | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,16 @@ import io
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from builder.cache import cache_dir
 from builder.errors import DigestMismatch
 from builder.model import INDEX_TYPES, MANIFEST_TYPES, Descriptor
 from builder.reference import Reference
-from builder.registry import RegistryClient
 from builder.store import MAX_DOCUMENT
+
+if TYPE_CHECKING:
+    from builder.registry import RegistryClient
 
 
 class RegistryStore:

@@ -17,6 +17,7 @@ import httpx
 
 from builder.auth import Authenticator, Scopes
 from builder.httperrors import safe_url, status_error
+from builder.regoptions import OnRequest
 from builder.retry import (
     RETRY_STATUSES,
     Budget,
@@ -24,9 +25,6 @@ from builder.retry import (
     TransientError,
     parse_retry_after,
 )
-
-OnRequest = Callable[[str, str, int], None]
-"""Called with (method, safe URL, status) after every response; status 0 = no response."""
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
