@@ -1,6 +1,6 @@
 """Benchmark bale against umoci, pigz and gzip on the same corpora, in one run.
 
-    python3 benchmarks/run.py [--work DIR] [--corpora stdlib,small,big] [--quick]
+    python3 benchmarks/run.py [--work DIR] [--corpora stdlib,small,big] [--quick] [--repeat N]
 
 Corpora (prepared once under --work, reused afterwards):
   stdlib  the running interpreter's standard library, site-packages excluded
@@ -10,7 +10,8 @@ Corpora (prepared once under --work, reused afterwards):
 For each corpus: bale cold (empty cache, new layout) and warm (nothing
 changed, same layout) builds with gzip and zstd, ``umoci insert`` of the tree into a new layout,
 ``tar -c | pigz -6 -p2`` and ``tar -c | gzip -6``. The table gives wall
-time, compressed size, peak RSS and the ratios against umoci. Not a test:
+time (the median of --repeat rounds, 3 by default, each round running every
+tool once), compressed size, peak RSS and the ratios against umoci. Not a test:
 nothing here asserts a time.
 """
 
@@ -22,6 +23,7 @@ import os
 import platform
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import sysconfig
@@ -173,16 +175,35 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/bale-bench"))
     parser.add_argument("--corpora", default="stdlib,small,big")
     parser.add_argument("--quick", action="store_true", help="smaller small/big corpora")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds per corpus; the table shows medians"
+    )
     args = parser.parse_args()
     print(machine(), flush=True)
     runs: list[Run] = []
     for corpus in args.corpora.split(","):
         tree = prepare(args.work, corpus, args.quick)
         base = tree.parent
-        runs += peer_runs(corpus, base, tree)
-        runs += bale_runs(corpus, base)
+        rounds = [
+            peer_runs(corpus, base, tree) + bale_runs(corpus, base)
+            for _ in range(max(1, args.repeat))
+        ]
+        runs += medians(rounds)
         print(f"{corpus}: done", file=sys.stderr, flush=True)
     print(table(runs))
+
+
+def medians(rounds: list[list[Run]]) -> list[Run]:
+    """One row per tool: the median wall time of the rounds, the largest peak RSS.
+
+    The rounds interleave every tool, so a noisy neighbour slows all of them alike.
+    """
+    rows = []
+    for index, first in enumerate(rounds[0]):
+        same = [runs[index] for runs in rounds]
+        wall = statistics.median(r.wall for r in same)
+        rows.append(Run(first.corpus, first.tool, wall, first.size, max(r.rss_kib for r in same)))
+    return rows
 
 
 if __name__ == "__main__":
