@@ -146,6 +146,7 @@ def load_base(ref: BaseRef, platform: Platform | None, clients: Clients | None =
     source = _resolve(ref, store, root, _pick_platform(store, root, platform))
     config = source.config_json
     diff_ids = _diff_ids(source, config)
+    steps = _layer_steps(config, len(diff_ids))
     layers = tuple(
         BaseLayer(
             Descriptor(
@@ -153,10 +154,29 @@ def load_base(ref: BaseRef, platform: Platform | None, clients: Clients | None =
             ),
             diff_id,
             store,
+            created_by,
         )
-        for d, diff_id in zip(source.layers, diff_ids, strict=True)
+        for d, diff_id, created_by in zip(source.layers, diff_ids, steps, strict=True)
     )
     return BaseImage(str(ref), source, config, layers)
+
+
+def _layer_steps(config: dict[str, Any], count: int) -> list[str]:
+    """``created_by`` of each layer, from the history entries that made one.
+
+    A history that does not match the layers (it is optional) gives empty names.
+    """
+    history = config.get("history")
+    steps = (
+        [
+            str(item.get("created_by", ""))
+            for item in history
+            if isinstance(item, dict) and not item.get("empty_layer")
+        ]
+        if isinstance(history, list)
+        else []
+    )
+    return steps if len(steps) == count else [""] * count
 
 
 def _diff_ids(source: SourceImage, config: dict[str, Any]) -> Sequence[Digest]:

@@ -419,3 +419,20 @@ def test_zstd_base_is_reproducible(tmp_path: Path) -> None:
     assert len(digests) == 1
     manifest = manifest_of(tmp_path / "o1", "t")
     assert manifest["layers"][0]["mediaType"].endswith("+zstd")
+
+
+def test_json_names_the_step_of_each_base_layer(
+    tmp_path: Path, bale_base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ctx = tmp_path / "c"
+    ctx.mkdir()
+    spec = ctx / "image.toml"
+    spec.write_text(
+        f'[image]\nbase = "oci:{bale_base}:v1"\n[[layers]]\nname = "top"\n'
+        'content = [{ dst = "/top", text = "t" }]\n'
+    )
+    assert main(["build", "--json", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 0
+    layers = json.loads(capsys.readouterr().out)["images"][0]["layers"]
+    base_config = json.loads(run("skopeo", "inspect", "--config", f"oci:{bale_base}:v1"))
+    made = [h["created_by"] for h in base_config["history"] if not h.get("empty_layer")]
+    assert [layer["createdBy"] for layer in layers] == [*made, "bale: layer top"]
