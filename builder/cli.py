@@ -12,9 +12,9 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cache import LayerCache, cache_dir, prune
-from builder.cli_common import report_outputs, tag_arg
+from builder.cli_common import github_output, report_outputs, tag_arg
 from builder.cli_index import add_index
-from builder.cli_inspect import add_diff, add_inspect, add_verify, github_output
+from builder.cli_inspect import add_diff, add_inspect, add_verify
 from builder.cli_registry import add_commands, add_registry_flags
 from builder.cli_registry import clients as registry_clients
 from builder.errors import BaleError, UsageError
@@ -189,7 +189,7 @@ def _build(args: argparse.Namespace) -> int:
         result = build(dataclasses.replace(options, clients=active))
     finally:
         active.close()
-    github_output(result)
+    github_output(result.root.digest, result.outputs, result.tags, result.pushed)
     if args.json:
         print(json.dumps(summary(result), indent=2, sort_keys=True))
         return 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
 from builder.errors import BaleError, UsageError
+from builder.model import Digest
 from builder.outputs import Output
 from builder.spec import check_tag
 
@@ -16,6 +19,27 @@ def tag_arg(text: str) -> str:
         return check_tag(text)
     except BaleError as exc:
         raise UsageError(f"--tag: {exc}") from None
+
+
+def github_output(
+    digest: Digest, outputs: Sequence[Output], tags: Sequence[str], pushed: Sequence[str]
+) -> None:
+    """In GitHub Actions, append ``digest=`` and ``image=`` to $GITHUB_OUTPUT.
+
+    ``image`` is the first pushed reference, else the first output with its tag.
+    """
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        return
+    image = pushed[0] if pushed else ""
+    if not image and outputs:
+        output = outputs[0]
+        image = str(replace(output, tag=output.tag or (tags[0] if tags else "")))
+    try:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"digest={digest}\nimage={image}\n")
+    except OSError as exc:
+        raise BaleError(f"cannot append to GITHUB_OUTPUT={path}: {exc}") from None
 
 
 def report_outputs(outputs: Sequence[Output], tags: Sequence[str], pushed: Sequence[str]) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from builder.cli_common import report_outputs, tag_arg
+from builder.cli_common import github_output, report_outputs, tag_arg
 from builder.cli_registry import add_registry_flags, clients
 from builder.errors import UsageError
 from builder.indexcreate import FORMATS, IndexOptions, IndexResult, create_index
@@ -63,6 +63,7 @@ def _create(args: argparse.Namespace) -> int:
         result = create_index(options)
     finally:
         registries.close()
+    github_output(result.root.digest, result.outputs, result.tags, result.pushed)
     if args.json:
         print(json.dumps(summary(result), indent=2, sort_keys=True))
         return 0

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from builder.errors import BaleError, UsageError
 from builder.inspect import describe, one_image, raw_root, render
 from builder.locate import SOURCE_FORMS, open_source
 from builder.model import Platform
-from builder.pipeline import BuildOptions, BuildResult
+from builder.pipeline import BuildOptions
 from builder.verify import VerifyResult, verify
 
 
@@ -155,20 +153,3 @@ def report_verify(result: VerifyResult, as_json: bool, quiet: bool) -> int:
             for difference in result.differences:
                 print(difference.line(), file=sys.stderr)
     return 0 if result.reproducible else 1
-
-
-def github_output(result: BuildResult) -> None:
-    """In GitHub Actions, append ``digest=`` and ``image=`` to $GITHUB_OUTPUT."""
-    path = os.environ.get("GITHUB_OUTPUT")
-    if not path:
-        return
-    image = ""
-    if result.outputs:
-        output = result.outputs[0]
-        tag = output.tag or (result.tags[0] if result.tags else "")
-        image = str(replace(output, tag=tag))
-    try:
-        with open(path, "a", encoding="utf-8") as out:
-            out.write(f"digest={result.root.digest}\nimage={image}\n")
-    except OSError as exc:
-        raise BaleError(f"cannot append to GITHUB_OUTPUT={path}: {exc}") from None

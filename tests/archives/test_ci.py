@@ -39,3 +39,21 @@ def test_github_output_and_quiet(
 def test_bad_output_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["build", "-f", str(tmp_path / "image.toml"), "-o", "zip:x"]) == 2
     assert "unknown transport" in capsys.readouterr().err
+
+
+def test_index_create_writes_github_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "image.toml"
+    spec.write_text(IMAGE)
+    for arch in ("amd64", "arm64"):
+        out = f"oci:{tmp_path / arch}:v1"
+        assert main(["build", "-q", "-f", str(spec), "--platform", f"linux/{arch}", "-o", out]) == 0
+    capsys.readouterr()
+    outputs = tmp_path / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    index = f"oci:{tmp_path / 'index'}:multi"
+    sources = [f"oci:{tmp_path / 'amd64'}:v1", f"oci:{tmp_path / 'arm64'}:v1"]
+    assert main(["index", "create", "-q", "-o", index, *sources]) == 0
+    digest = capsys.readouterr().out.strip()
+    assert outputs.read_text() == f"digest={digest}\nimage={index}\n"
