@@ -99,9 +99,17 @@ class Entry:
         return self.name.startswith(WHITEOUT_PREFIX)
 
 
-def sort_key(path: str) -> tuple[tuple[int, str], ...]:
-    """Parents before children; within a directory whiteouts before siblings."""
-    return tuple((0 if part.startswith(WHITEOUT_PREFIX) else 1, part) for part in path.split("/"))
+def sort_key(path: str) -> str:
+    """Parents before children; within a directory whiteouts before siblings.
+
+    One string per path (cheap for 100,000 entries): components joined by NUL,
+    which no name holds and which sorts before every other character, so
+    comparing keys compares paths component by component; each component is
+    prefixed by \x01 for a whiteout and \x02 otherwise.
+    """
+    return "\0".join(
+        ("\x01" if part.startswith(WHITEOUT_PREFIX) else "\x02") + part for part in path.split("/")
+    )
 
 
 def parents(path: str) -> list[str]:

@@ -83,3 +83,16 @@ def test_content_that_changes_size_is_an_error() -> None:
 def test_sort_key_puts_parents_first_and_whiteouts_before_siblings() -> None:
     paths = ["a/b", "a-b", "a", "a/.wh.z", "a/.wh..wh..opq", "b"]
     assert sorted(paths, key=sort_key) == ["a", "a/.wh..wh..opq", "a/.wh.z", "a/b", "a-b", "b"]
+
+
+def test_sort_key_orders_like_component_tuples() -> None:
+    import random
+
+    rng = random.Random(7)
+    names = ["a", "a-b", "ab", "b", ".wh.a", ".wh..wh..opq", "a.b", "A", "é", "a b"]
+    paths = {"/".join(rng.choice(names) for _ in range(rng.randint(1, 4))) for _ in range(2000)}
+
+    def reference(path: str) -> tuple[tuple[int, str], ...]:
+        return tuple((0 if p.startswith(".wh.") else 1, p) for p in path.split("/"))
+
+    assert sorted(paths, key=sort_key) == sorted(paths, key=reference)
