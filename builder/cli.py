@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cache import LayerCache, cache_dir, prune
-from builder.cli_common import github_output, report_outputs, tag_arg
+from builder.cli_common import github_output, report_outputs, summary_head, tag_arg
 from builder.cli_index import add_index
 from builder.cli_inspect import add_diff, add_inspect, add_verify
 from builder.cli_registry import add_commands, add_registry_flags
@@ -224,12 +224,7 @@ def _platform(text: str) -> Platform:
 def summary(result: BuildResult) -> dict[str, Any]:
     """The machine-readable description of a build (``--json``)."""
     return {
-        "digest": str(result.root.digest),
-        "mediaType": result.root.media_type,
-        "size": result.root.size,
-        "tags": list(result.tags),
-        "outputs": [str(o) for o in result.outputs],
-        "pushed": list(result.pushed),
+        **summary_head(result.root, result.tags, result.outputs, result.pushed),
         "images": [
             {
                 "platform": str(image.platform),

@@ -6,9 +6,10 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from builder.errors import BaleError, UsageError
-from builder.model import Digest
+from builder.model import Descriptor, Digest
 from builder.outputs import Output
 from builder.spec import check_tag
 
@@ -40,6 +41,20 @@ def github_output(
             out.write(f"digest={digest}\nimage={image}\n")
     except OSError as exc:
         raise BaleError(f"cannot append to GITHUB_OUTPUT={path}: {exc}") from None
+
+
+def summary_head(
+    root: Descriptor, tags: Sequence[str], outputs: Sequence[Output], pushed: Sequence[str]
+) -> dict[str, Any]:
+    """The fields every ``--json`` summary of a written image starts with."""
+    return {
+        "digest": str(root.digest),
+        "mediaType": root.media_type,
+        "size": root.size,
+        "tags": list(tags),
+        "outputs": [str(o) for o in outputs],
+        "pushed": list(pushed),
+    }
 
 
 def report_outputs(outputs: Sequence[Output], tags: Sequence[str], pushed: Sequence[str]) -> None:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from builder.cli_common import github_output, report_outputs, tag_arg
+from builder.cli_common import github_output, report_outputs, summary_head, tag_arg
 from builder.cli_registry import add_registry_flags, clients
 from builder.errors import UsageError
 from builder.indexcreate import FORMATS, IndexOptions, IndexResult, create_index
@@ -87,12 +87,7 @@ def _annotations(texts: list[str]) -> tuple[tuple[str, str], ...]:
 def summary(result: IndexResult) -> dict[str, Any]:
     """The machine-readable description of ``index create`` (``--json``)."""
     return {
-        "digest": str(result.root.digest),
-        "mediaType": result.root.media_type,
-        "size": result.root.size,
-        "tags": list(result.tags),
-        "outputs": [str(o) for o in result.outputs],
-        "pushed": list(result.pushed),
+        **summary_head(result.root, result.tags, result.outputs, result.pushed),
         "manifests": [
             {
                 "source": member.source,
