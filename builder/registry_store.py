@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from builder.cache import cache_dir
+from builder.cache import cache_dir, hash_file
 from builder.errors import DigestMismatch
 from builder.model import INDEX_TYPES, MANIFEST_TYPES, Descriptor
 from builder.reference import Reference
@@ -59,14 +59,22 @@ class RegistryStore:
         return open(self.cached(descriptor), "rb")
 
     def cached(self, descriptor: Descriptor) -> Path:
-        """The verified cache file of a blob, downloading it first when needed."""
+        """The verified cache file of a blob, downloading it first when needed.
+
+        A cached file is re-hashed before each use (sha256 runs at GB/s); one whose
+        bytes no longer match is deleted and fetched again.
+        """
         path = self._cache / descriptor.digest.encoded
         if descriptor.digest.algorithm != "sha256":
             raise DigestMismatch(f"{self.name}: {descriptor.digest} is not a sha256 digest")
         try:
-            if path.stat().st_size == descriptor.size:
+            if (
+                path.stat().st_size == descriptor.size
+                and hash_file(path)[0] == descriptor.digest.encoded
+            ):
                 os.utime(path)
                 return path
+            path.unlink()
         except FileNotFoundError:
             pass
         self._cache.mkdir(parents=True, exist_ok=True)
