@@ -11,12 +11,11 @@ with sorted keys and a final newline, so the same resolution gives the same byte
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from builder.atomic import atomic_write
 from builder.bases import open_store
 from builder.errors import LockError
 from builder.model import INDEX_TYPES, Digest
@@ -73,14 +72,9 @@ def render(base: LockedBase | None) -> bytes:
 
 
 def write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace the lock file whole (0644: it is meant to be committed)."""
+    with atomic_write(path) as out:
+        out.write(data)
 
 
 def read(path: Path) -> LockedBase | None:

@@ -53,6 +53,7 @@ def test_lock_pins_the_base_until_relocked(
     assert list(document["base"]["platforms"]) == ["linux/amd64"]
     assert main(["lock", "-f", str(spec)]) == 0
     assert lock.read_bytes() == first  # deterministic bytes
+    assert lock.stat().st_mode & 0o777 == 0o644  # a file to commit, readable by all
     code, out = built(spec, capsys, "--locked")
     assert code == 0
     pinned = json.loads(out)["digest"]
