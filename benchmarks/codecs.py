@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from builder.compress import Codec
 from builder.model import Platform
 from builder.sources import layer_entries
-from builder.spec import FileSpec, LayerSpec
+from builder.specvalues import FileSpec, LayerSpec
 from builder.tarwriter import write_tar
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from builder.errors import SourceError
-from builder.spec import GroupSpec, Owner, UserSpec
+from builder.specvalues import GroupSpec, Owner, UserSpec
 
 PASSWD = "etc/passwd"
 GROUP = "etc/group"

@@ -28,7 +28,7 @@ from builder.model import (
 from builder.reference import parse_reference
 from builder.regconfig import Clients
 from builder.registry_store import RegistryStore
-from builder.spec import BaseRef
+from builder.specvalues import BaseRef
 from builder.store import SourceImage, Store, platforms_of, resolve_image
 
 # Docker layer types name the same formats; an OCI manifest carries the OCI names.

@@ -21,7 +21,7 @@ from builder.errors import BaleError, UsageError
 from builder.model import Platform
 from builder.outputs import DEFAULT_OUTPUT, parse_output
 from builder.pipeline import BuildOptions, BuildResult, build
-from builder.spec import ALL_PLATFORMS
+from builder.specvalues import ALL_PLATFORMS
 
 
 class _Parser(argparse.ArgumentParser):

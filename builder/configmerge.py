@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from builder.spec import DEFAULT_PATH, ConfigSpec
+from builder.specvalues import DEFAULT_PATH, ConfigSpec
 
 _DROPPED = frozenset({"OnBuild"})
 

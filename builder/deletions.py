@@ -5,7 +5,7 @@ from __future__ import annotations
 from builder.entries import OPAQUE_MARKER, WHITEOUT_PREFIX, Entry, InlineContent, Kind
 from builder.errors import SourceError
 from builder.lowerfs import LowerFS
-from builder.spec import LayerSpec
+from builder.specvalues import LayerSpec
 
 
 def _whiteout(path: str) -> str:

@@ -33,7 +33,7 @@ from builder.model import (
     Platform,
     canonical_json,
 )
-from builder.spec import DEFAULT_PATH, ConfigSpec
+from builder.specvalues import DEFAULT_PATH, ConfigSpec
 
 
 class ImageLayer(Protocol):

@@ -21,7 +21,7 @@ from builder.errors import LockError
 from builder.model import INDEX_TYPES, Digest
 from builder.reference import parse_reference
 from builder.regconfig import Clients
-from builder.spec import BaseRef, ImageSpec
+from builder.specvalues import BaseRef, ImageSpec
 from builder.store import platforms_of, resolve_image
 
 LOCK_NAME = "image.lock"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from builder.errors import InvalidReference, UsageError
 from builder.reference import parse_reference
-from builder.spec import TAG
+from builder.specvalues import TAG
 
 DEFAULT_OUTPUT = "oci:bale-out"
 TRANSPORTS = ("oci", "oci-archive", "docker-archive", "docker")

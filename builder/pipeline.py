@@ -29,7 +29,8 @@ from builder.outputs import Output
 from builder.regconfig import Clients
 from builder.sinks import write_output
 from builder.sources import layer_entries
-from builder.spec import BaseRef, ImageSpec, LayerSpec, check_tag, load
+from builder.spec import check_tag, load
+from builder.specvalues import BaseRef, ImageSpec, LayerSpec
 from builder.tarimport import import_tar
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]

@@ -19,7 +19,7 @@ from builder.archcheck import check_file, worth_checking
 from builder.entries import WHITEOUT_PREFIX, Entry, HostFile, InlineContent, Kind, parents, sort_key
 from builder.errors import SourceError
 from builder.model import Platform
-from builder.spec import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
+from builder.specvalues import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
 
 OwnerResolver = Callable[[Owner, str], tuple[int, int]]
 

@@ -9,7 +9,7 @@ from builder.deletions import whiteout_entries
 from builder.entries import Kind
 from builder.errors import SourceError
 from builder.lowerfs import LowerFS, Node
-from builder.spec import LayerSpec
+from builder.specvalues import LayerSpec
 
 DIR, FILE = Node(Kind.DIR, 0o755), Node(Kind.FILE, 0o644)
 

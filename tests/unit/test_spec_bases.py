@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from builder.errors import SpecError
-from builder.spec import BaseRef, load, parse_base
+from builder.spec import load, parse_base
+from builder.specvalues import BaseRef
 
 CTX = Path("/ctx")
 
