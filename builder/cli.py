@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cache import LayerCache, cache_dir, prune
-from builder.cli_common import github_output, report_outputs, summary_head, tag_arg
+from builder.cli_common import finish, summary_head, tag_arg
 from builder.cli_index import add_index
 from builder.cli_inspect import add_diff, add_inspect, add_verify
 from builder.cli_registry import add_commands, add_registry_flags
@@ -189,16 +188,7 @@ def _build(args: argparse.Namespace) -> int:
         result = build(dataclasses.replace(options, clients=active))
     finally:
         active.close()
-    github_output(result.root.digest, result.outputs, result.tags, result.pushed)
-    if args.json:
-        print(json.dumps(summary(result), indent=2, sort_keys=True))
-        return 0
-    if not args.quiet:
-        report_outputs(result.outputs, result.tags, result.pushed)
-        for reference in result.pushed:
-            print(reference)
-    print(result.root.digest)
-    return 0
+    return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
 
 
 def _is_all(text: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -55,6 +57,28 @@ def summary_head(
         "outputs": [str(o) for o in outputs],
         "pushed": list(pushed),
     }
+
+
+def finish(
+    args: argparse.Namespace,
+    root: Descriptor,
+    outputs: Sequence[Output],
+    tags: Sequence[str],
+    pushed: Sequence[str],
+    summary: dict[str, Any],
+) -> int:
+    """What build and index create print: the --json summary, or the outputs on stderr,
+    each pushed reference, and the root digest as the last stdout line."""
+    github_output(root.digest, outputs, tags, pushed)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True))
+        return 0
+    if not args.quiet:
+        report_outputs(outputs, tags, pushed)
+        for reference in pushed:
+            print(reference)
+    print(root.digest)
+    return 0
 
 
 def report_outputs(outputs: Sequence[Output], tags: Sequence[str], pushed: Sequence[str]) -> None:

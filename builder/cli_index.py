@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from builder.cli_common import github_output, report_outputs, summary_head, tag_arg
+from builder.cli_common import finish, summary_head, tag_arg
 from builder.cli_registry import add_registry_flags, clients
 from builder.errors import UsageError
 from builder.indexcreate import FORMATS, IndexOptions, IndexResult, create_index
@@ -63,14 +62,7 @@ def _create(args: argparse.Namespace) -> int:
         result = create_index(options)
     finally:
         registries.close()
-    github_output(result.root.digest, result.outputs, result.tags, result.pushed)
-    if args.json:
-        print(json.dumps(summary(result), indent=2, sort_keys=True))
-        return 0
-    if not args.quiet:
-        report_outputs(result.outputs, result.tags, result.pushed)
-    print(result.root.digest)
-    return 0
+    return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
 
 
 def _annotations(texts: list[str]) -> tuple[tuple[str, str], ...]:
