@@ -68,3 +68,26 @@ def test_random_entries_match_tarfile() -> None:
         )
         mtime = rng.randint(0, 2**34)
         assert header(entry, mtime) == _pax_header(entry, mtime), entry
+
+
+class _Huge:
+    """A 9 GiB content: only its size is read when encoding a header."""
+
+    size = 9 << 30
+
+    def open(self) -> object:
+        raise AssertionError("the header needs no content")
+
+
+def test_files_over_8_gib_get_a_pax_size_record() -> None:
+    import io
+    import tarfile
+
+    entry = Entry("huge.bin", Kind.FILE, 0o644, content=_Huge())  # type: ignore[arg-type]
+    encoded = header(entry, 0)
+    assert _ustar_header(entry, 0) is None
+    assert b"size=9663676416" in encoded
+    info = tarfile.TarInfo.frombuf(encoded[-512:], "utf-8", "surrogateescape")
+    pax = tarfile.open(fileobj=io.BytesIO(encoded + bytes(1024)), mode="r:")
+    member = pax.next()
+    assert member is not None and member.size == 9 << 30 and info.name == "huge.bin"
