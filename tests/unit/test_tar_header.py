@@ -88,6 +88,6 @@ def test_files_over_8_gib_get_a_pax_size_record() -> None:
     assert _ustar_header(entry, 0) is None
     assert b"size=9663676416" in encoded
     info = tarfile.TarInfo.frombuf(encoded[-512:], "utf-8", "surrogateescape")
-    pax = tarfile.open(fileobj=io.BytesIO(encoded + bytes(1024)), mode="r:")
-    member = pax.next()
+    with tarfile.open(fileobj=io.BytesIO(encoded + bytes(1024)), mode="r:") as pax:
+        member = pax.next()
     assert member is not None and member.size == 9 << 30 and info.name == "huge.bin"
