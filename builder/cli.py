@@ -11,16 +11,14 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cache import LayerCache, cache_dir, prune
-from builder.cli_common import finish, summary_head, tag_arg
+from builder.cli_common import finish, platforms_arg, summary_head, tag_arg
 from builder.cli_index import add_index
 from builder.cli_inspect import add_diff, add_inspect, add_verify
 from builder.cli_registry import add_commands, add_registry_flags
 from builder.cli_registry import clients as registry_clients
 from builder.errors import BaleError, UsageError
-from builder.model import Platform
 from builder.outputs import DEFAULT_OUTPUT, parse_output
 from builder.pipeline import BuildOptions, BuildResult, build
-from builder.specvalues import ALL_PLATFORMS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -168,12 +166,13 @@ def _build(args: argparse.Namespace) -> int:
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 or more")
     default = [] if args.push else [DEFAULT_OUTPUT]
+    platforms, all_platforms = platforms_arg(args.platform)
     options = BuildOptions(
         spec_path=Path(args.file),
         outputs=tuple(parse_output(o) for o in (args.output or default)),
         tags=tuple(tag_arg(t) for t in args.tag),
-        platforms=tuple(_platform(p) for p in args.platform if not _is_all(p)),
-        all_platforms=_all_platforms(args.platform),
+        platforms=platforms,
+        all_platforms=all_platforms,
         source_date_epoch=args.source_date_epoch,
         threads=args.jobs,
         progress=_progress(args),
@@ -189,26 +188,6 @@ def _build(args: argparse.Namespace) -> int:
     finally:
         active.close()
     return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
-
-
-def _is_all(text: str) -> bool:
-    return text.strip().lower() == ALL_PLATFORMS
-
-
-def _all_platforms(texts: Sequence[str]) -> bool:
-    """``--platform all`` stands alone: every platform the base offers."""
-    if not any(_is_all(t) for t in texts):
-        return False
-    if len(texts) != 1:
-        raise UsageError("--platform all stands alone; give it once, without other platforms")
-    return True
-
-
-def _platform(text: str) -> Platform:
-    try:
-        return Platform.parse(text)
-    except BaleError as exc:
-        raise UsageError(f"--platform: {exc}") from None
 
 
 def summary(result: BuildResult) -> dict[str, Any]:

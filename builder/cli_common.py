@@ -11,9 +11,10 @@ from dataclasses import replace
 from typing import Any
 
 from builder.errors import BaleError, UsageError
-from builder.model import Descriptor, Digest
+from builder.model import Descriptor, Digest, Platform
 from builder.outputs import Output
 from builder.spec import check_tag
+from builder.specvalues import ALL_PLATFORMS
 
 
 def tag_arg(text: str) -> str:
@@ -22,6 +23,22 @@ def tag_arg(text: str) -> str:
         return check_tag(text)
     except BaleError as exc:
         raise UsageError(f"--tag: {exc}") from None
+
+
+def platform_arg(text: str) -> Platform:
+    """A ``--platform`` value, or a usage error."""
+    try:
+        return Platform.parse(text)
+    except BaleError as exc:
+        raise UsageError(f"--platform: {exc}") from None
+
+
+def platforms_arg(texts: Sequence[str]) -> tuple[tuple[Platform, ...], bool]:
+    """Repeated ``--platform`` values; ``all`` (alone) asks for every platform of the base."""
+    wants_all = any(t.strip().lower() == ALL_PLATFORMS for t in texts)
+    if wants_all and len(texts) != 1:
+        raise UsageError("--platform all stands alone; give it once, without other platforms")
+    return (() if wants_all else tuple(platform_arg(t) for t in texts)), wants_all
 
 
 def github_output(

@@ -12,9 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from builder.cli_common import platform_arg, platforms_arg
 from builder.cli_registry import add_registry_flags, clients
 from builder.diff import Difference, diff_sources
-from builder.errors import BaleError, UsageError
+from builder.errors import UsageError
 from builder.inspect import describe, one_image, raw_root, render
 from builder.locate import SOURCE_FORMS, open_source
 from builder.model import Platform
@@ -51,7 +52,12 @@ def add_diff(commands: Any) -> None:
 def add_verify(commands: Any) -> None:
     p = commands.add_parser("verify", help="build twice in altered copies and compare digests")
     p.add_argument("-f", "--file", default="image.toml", help="the image file (image.toml)")
-    p.add_argument("--platform", help="OS/ARCH[/VARIANT]")
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="OS/ARCH[/VARIANT] (repeatable), or 'all': every platform of the base",
+    )
     p.add_argument("--source-date-epoch", type=int, metavar="N", help="creation time (seconds)")
     p.add_argument("--jobs", "-j", type=int, default=0, help="compression threads (0: cores)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -61,12 +67,7 @@ def add_verify(commands: Any) -> None:
 
 
 def parse_platform(text: str | None) -> Platform | None:
-    if text is None:
-        return None
-    try:
-        return Platform.parse(text)
-    except BaleError as exc:
-        raise UsageError(f"--platform: {exc}") from None
+    return platform_arg(text) if text is not None else None
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -116,11 +117,12 @@ def diff_json(digests: tuple[str, str], found: list[Difference]) -> dict[str, An
 def _verify(args: argparse.Namespace) -> int:
     if args.source_date_epoch is not None and args.source_date_epoch < 0:
         raise UsageError("--source-date-epoch must be 0 or more")
-    platform = parse_platform(args.platform)
+    platforms, all_platforms = platforms_arg(args.platform)
     options = BuildOptions(
         spec_path=Path(args.file),
         outputs=(),
-        platforms=(platform,) if platform else (),
+        platforms=platforms,
+        all_platforms=all_platforms,
         source_date_epoch=args.source_date_epoch,
         threads=args.jobs,
     )

@@ -237,7 +237,7 @@ def _requested(
     if wants_all:
         if base_ref is None:
             raise UsageError(
-                f"--platform all builds every platform of the base image, and {spec.path} "
+                "--platform all builds every platform of the base image, and this image "
                 "has no base (scratch); set [image] base or name the platforms"
             )
         return base_platforms(base_ref, clients)

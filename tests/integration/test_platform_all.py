@@ -149,3 +149,17 @@ def test_all_needs_a_base(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     args = ["build", "-f", str(spec), "--platform", "all", "--platform", "linux/amd64"]
     assert main(args) == 2
     assert "--platform all stands alone" in capsys.readouterr().err
+
+
+def test_verify_takes_platform_all(
+    tmp_path: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = _app(tmp_path, f"oci:{base}:base")
+    assert (
+        main(["build", "-q", "-f", str(spec), "--platform", "all", "-o", f"oci:{tmp_path / 'o'}"])
+        == 0
+    )
+    built = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["verify", "--json", "-f", str(spec), "--platform", "all"]) == 0
+    outcome = json.loads(capsys.readouterr().out)
+    assert outcome["reproducible"] and outcome["digests"] == [built, built]
