@@ -49,6 +49,8 @@ class BuildOptions:
     cache: LayerCache | None = None
     all_platforms: bool = False
     clients: Clients | None = None
+    # verify builds a copy of the context but keeps the base the original names.
+    base_ref: BaseRef | None = None
     push: bool = False
     by_digest: bool = False
     locked: bool = False
@@ -190,6 +192,8 @@ def build(options: BuildOptions) -> BuildResult:
 
 def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     spec = load(options.spec_path)
+    if options.base_ref is not None:
+        spec = dataclasses.replace(spec, base_ref=options.base_ref)
     outputs = _outputs(spec, options)
     pinned = pinned_base(spec, options.locked)
     if pinned.note and options.warn is not None:

@@ -48,7 +48,9 @@ class VerifyResult:
 def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResult:
     """Build ``options`` twice; ``prepare`` (tests only) may alter each copied context."""
     spec = options.spec_path.resolve()
-    load(spec)  # a bad image.toml is reported under its own name, not a copy's
+    # Loaded here so a bad image.toml is reported under its own name, not a copy's,
+    # and so a base given by a path outside the context stays reachable from the copies.
+    original = load(spec)
     with tempfile.TemporaryDirectory(prefix="bale-verify-") as work:
         roots = []
         for number, (umask, reverse, shift) in enumerate(_VARIANTS, 1):
@@ -64,6 +66,7 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
                     spec_path=context / spec.name,
                     outputs=(Output("oci", layout),),
                     tags=("verify",),
+                    base_ref=original.base_ref,
                 )
                 with _cwd(context if number == 1 else base):
                     roots.append(build(run).root)

@@ -163,3 +163,12 @@ def test_verify_takes_platform_all(
     assert main(["verify", "--json", "-f", str(spec), "--platform", "all"]) == 0
     outcome = json.loads(capsys.readouterr().out)
     assert outcome["reproducible"] and outcome["digests"] == [built, built]
+
+
+def test_verify_reaches_a_base_outside_the_context(
+    tmp_path: Path, base: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert base == tmp_path / "base"
+    spec = _app(tmp_path, "oci:../base:base", 'platforms = ["linux/amd64"]')
+    assert main(["verify", "-q", "-f", str(spec)]) == 0
+    assert capsys.readouterr().out.strip().startswith("sha256:")
