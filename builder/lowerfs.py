@@ -2,8 +2,7 @@
 
 Built once per image from the base layers' tar headers (streamed, their
 diff_ids checked on the way) and then from each bale layer's entries. It
-answers what delete globs match, which attributes an implicit parent
-directory keeps, and what /etc/passwd and /etc/group hold.
+answers what delete globs match and what /etc/passwd and /etc/group hold.
 """
 
 from __future__ import annotations
@@ -25,6 +24,14 @@ from builder.model import Descriptor, Digest
 # Files whose content is kept while reading: the account databases.
 KEEP_CONTENT = frozenset({"etc/passwd", "etc/group"})
 _MAX_KEPT = 4 << 20
+
+
+def _match(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    if not parts:
+        return not names
+    if parts[0] == "**":
+        return _match(names, parts[1:]) or (bool(names) and _match(names[1:], parts))
+    return bool(names) and fnmatch.fnmatchcase(names[0], parts[0]) and _match(names[1:], parts[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,21 +80,13 @@ class LowerFS:
         return self.nodes.get(path)
 
     def glob(self, pattern: str) -> list[str]:
-        """Paths matching an absolute glob, component by component ('*' stays in one name)."""
-        parts = pattern.strip("/").split("/")
-        return sorted(
-            path
-            for path in self.nodes
-            if len(path.split("/")) == len(parts)
-            and all(fnmatch.fnmatchcase(n, p) for n, p in zip(path.split("/"), parts, strict=True))
-        )
+        """Paths matching an absolute glob, component by component.
 
-    def dir_attrs(self, path: str) -> tuple[int, int, int] | None:
-        """Mode, uid and gid of a directory below, for implicit parents over it."""
-        node = self.nodes.get(path)
-        if node is None or node.kind is not Kind.DIR:
-            return None
-        return node.mode, node.uid, node.gid
+        ``*``, ``?`` and ``[...]`` stay within one name; a ``**`` component
+        matches any number of whole components, none included.
+        """
+        parts = tuple(pattern.strip("/").split("/"))
+        return sorted(path for path in self.nodes if _match(tuple(path.split("/")), parts))
 
     def content(self, path: str) -> bytes | None:
         node = self.nodes.get(path)

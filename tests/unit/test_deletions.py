@@ -60,7 +60,8 @@ def test_file_replacing_dir_drops_subtree() -> None:
     fs = lower()
     fs.apply([("etc/apt", FILE)])
     assert "etc/apt/sources.list" not in fs.nodes
-    assert fs.dir_attrs("etc/nginx") == (0o750, 101, 101)
+    nginx = fs.nodes["etc/nginx"]
+    assert (nginx.mode, nginx.uid, nginx.gid) == (0o750, 101, 101)
 
 
 @pytest.mark.parametrize(
@@ -73,6 +74,10 @@ def test_file_replacing_dir_drops_subtree() -> None:
         (("/etc/apt", "/etc/apt/*"), (), ["etc/.wh.apt"]),
         ((), ("/etc/nginx/conf.d",), ["etc/nginx/conf.d/.wh..wh..opq"]),
         (("/etc/*",), ("/etc/nginx/conf.d",), ["etc/.wh.apt", "etc/.wh.nginx"]),
+        # ** spans any number of directories, none included
+        (("/**/*.bin",), (), ["var/cache/apt/.wh.a.bin", "var/cache/apt/.wh.b.bin"]),
+        (("/etc/**/a.conf",), (), ["etc/nginx/conf.d/.wh.a.conf"]),
+        (("/etc/apt/**/sources.list",), (), ["etc/apt/.wh.sources.list"]),
     ],
 )
 def test_whiteouts(delete: tuple[str, ...], opaque: tuple[str, ...], expected: list[str]) -> None:
