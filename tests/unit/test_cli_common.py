@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import pytest
+
+from builder.cli_common import platforms_arg, tag_arg
+from builder.errors import UsageError
+from builder.model import Platform
+
+
+@pytest.mark.parametrize(
+    ("texts", "platforms", "wants_all"),
+    [
+        ([], (), False),
+        (
+            ["linux/arm64/v8", "linux/arm"],
+            (Platform("linux", "arm64"), Platform("linux", "arm", "v7")),
+            False,
+        ),
+        (["all"], (), True),
+        ([" ALL "], (), True),
+    ],
+)
+def test_platform_flags(texts: list[str], platforms: tuple[Platform, ...], wants_all: bool) -> None:
+    assert platforms_arg(texts) == (platforms, wants_all)
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        (["all", "linux/amd64"], "stands alone"),
+        (["linux"], "--platform: invalid platform 'linux'"),
+    ],
+)
+def test_bad_platform_flags_are_usage_errors(texts: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        platforms_arg(texts)
+
+
+def test_tag_flag() -> None:
+    assert tag_arg("v1.2_3-rc") == "v1.2_3-rc"
+    with pytest.raises(UsageError, match="--tag: invalid tag '.hidden'"):
+        tag_arg(".hidden")
