@@ -38,5 +38,5 @@ def test_bad_platform_flags_are_usage_errors(texts: list[str], message: str) -> 
 
 def test_tag_flag() -> None:
     assert tag_arg("v1.2_3-rc") == "v1.2_3-rc"
-    with pytest.raises(UsageError, match="--tag: invalid tag '.hidden'"):
+    with pytest.raises(UsageError, match=r"--tag: invalid tag '\.hidden'"):
         tag_arg(".hidden")
