@@ -2,7 +2,9 @@
 
 Owners and ``[config] user`` written as names resolve through the merged
 files; an unknown name is an error. Lines bale does not declare are kept
-byte for byte, in their order.
+byte for byte, in their order. When the base has /etc/shadow, a declared
+user it lacks gets a locked entry there (``name:!::0:99999:7:::``, as
+useradd writes it but with no date, which would change with the day).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from builder.specvalues import GroupSpec, Owner, UserSpec
 
 PASSWD = "etc/passwd"
 GROUP = "etc/group"
+SHADOW = "etc/shadow"
+_LOCKED = ("!", "", "0", "99999", "7", "", "", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +26,16 @@ class Accounts:
 
     passwd: tuple[tuple[str, ...], ...] = ()
     group: tuple[tuple[str, ...], ...] = ()
+    shadow: tuple[tuple[str, ...], ...] | None = None
 
     @classmethod
-    def parse(cls, passwd: bytes | None, group: bytes | None) -> Accounts:
-        return cls(_lines(passwd, 7), _lines(group, 4))
+    def parse(
+        cls, passwd: bytes | None, group: bytes | None, shadow: bytes | None = None
+    ) -> Accounts:
+        """The base's files; ``shadow`` None when the base has no /etc/shadow."""
+        return cls(
+            _lines(passwd, 7), _lines(group, 4), None if shadow is None else _lines(shadow, 9)
+        )
 
     def merged(self, users: tuple[UserSpec, ...], groups: tuple[GroupSpec, ...]) -> Accounts:
         """Declared users and groups replace same-named lines or are appended."""
@@ -46,10 +56,17 @@ class Accounts:
             old = group[declared.name][3].split(",") if declared.name in group else []
             members = [m for m in dict.fromkeys([*old, *declared.members]) if m]
             group[declared.name] = (declared.name, "x", str(declared.gid), ",".join(members))
-        return Accounts(tuple(passwd.values()), tuple(group.values()))
+        shadow = None
+        if self.shadow is not None:
+            known = {fields[0] for fields in self.shadow}
+            added = [(u.name, *_LOCKED) for u in users if u.name not in known]
+            shadow = (*self.shadow, *dict.fromkeys(added))
+        return Accounts(tuple(passwd.values()), tuple(group.values()), shadow)
 
-    def render(self) -> tuple[bytes, bytes]:
-        return _render(self.passwd), _render(self.group)
+    def render(self) -> tuple[bytes, bytes, bytes | None]:
+        """passwd, group and (when the base has one) shadow, as file bytes."""
+        shadow = None if self.shadow is None else _render(self.shadow)
+        return _render(self.passwd), _render(self.group), shadow
 
     def uid_gid(self, name: str) -> tuple[int, int] | None:
         for fields in self.passwd:

@@ -22,7 +22,7 @@ from builder.errors import DigestMismatch, ImageError
 from builder.model import Descriptor, Digest
 
 # Files whose content is kept while reading: the account databases.
-KEEP_CONTENT = frozenset({"etc/passwd", "etc/group"})
+KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow"})
 _MAX_KEPT = 4 << 20
 
 

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from threading import Lock
 
-from builder.accounts import GROUP, PASSWD, Accounts
+from builder.accounts import GROUP, PASSWD, SHADOW, Accounts
 from builder.bases import BaseImage, base_platforms, load_base
 from builder.cache import LayerCache
 from builder.compress import Codec
@@ -116,7 +116,7 @@ class _LayerBuilder:
                 accounts_layer,
                 spec.context,
                 platform,
-                extra=_account_files(accounts),
+                extra=_account_files(accounts, lower),
                 implicit_parents=parents,
             )
             plans.append(("accounts", spec.codec, make))
@@ -286,20 +286,26 @@ def _lower_of(base: BaseImage | None) -> LowerFS:
 
 
 def _accounts(spec: ImageSpec, lower: LowerFS) -> Accounts:
-    accounts = Accounts.parse(lower.content(PASSWD), lower.content(GROUP))
+    accounts = Accounts.parse(lower.content(PASSWD), lower.content(GROUP), lower.content(SHADOW))
     accounts = accounts.merged(spec.users, spec.groups)
     if spec.config.user:
         accounts.check_user(spec.config.user, f"{spec.path}: [config] user")
     return accounts
 
 
-def _account_files(accounts: Accounts) -> list[tuple[Entry, str]]:
-    passwd, group = accounts.render()
+def _account_files(accounts: Accounts, lower: LowerFS) -> list[tuple[Entry, str]]:
+    """The merged account files; /etc/shadow keeps the base's mode and owner."""
+    passwd, group, shadow = accounts.render()
     where = "[[users]]/[[groups]]"
-    return [
+    files = [
         (Entry(PASSWD, Kind.FILE, 0o644, content=InlineContent(passwd)), where),
         (Entry(GROUP, Kind.FILE, 0o644, content=InlineContent(group)), where),
     ]
+    below = lower.nodes.get(SHADOW)
+    if shadow is not None and below is not None:
+        entry = Entry(SHADOW, Kind.FILE, below.mode, below.uid, below.gid, InlineContent(shadow))
+        files.append((entry, where))
+    return files
 
 
 def _layer_plan(

@@ -15,7 +15,7 @@ import pytest
 
 from builder.cli import main
 from tests.conftest import require_root, require_tool
-from tests.helpers import blob, check_layout
+from tests.helpers import blob, check_layout, umoci_unpack
 
 EPOCH = ["--source-date-epoch", "0"]
 
@@ -436,3 +436,41 @@ def test_json_names_the_step_of_each_base_layer(
     base_config = json.loads(run("skopeo", "inspect", "--config", f"oci:{bale_base}:v1"))
     made = [h["created_by"] for h in base_config["history"] if not h.get("empty_layer")]
     assert [layer["createdBy"] for layer in layers] == [*made, "bale: layer top"]
+
+
+def test_users_are_added_to_the_base_shadow(tmp_path: Path) -> None:
+    base_ctx, ctx = tmp_path / "bc", tmp_path / "c"
+    base_ctx.mkdir()
+    ctx.mkdir()
+    base = tmp_path / "base"
+    bale(
+        base_ctx,
+        """
+        [[layers]]
+        content = [
+          { dst = "/etc/passwd", text = "root:x:0:0:root:/root:/bin/sh\\n" },
+          { dst = "/etc/group", text = "root:x:0:\\nshadow:x:42:\\n" },
+          { dst = "/etc/shadow", text = "root:*:19000:0:99999:7:::\\n", mode = 0o640, owner = "0:42" },
+        ]
+        """,
+        f"oci:{base}:v1",
+    )
+    bale(
+        ctx,
+        f"""
+        [image]
+        base = "oci:{base}:v1"
+        [[users]]
+        name = "app"
+        uid = 1000
+        [[layers]]
+        content = [{{ dst = "/home/app/.keep", text = "", owner = "app" }}]
+        """,
+        f"oci:{tmp_path / 'o'}:t",
+    )
+    require_root()  # a rootless unpack would drop the group of /etc/shadow
+    rootfs = umoci_unpack(tmp_path / "o", "t", tmp_path / "b")
+    shadow = rootfs / "etc/shadow"
+    assert shadow.read_text() == "root:*:19000:0:99999:7:::\napp:!::0:99999:7:::\n"
+    assert (shadow.stat().st_mode & 0o7777, shadow.stat().st_gid) == (0o640, 42)
+    assert "app:x:1000:1000:" in (rootfs / "etc/passwd").read_text()

@@ -23,7 +23,8 @@ def merged() -> Accounts:
 
 
 def test_render_keeps_base_lines_and_order() -> None:
-    passwd, group = merged().render()
+    passwd, group, shadow = merged().render()
+    assert shadow is None
     assert passwd == (
         b"root:x:0:0:root:/root:/bin/sh\n"
         b"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
@@ -33,9 +34,20 @@ def test_render_keeps_base_lines_and_order() -> None:
 
 
 def test_created_when_absent() -> None:
-    passwd, group = Accounts.parse(None, None).merged((), (GroupSpec("g", 5, ("a", "b")),)).render()
-    assert passwd == b""
+    accounts = Accounts.parse(None, None).merged((), (GroupSpec("g", 5, ("a", "b")),))
+    passwd, group, shadow = accounts.render()
+    assert passwd == b"" and shadow is None
     assert group == b"g:x:5:a,b\n"
+
+
+def test_shadow_of_the_base_gets_locked_entries_for_new_users() -> None:
+    base_shadow = b"root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n"
+    users = (
+        UserSpec("app", 1000, 1000, "/home/app", "/bin/sh"),
+        UserSpec("nobody", 65534, 65534, "/nonexistent", "/usr/sbin/nologin"),
+    )
+    _, _, shadow = Accounts.parse(PASSWD, GROUP, base_shadow).merged(users, ()).render()
+    assert shadow == base_shadow + b"app:!::0:99999:7:::\n"
 
 
 @pytest.mark.parametrize(
