@@ -1,7 +1,8 @@
 """The ``docker://`` sink: push a built image to a registry.
 
 Order: blobs (layers and configs, in parallel, each digest once), then the
-manifests by digest, then the index by digest, and only then the tags, so a
+manifests by digest, then the index by digest (each skipped when a HEAD finds
+it), and only then the tags, so a
 tag never points at something incomplete. A blob the registry has is skipped
 (HEAD); a base layer pulled from another repository of the same registry is
 mounted; anything else is uploaded from its ``open()`` (a base layer from
@@ -69,7 +70,8 @@ def push(
     documents.sort(key=lambda b: b.descriptor.media_type in INDEX_TYPES)
     for document in documents:
         d = document.descriptor
-        client.push_manifest(repo, str(d.digest), d.media_type, _read(document))
+        if not client.manifest_exists(repo, d.digest):
+            client.push_manifest(repo, str(d.digest), d.media_type, _read(document))
     root_data = _read(_find(documents, root))
     for tag in tags:
         client.push_manifest(repo, tag, root.media_type, root_data)

@@ -110,6 +110,19 @@ class RegistryClient:
         response.close()
         return response.status_code == 200
 
+    def manifest_exists(self, repo: str, digest: Digest) -> bool:
+        """Whether the repository already holds the manifest or index ``digest``."""
+        response = self._call(
+            f"check manifest {digest} in {self.host}/{repo}",
+            "HEAD",
+            f"/v2/{repo}/manifests/{digest}",
+            _pull(repo),
+            headers={"Accept": ", ".join(MANIFEST_ACCEPT)},
+            expect=(200, 404),
+        )
+        response.close()
+        return response.status_code == 200
+
     def mount_blob(self, repo: str, digest: Digest, from_repo: str) -> bool:
         """Ask the registry to link a blob from another repository; True if it did."""
         wanted = scopes(repository_scope(repo, "pull", "push"), repository_scope(from_repo, "pull"))

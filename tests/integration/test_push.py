@@ -75,12 +75,17 @@ def test_push_plain_then_skopeo_copies_it(
     layout = tmp_path / "copy"
     skopeo(plain_registry, "copy", ref, f"oci:{layout}:v1")
     check_layout(layout)
-    # The same build again: every blob is found by HEAD, no body is sent.
+    # The same build again: every blob and the manifest are found by HEAD, no
+    # body is sent; only the tag is written again.
     before = uploads(plain_registry, "push/plain")
     assert before >= 2
+    log_lines = len(plain_registry.log().splitlines())
     assert main(["build", "-q", "-f", str(spec), "-o", target]) == 0
     assert capsys.readouterr().out.strip() == digest
     assert uploads(plain_registry, "push/plain") == before
+    again = plain_registry.log().splitlines()[log_lines:]
+    puts = [line for line in again if "PUT /v2/push/plain/manifests/" in line]
+    assert len(puts) == 1 and "manifests/v1" in puts[0], puts
 
 
 def test_push_uses_repository_and_tags_and_json(
