@@ -10,6 +10,7 @@ Secrets are only ever sent over HTTPS or to a loopback host.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ class Authenticator:
         self._clock = clock
         self._challenge: Challenge | None = None
         self._tokens: dict[Scopes, Token] = {}
+        # Parallel uploads share this object: one token fetch per scope, not one per thread.
+        self._token_lock = threading.Lock()
 
     @property
     def credentials(self) -> Credentials:
@@ -150,13 +153,14 @@ class Authenticator:
         request.headers["Authorization"] = basic_header(self._credentials)
 
     def _token(self, challenge: Challenge, wanted: Scopes) -> Token:
-        cached = self._tokens.get(wanted)
-        if cached is not None and cached.valid_at(self._clock()):
-            return cached
-        request = TokenRequest(challenge.params, tuple(sorted(wanted)), self._credentials)
-        token = fetch_token(self._send, request, self._is_secure, self._clock())
-        self._tokens[wanted] = token
-        return token
+        with self._token_lock:
+            cached = self._tokens.get(wanted)
+            if cached is not None and cached.valid_at(self._clock()):
+                return cached
+            request = TokenRequest(challenge.params, tuple(sorted(wanted)), self._credentials)
+            token = fetch_token(self._send, request, self._is_secure, self._clock())
+            self._tokens[wanted] = token
+            return token
 
 
 def _pick(challenges: Iterable[Challenge]) -> Challenge | None:

@@ -323,3 +323,36 @@ def test_authenticator_basic_rules() -> None:
     sent = httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="r"'})
     sent.request = secure
     assert auth.handle_unauthorized(sent, frozenset()) is False
+
+
+def test_parallel_requests_share_one_token_fetch() -> None:
+    import threading
+    import time as clock
+
+    fetched: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        fetched.append(1)
+        clock.sleep(0.05)  # long enough for every thread to ask while the first waits
+        return httpx.Response(200, json={"token": "shared", "expires_in": 100})
+
+    _, send = recorder(handler)
+    auth = Authenticator("reg.io", ANONYMOUS, send, is_secure)
+    wanted = frozenset({"repository:a:push,pull"})
+    response = bearer_401()
+    response.request = httpx.Request("GET", "https://reg.io/v2/a/blobs/x")
+    assert auth.handle_unauthorized(response, wanted) is True
+    headers: list[str] = []
+
+    def upload() -> None:
+        request = httpx.Request("PUT", "https://reg.io/v2/a/blobs/uploads/1")
+        auth.authorize(request, wanted)
+        headers.append(request.headers["Authorization"])
+
+    threads = [threading.Thread(target=upload) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert headers == ["Bearer shared"] * 4
+    assert len(fetched) == 1
