@@ -117,23 +117,21 @@ class Transport:
 
     def send_once(self, request: httpx.Request) -> httpx.Response:
         """Send without auth or retries (token requests); transport errors become transient."""
-        try:
-            response = self.http.send(request)
-        except httpx.TransportError as exc:
-            self.log(request, 0)
-            raise TransientError(f"{_describe(exc)} talking to {safe_url(request.url)}") from None
-        self.log(request, response.status_code)
-        return response
+        return self._send(request, False, f"talking to {safe_url(request.url)}")
 
     def _exchange(self, call: Call, url: httpx.URL) -> httpx.Response:
         request = self._build(call, url)
         if self._same_host(url):
             self.auth.authorize(request, call.scopes)
+        return self._send(request, call.stream, f"during {call.method} {safe_url(url)}")
+
+    def _send(self, request: httpx.Request, stream: bool, doing: str) -> httpx.Response:
+        """Send and log one request; a transport failure becomes a TransientError."""
         try:
-            response = self.http.send(request, stream=call.stream)
+            response = self.http.send(request, stream=stream)
         except httpx.TransportError as exc:
             self.log(request, 0)
-            raise TransientError(f"{_describe(exc)} during {call.method} {safe_url(url)}") from None
+            raise TransientError(f"{_describe(exc)} {doing}") from None
         self.log(request, response.status_code)
         return response
 
