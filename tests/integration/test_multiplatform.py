@@ -49,6 +49,10 @@ def _context(root: Path, extra: str = "") -> Path:
     return write_toml(root, THREE.format(extra=extra))
 
 
+def _build(spec: Path, out: Path, *args: str) -> int:
+    return main(["build", "-q", "-f", str(spec), "-o", f"oci:{out}", *args])
+
+
 def _files(layout: Path, layer: dict) -> dict[str, bytes]:  # type: ignore[type-arg]
     import gzip
 
@@ -60,7 +64,7 @@ def _files(layout: Path, layer: dict) -> dict[str, bytes]:  # type: ignore[type-
 def test_three_platforms_make_an_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = _context(tmp_path / "ctx")
     out = tmp_path / "oci"
-    assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{out}"]) == 0
+    assert _build(spec, out) == 0
     digest = capsys.readouterr().out.strip()
     index_entry = json.loads((out / "index.json").read_text())["manifests"][0]
     assert index_entry["digest"] == digest
@@ -107,7 +111,7 @@ def test_wrong_architecture_fails_the_build(
 ) -> None:
     spec = _context(tmp_path / "ctx")
     (tmp_path / "ctx/bin/arm64/tool").write_bytes(elf_header("amd64"))
-    assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 1
+    assert _build(spec, tmp_path / "o") == 1
     err = capsys.readouterr().err
     assert "/bin/tool is built for amd64 (x86-64) but the image is for linux/arm64" in err
     assert not (tmp_path / "o").exists()
@@ -119,26 +123,12 @@ def test_check_arch_false_opts_out(tmp_path: Path) -> None:
     spec.write_text(
         spec.read_text().replace('dst = "/bin/tool" }', 'dst = "/bin/tool", check_arch = false }')
     )
-    assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 0
+    assert _build(spec, tmp_path / "o") == 0
 
 
 def test_command_line_platform_wins_and_single_platform_is_a_manifest(tmp_path: Path) -> None:
     spec = _context(tmp_path / "ctx")
-    assert (
-        main(
-            [
-                "build",
-                "-q",
-                "-f",
-                str(spec),
-                "--platform",
-                "linux/arm64",
-                "-o",
-                f"oci:{tmp_path / 'o'}",
-            ]
-        )
-        == 0
-    )
+    assert _build(spec, tmp_path / "o", "--platform", "linux/arm64") == 0
     entry = json.loads((tmp_path / "o/index.json").read_text())["manifests"][0]
     assert entry["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     config = json.loads(blob(tmp_path / "o", check_layout(tmp_path / "o")[0]["config"]["digest"]))
@@ -147,21 +137,7 @@ def test_command_line_platform_wins_and_single_platform_is_a_manifest(tmp_path: 
 
 def test_index_always_wraps_a_single_platform(tmp_path: Path) -> None:
     spec = _context(tmp_path / "ctx", extra='index = "always"')
-    assert (
-        main(
-            [
-                "build",
-                "-q",
-                "-f",
-                str(spec),
-                "--platform",
-                "linux/amd64",
-                "-o",
-                f"oci:{tmp_path / 'o'}",
-            ]
-        )
-        == 0
-    )
+    assert _build(spec, tmp_path / "o", "--platform", "linux/amd64") == 0
     entry = json.loads((tmp_path / "o/index.json").read_text())["manifests"][0]
     assert entry["mediaType"] == "application/vnd.oci.image.index.v1+json"
     assert len(check_layout(tmp_path / "o")) == 1
@@ -170,7 +146,7 @@ def test_index_always_wraps_a_single_platform(tmp_path: Path) -> None:
 def test_docker_format_media_types(tmp_path: Path) -> None:
     spec = _context(tmp_path / "ctx", extra='format = "docker"')
     out = tmp_path / "o"
-    assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{out}"]) == 0
+    assert _build(spec, out) == 0
     entry = json.loads((out / "index.json").read_text())["manifests"][0]
     assert entry["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
     listing = json.loads(blob(out, entry["digest"]))
@@ -191,5 +167,5 @@ def test_zstd_is_refused_in_docker_format(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = _context(tmp_path / "ctx", extra='format = "docker"\ncompression = "zstd"')
-    assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 1
+    assert _build(spec, tmp_path / "o") == 1
     assert 'zstd layers cannot be written in format = "docker"' in capsys.readouterr().err
