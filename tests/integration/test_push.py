@@ -44,6 +44,13 @@ def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: obj
     monkeypatch.setenv("DOCKER_CONFIG", str(conf))
 
 
+def logged_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reg: RunningRegistry) -> str:
+    """A Docker config holding the registry's user and password; returns the auth value."""
+    secret = base64.b64encode(f"{reg.username}:{reg.password}".encode()).decode()
+    docker_config(tmp_path, monkeypatch, {"auths": {reg.host: {"auth": secret}}})
+    return secret
+
+
 def skopeo(reg: RunningRegistry, *args: str) -> subprocess.CompletedProcess[str]:
     flags = ["--tls-verify=false"] if reg.cert_dir is None else ["--cert-dir", str(reg.cert_dir)]
     if reg.username:
@@ -133,8 +140,7 @@ def test_push_tls_basic_with_docker_config(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    secret = base64.b64encode(f"{tls_registry.username}:{tls_registry.password}".encode())
-    docker_config(tmp_path, monkeypatch, {"auths": {tls_registry.host: {"auth": secret.decode()}}})
+    secret = logged_in(tmp_path, monkeypatch, tls_registry)
     target = f"docker://{tls_registry.host}/push/tls:v1"
     spec = str(image(tmp_path))
     assert main(["build", "-f", spec, "-o", target, "--verbose", "--json"]) == 1
@@ -145,7 +151,7 @@ def test_push_tls_basic_with_docker_config(
     digest = json.loads(captured.out)["digest"]
     assert "registry: PUT https://" in captured.err
     for text in (captured.out, captured.err):
-        assert tls_registry.password not in text and secret.decode() not in text
+        assert tls_registry.password not in text and secret not in text
     got = json.loads(skopeo(tls_registry, "inspect", target).stdout)
     assert got["Digest"] == digest
 
@@ -153,8 +159,7 @@ def test_push_tls_basic_with_docker_config(
 def test_push_tls_with_ssl_cert_file(
     tls_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    secret = base64.b64encode(f"{tls_registry.username}:{tls_registry.password}".encode())
-    docker_config(tmp_path, monkeypatch, {"auths": {tls_registry.host: {"auth": secret.decode()}}})
+    logged_in(tmp_path, monkeypatch, tls_registry)
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_registry.ca_path))
     target = f"docker://{tls_registry.host}/push/sslenv:v1"
     assert main(["build", "-q", "-f", str(image(tmp_path)), "-o", target]) == 0
@@ -166,8 +171,7 @@ def test_insecure_registry_skips_verification_for_that_host_only(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    secret = base64.b64encode(f"{tls_registry.username}:{tls_registry.password}".encode())
-    docker_config(tmp_path, monkeypatch, {"auths": {tls_registry.host: {"auth": secret.decode()}}})
+    logged_in(tmp_path, monkeypatch, tls_registry)
     target = f"docker://{tls_registry.host}/push/insecure:v1"
     spec = str(image(tmp_path))
     other = ["--insecure-registry", "other.example:5000"]
@@ -192,8 +196,7 @@ def test_registry_base_pushed_to_another_registry(
     assert (
         main(["build", "-q", "-f", str(base_ctx / "image.toml"), "-o", f"docker://{base_ref}"]) == 0
     )
-    secret = base64.b64encode(f"{tls_registry.username}:{tls_registry.password}".encode())
-    docker_config(tmp_path, monkeypatch, {"auths": {tls_registry.host: {"auth": secret.decode()}}})
+    logged_in(tmp_path, monkeypatch, tls_registry)
     spec = image(tmp_path, text="app", extra=f'[image]\nbase = "{base_ref}"\n')
     spec.write_text(spec.read_text().replace("[image]\ntags", "tags", 1))
     target = f"docker://{tls_registry.host}/cross/app:v1"
@@ -225,10 +228,7 @@ def test_push_with_credential_helper(
 def test_push_token_auth(
     token_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    secret = base64.b64encode(f"{token_registry.username}:{token_registry.password}".encode())
-    docker_config(
-        tmp_path, monkeypatch, {"auths": {token_registry.host: {"auth": secret.decode()}}}
-    )
+    logged_in(tmp_path, monkeypatch, token_registry)
     target = f"docker://{token_registry.host}/push/token:v1"
     assert main(["build", "-q", "-f", str(image(tmp_path)), "-o", target]) == 0
     assert main(["inspect", "--raw", target]) == 0
@@ -237,10 +237,7 @@ def test_push_token_auth(
 def test_token_mount_asks_pull_on_the_source(
     token_registry: RunningRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    secret = base64.b64encode(f"{token_registry.username}:{token_registry.password}".encode())
-    docker_config(
-        tmp_path, monkeypatch, {"auths": {token_registry.host: {"auth": secret.decode()}}}
-    )
+    logged_in(tmp_path, monkeypatch, token_registry)
     base_ref = f"{token_registry.host}/tok/base:v1"
     base_ctx = tmp_path / "base"
     base_ctx.mkdir()
