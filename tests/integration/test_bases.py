@@ -185,17 +185,23 @@ def test_extend_bale_base(tmp_path: Path, bale_base: Path) -> None:
     assert config["config"]["User"] == "app"
 
 
-def test_implicit_parent_keeps_base_attributes(tmp_path: Path, bale_base: Path) -> None:
+def _one_file_over(tmp_path: Path, base: Path, dst: str) -> Path:
+    """A layout (tag t) of ``base`` plus a layer holding one file at ``dst``."""
     ctx = tmp_path / "c"
     ctx.mkdir()
     out = tmp_path / "o"
     toml = f"""
     [image]
-    base = "oci:{bale_base}:v1"
+    base = "oci:{base}:v1"
     [[layers]]
-    content = [{{ dst = "/srv/new", text = "n" }}]
+    content = [{{ dst = "{dst}", text = "n" }}]
     """
     bale(ctx, toml, f"oci:{out}:t")
+    return out
+
+
+def test_implicit_parent_keeps_base_attributes(tmp_path: Path, bale_base: Path) -> None:
+    out = _one_file_over(tmp_path, bale_base, "/srv/new")
     rootfs = unpack(out, "t", tmp_path / "b")
     assert (rootfs / "srv").stat().st_mode & 0o7777 == 0o750
 
@@ -203,16 +209,7 @@ def test_implicit_parent_keeps_base_attributes(tmp_path: Path, bale_base: Path) 
 def test_missing_parents_over_a_base_are_left_to_the_runtime(
     tmp_path: Path, bale_base: Path
 ) -> None:
-    ctx = tmp_path / "c"
-    ctx.mkdir()
-    out = tmp_path / "o"
-    toml = f"""
-    [image]
-    base = "oci:{bale_base}:v1"
-    [[layers]]
-    content = [{{ dst = "/opt/new/deep/file", text = "n" }}]
-    """
-    bale(ctx, toml, f"oci:{out}:t")
+    out = _one_file_over(tmp_path, bale_base, "/opt/new/deep/file")
     manifest = check_layout(out)[0]
     last = manifest["layers"][-1]
     with tarfile.open(fileobj=io.BytesIO(blob(out, last["digest"]))) as tar:
