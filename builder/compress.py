@@ -27,6 +27,7 @@ from builder.model import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 CODECS = ("gzip", "zstd", "none")
 _LEVELS = {"gzip": (1, 12, 4), "zstd": (1, 19, 3), "none": (0, 0, 0)}
 _CHUNK = {"gzip": 1 << 20, "zstd": 4 << 20, "none": 1 << 20}
+Chunk = bytes | bytearray | memoryview
 _MEDIA = {"gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD, "none": OCI_LAYER}
 
 
@@ -57,43 +58,61 @@ class Codec:
     def chunk_size(self) -> int:
         return _CHUNK[self.name]
 
-    def compress(self, chunk: bytes | bytearray) -> bytes:
+    def compress(self, chunk: Chunk) -> Chunk:
         """One independent gzip member or zstd frame (the GIL is released inside)."""
         if self.name == "gzip":
-            return bytes(deflate.gzip_compress(chunk, self.level))
+            return deflate.gzip_compress(chunk, self.level)
         if self.name == "zstd":
-            return zstandard.ZstdCompressor(level=self.level, write_content_size=True).compress(
-                chunk
-            )
-        return bytes(chunk)
+            return _zstd_compressor(self.level).compress(chunk)
+        return chunk
+
+
+_PER_THREAD = threading.local()
+
+
+def _zstd_compressor(level: int) -> zstandard.ZstdCompressor:
+    """One reusable compressor per thread and level (a fresh one allocates its tables)."""
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_PER_THREAD, "zstd", None)
+    if cache is None:
+        cache = _PER_THREAD.zstd = {}
+    if level not in cache:
+        cache[level] = zstandard.ZstdCompressor(level=level, write_content_size=True)
+    return cache[level]
 
 
 class SerialLane:
     """One thread that runs submitted calls in order.
 
     The bounded queue gives back-pressure (memory stays flat); the first
-    error is kept, later calls are skipped, and ``close`` re-raises it.
+    error is kept, later calls are skipped (their ``cleanup`` still runs, so
+    a producer waiting for a released buffer never hangs), and ``close``
+    re-raises it.
     """
 
     def __init__(self, depth: int, name: str) -> None:
-        self._queue: queue.Queue[tuple[Callable[..., object], tuple[Any, ...]] | None]
-        self._queue = queue.Queue(maxsize=max(1, depth))
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, call: Callable[..., object], *args: Any) -> None:
+    def submit(
+        self, call: Callable[..., object], *args: Any, cleanup: Callable[[], object] | None = None
+    ) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put((call, args))
+        self._queue.put((call, args, cleanup))
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    item[0](*item[1])
-                except BaseException as exc:
-                    self._error = exc
+            call, args, cleanup = item
+            try:
+                if self._error is None:
+                    call(*args)
+            except BaseException as exc:
+                self._error = exc
+            finally:
+                if cleanup is not None:
+                    cleanup()
 
     def close(self) -> None:
         """Wait for every submitted call; raise the first error, if any."""
@@ -103,33 +122,41 @@ class SerialLane:
             raise self._error
 
 
-class ParallelCompressor:
-    """Compresses chunks on a thread pool; a writer thread hands results to ``out`` in order.
+_Item = tuple[Callable[..., object], tuple[Any, ...], Callable[[], object] | None]
+Output = Callable[[Chunk, Chunk], object]
 
-    At most about ``2 * threads`` chunks are in flight, so memory stays bounded,
-    and the caller's thread only cuts chunks: hashing and writing the
-    compressed bytes happen on the writer thread.
+
+class ParallelCompressor:
+    """Compresses chunks on a thread pool; a writer thread hands them to ``out`` in order.
+
+    ``out(raw, compressed)`` runs on the writer thread, so hashing and writing
+    happen beside the caller's thread, which only fills chunks. At most about
+    ``2 * threads`` chunks are in flight, so memory stays bounded; after a
+    chunk went out (or was dropped after an error) its ``release`` runs, so the
+    caller may reuse the buffer.
     """
 
-    def __init__(self, codec: Codec, out: Callable[[bytes], object], threads: int) -> None:
+    def __init__(self, codec: Codec, out: Output, threads: int) -> None:
         self._codec = codec
         self._out = out
         threads = max(1, threads)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bale-z")
         self._writer = SerialLane(2 * threads, "bale-out")
 
-    def submit(self, chunk: bytes | bytearray) -> None:
-        """Queue a chunk; it must not be modified afterwards."""
+    def submit(self, chunk: Chunk, release: Callable[[], object] | None = None) -> None:
+        """Queue a chunk; it must not be modified until ``release`` runs."""
         if self._codec.name == "none":
-            self._writer.submit(self._out, chunk)
+            self._writer.submit(self._out, chunk, chunk, cleanup=release)
             return
-        self._writer.submit(self._deliver, self._pool.submit(self._codec.compress, chunk))
+        future = self._pool.submit(self._codec.compress, chunk)
+        self._writer.submit(self._deliver, chunk, future, cleanup=release)
 
-    def _deliver(self, future: Future[bytes]) -> None:
+    def _deliver(self, chunk: Chunk, future: Future[Chunk]) -> None:
         try:
-            self._out(future.result())
+            compressed = future.result()
         except (deflate.DeflateError, zstandard.ZstdError) as exc:
             raise LayerError(f"{self._codec.name} compression failed: {exc}") from exc
+        self._out(chunk, compressed)
 
     def close(self) -> None:
         """Wait until every chunk went out."""

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import tarfile
 from collections.abc import Callable, Iterable
-from typing import BinaryIO
 
-from builder.entries import Entry, Kind
+from builder.entries import Content, Entry, Kind
 from builder.errors import LayerError
 
 BLOCK = 512
@@ -23,8 +22,9 @@ _TYPES = {
     Kind.HARDLINK: tarfile.LNKTYPE,
 }
 
-Write = Callable[[bytes], object]
-Copy = Callable[[BinaryIO, int], int]
+Write = Callable[[bytes | memoryview], object]
+Copy = Callable[[Content], bool]
+_PAD = memoryview(bytes(BLOCK))
 
 
 def header(entry: Entry, mtime: int) -> bytes:
@@ -86,47 +86,48 @@ def _pax_header(entry: Entry, mtime: int) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def read_into(write: Write) -> Copy:
-    """A ``Copy`` that reads in 1 MiB pieces and passes them to ``write``."""
+def copy_stream(write: Write) -> Copy:
+    """A ``Copy`` that reads the content in 1 MiB pieces and passes them to ``write``."""
 
-    def copy(stream: BinaryIO, size: int) -> int:
+    def copy(content: Content) -> bool:
+        expected = content.size
         done = 0
-        while done < size:
-            chunk = stream.read(min(READ_SIZE, size - done))
-            if not chunk:
-                break
-            write(chunk)
-            done += len(chunk)
-        return done
+        with content.open() as stream:
+            while done < expected:
+                chunk = stream.read(min(READ_SIZE, expected - done))
+                if not chunk:
+                    return False
+                write(chunk)
+                done += len(chunk)
+            return not stream.read(1)
 
     return copy
 
 
-def write_entry(entry: Entry, mtime: int, write: Write, copy: Copy | None = None) -> None:
+def write_entry(entry: Entry, mtime: int, write: Write, copy: Copy) -> None:
     """Write one member: header, content, padding. The content size is re-checked."""
     write(header(entry, mtime))
     if entry.kind is not Kind.FILE or entry.content is None:
         return
-    expected = entry.content.size
-    with entry.content.open() as stream:
-        written = (copy or read_into(write))(stream, expected)
-        if written != expected or stream.read(1):
-            raise LayerError(
-                f"/{entry.path} changed size while the layer was written "
-                f"(expected {expected} bytes); do not modify the build context during a build"
-            )
-    if expected % BLOCK:
-        write(bytes(BLOCK - expected % BLOCK))
+    size = entry.content.size
+    if not copy(entry.content):
+        raise LayerError(
+            f"/{entry.path} changed size while the layer was written "
+            f"(expected {size} bytes); do not modify the build context during a build"
+        )
+    if size % BLOCK:
+        write(_PAD[: BLOCK - size % BLOCK])
 
 
 def write_tar(entries: Iterable[Entry], mtime: int, write: Write, copy: Copy | None = None) -> None:
     """Encode entries, in the order given, as one tar stream.
 
-    ``copy(stream, n)``, when given, moves up to n content bytes from a file
-    into the same sink without a detour through ``write`` (the layer builder
-    reads straight into its chunk buffers) and returns how many it moved.
+    ``copy(content)``, when given, moves a file's exact bytes into the same
+    sink without a detour through ``write`` (the layer builder reads straight
+    into its chunk buffers); it returns False when the content's size is not
+    the one recorded.
     """
-    copy = copy or read_into(write)
+    copy = copy or copy_stream(write)
     for entry in entries:
         write_entry(entry, mtime, write, copy)
     write(bytes(2 * BLOCK))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -313,14 +314,16 @@ def test_an_unreadable_input_is_a_message(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = make_context(tmp_path / "ctx")
-    real_open = open
+    # Tests run as root, which reads every file: refuse the one file by hand,
+    # through both ways bale opens files.
+    for name, real in (("builtins.open", open), ("os.open", os.open)):
 
-    def denied(path: object, *args: object, **kwargs: object) -> object:
-        if str(path).endswith("index.html"):
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, *args, **kwargs)  # type: ignore[call-overload]
+        def denied(path: object, *args: object, _real: Any = real, **kwargs: object) -> object:
+            if str(path).endswith("index.html"):
+                raise PermissionError(13, "Permission denied", str(path))
+            return _real(path, *args, **kwargs)
 
-    monkeypatch.setattr("builtins.open", denied)
+        monkeypatch.setattr(name, denied)
     assert main(["build", "--no-cache", "-f", str(spec), "-o", f"oci:{tmp_path / 'o'}"]) == 1
     err = capsys.readouterr().err
     assert "index.html: Permission denied" in err and "Traceback" not in err

@@ -12,10 +12,14 @@ from builder.errors import SpecError
 
 def _compress(codec: Codec, data: bytes, threads: int) -> bytes:
     out: list[bytes] = []
-    compressor = ParallelCompressor(codec, out.append, threads)
+    released: list[int] = []
+    compressor = ParallelCompressor(codec, lambda raw, blob: out.append(bytes(blob)), threads)
     for start in range(0, len(data), codec.chunk_size):
-        compressor.submit(data[start : start + codec.chunk_size])
+        compressor.submit(
+            data[start : start + codec.chunk_size], lambda s=start: released.append(s)
+        )
     compressor.close()
+    assert released == list(range(0, len(data), codec.chunk_size))
     return b"".join(out)
 
 

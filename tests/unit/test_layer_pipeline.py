@@ -8,6 +8,7 @@ import io
 import os
 import subprocess
 import sys
+import tarfile
 import textwrap
 from pathlib import Path
 from typing import BinaryIO
@@ -15,7 +16,7 @@ from typing import BinaryIO
 import pytest
 import zstandard
 
-from builder.compress import Codec, SerialLane
+from builder.compress import Codec, ParallelCompressor, SerialLane
 from builder.entries import Entry, HostFile, InlineContent, Kind
 from builder.errors import LayerError
 from builder.layer import build_layer
@@ -106,6 +107,50 @@ def test_a_file_changing_size_fails_and_leaves_nothing(tmp_path: Path) -> None:
     assert list(out.iterdir()) == []
 
 
+CHUNK = Codec.of("gzip").chunk_size
+
+
+@pytest.mark.parametrize(
+    "size",
+    [0, 5, CHUNK - 512 - 1, CHUNK - 512, CHUNK - 512 + 1, 3 * CHUNK - 512, 3 * CHUNK + 7],
+)
+@pytest.mark.parametrize("change", [b"", b"+", -1])
+def test_host_files_read_exactly_or_fail_when_changed(
+    tmp_path: Path, size: int, change: bytes | int
+) -> None:
+    """Sizes ending just before, at and after a chunk edge (the header takes 512 bytes)."""
+    path = tmp_path / "f"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    entry = Entry("f", Kind.FILE, 0o644, content=HostFile.of(str(path), path.stat()))
+    if change == -1:
+        if not size:
+            return
+        path.write_bytes(data[:-1])
+    elif change:
+        path.write_bytes(data + change)
+    if change:
+        with pytest.raises(LayerError, match="changed size"):
+            build_layer([entry], Codec.of("gzip"), 0, tmp_path / "out")
+        return
+    layer = build_layer([entry], Codec.of("gzip"), 0, tmp_path / "out")
+    with gzip.open(layer.path) as blob, tarfile.open(fileobj=blob) as tar:
+        member = tar.extractfile("f")
+        assert member is not None and member.read() == data
+
+
+def test_a_context_file_swapped_for_a_symlink_is_refused(tmp_path: Path) -> None:
+    path, outside = tmp_path / "f", tmp_path / "secret"
+    path.write_bytes(b"12345")
+    outside.write_bytes(b"s3cr3")
+    entry = Entry("f", Kind.FILE, 0o644, content=HostFile.of(str(path), path.stat()))
+    path.unlink()
+    path.symlink_to(outside)
+    with pytest.raises(LayerError, match="became a symlink"):
+        build_layer([entry], Codec.of("gzip"), 0, tmp_path / "out")
+    assert not list((tmp_path / "out").iterdir())
+
+
 def test_serial_lane_keeps_order_and_reports_the_first_error() -> None:
     seen: list[int] = []
     lane = SerialLane(2, "t")
@@ -166,3 +211,21 @@ def test_peak_memory_stays_flat(tmp_path: Path, kind: str) -> None:
     )
     peak_kib = int(done.stdout.split()[-1])
     assert peak_kib < 150 * 1024, f"peak RSS {peak_kib} KiB"
+
+
+def test_after_an_error_every_chunk_is_still_released() -> None:
+    """The layer builder waits for released buffers: a failure must not strand one."""
+    released: list[int] = []
+
+    def out(raw: object, blob: object) -> None:
+        raise OSError("disk full")
+
+    compressor = ParallelCompressor(Codec.of("gzip"), out, 2)
+    submitted = 0
+    with pytest.raises(OSError, match="disk full"):
+        for i in range(50):
+            compressor.submit(b"x" * 1000, lambda i=i: released.append(i))
+            submitted += 1
+        compressor.close()
+    compressor.abort()
+    assert sorted(released) == list(range(submitted))
