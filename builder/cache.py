@@ -62,15 +62,15 @@ def cache_dir() -> Path:
     return Path(configured) if configured else Path(platformdirs.user_cache_dir("bale"))
 
 
-def _content_identity(entry: Entry) -> list[Any] | None:
+def _content_identity(entry: Entry) -> tuple[Any, ...] | None:
     content = entry.content
     if content is None:
-        return []
+        return ()
     if isinstance(content, HostFile):
-        st = [content.size, content.mtime_ns, content.ctime_ns, content.inode, content.device]
-        return ["host", content.path, *st]
+        st = (content.size, content.mtime_ns, content.ctime_ns, content.inode, content.device)
+        return ("host", content.path, *st)
     if isinstance(content, InlineContent):
-        return ["inline", hashlib.sha256(content.data).hexdigest()]
+        return ("inline", hashlib.sha256(content.data).hexdigest())
     return None
 
 
@@ -84,9 +84,9 @@ def layer_key(entries: Iterable[Entry], codec: Codec, mtime: int) -> str | None:
         identity = _content_identity(entry)
         if identity is None:
             return None
-        xattrs = [[name, value.hex()] for name, value in entry.xattrs]
-        fields = [entry.path, entry.kind.value, entry.mode, entry.uid, entry.gid]
-        hasher.update(b"\n" + json.dumps([*fields, entry.linkname, xattrs, identity]).encode())
+        # repr of str, int and bytes tuples: unambiguous, and far cheaper than JSON.
+        fields = (entry.path, entry.kind.value, entry.mode, entry.uid, entry.gid, entry.linkname)
+        hasher.update(f"\n{fields!r}{entry.xattrs!r}{identity!r}".encode())
     return hasher.hexdigest()
 
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.cli_common import finish, summary_head, tag_arg
 from builder.cli_registry import add_registry_flags, clients
 from builder.errors import UsageError
-from builder.indexcreate import FORMATS, IndexOptions, IndexResult, create_index
-from builder.locate import SOURCE_FORMS
-from builder.outputs import DEFAULT_OUTPUT, parse_output
+from builder.outputs import DEFAULT_OUTPUT, SOURCE_FORMS, parse_output
+from builder.specvalues import FORMATS
+
+if TYPE_CHECKING:
+    from builder.indexcreate import IndexResult
 
 
 def add_index(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -49,6 +51,8 @@ def add_index(commands: Any, parser_class: type[argparse.ArgumentParser]) -> Non
 
 
 def _create(args: argparse.Namespace) -> int:
+    from builder.indexcreate import IndexOptions, create_index
+
     registries = clients(args)
     options = IndexOptions(
         sources=tuple(args.sources),

@@ -10,17 +10,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from builder.cli_common import platform_arg, platforms_arg
 from builder.cli_registry import add_registry_flags, clients
-from builder.diff import Difference, diff_sources
 from builder.errors import UsageError
-from builder.inspect import describe, one_image, raw_root, render
-from builder.locate import SOURCE_FORMS, open_source
 from builder.model import Platform
-from builder.pipeline import BuildOptions
-from builder.verify import VerifyResult, verify
+from builder.outputs import SOURCE_FORMS
+
+if TYPE_CHECKING:
+    from builder.diff import Difference
+    from builder.verify import VerifyResult
+
+# The modules behind each command load when it runs: a build never pays for them.
 
 
 def add_inspect(commands: Any) -> None:
@@ -71,6 +73,9 @@ def parse_platform(text: str | None) -> Platform | None:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from builder.inspect import describe, one_image, raw_root, render
+    from builder.locate import open_source
+
     platform = parse_platform(args.platform)
     with clients(args) as active, open_source(args.source, active) as source:
         if args.raw or args.config:
@@ -88,6 +93,9 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    from builder.diff import diff_sources
+    from builder.locate import open_source
+
     platform = parse_platform(args.platform)
     with (
         clients(args) as active,
@@ -115,6 +123,9 @@ def diff_json(digests: tuple[str, str], found: list[Difference]) -> dict[str, An
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from builder.pipeline import BuildOptions
+    from builder.verify import verify
+
     if args.source_date_epoch is not None and args.source_date_epoch < 0:
         raise UsageError("--source-date-epoch must be 0 or more")
     platforms, all_platforms = platforms_arg(args.platform)

@@ -9,10 +9,7 @@ from typing import Any
 
 from builder.credentials import Credentials, canonical_host
 from builder.errors import UsageError
-from builder.lock import lock_path, render, resolve, write
-from builder.login import login, logout
 from builder.regconfig import Clients, RegistryConfig
-from builder.spec import load
 
 
 def add_registry_flags(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +62,9 @@ def add_commands(commands: Any) -> None:
 
 
 def _lock(args: argparse.Namespace) -> int:
+    from builder.lock import lock_path, render, resolve, write
+    from builder.spec import load
+
     spec = load(Path(args.file))
     active = clients(args)
     try:
@@ -84,6 +84,7 @@ def _login(args: argparse.Namespace) -> int:
         raise UsageError("--password-stdin: no password on stdin")
     host = canonical_host(args.registry)
     config = clients(args).config
+    from builder.login import login
     from builder.registry import RegistryClient
 
     with RegistryClient(host, Credentials(args.username, password), config.options(host)) as c:
@@ -94,6 +95,8 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def _logout(args: argparse.Namespace) -> int:
+    from builder.login import logout
+
     host = canonical_host(args.registry)
     if logout(host):
         print(f"removed credentials for {host}", file=sys.stderr)

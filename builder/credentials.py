@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.credhelper import helper_get
 from builder.errors import AuthError
 from builder.reference import DOCKER_HUB
 
@@ -101,6 +100,8 @@ def _from_docker_config(config: Mapping[str, Any], host: str, path: Path) -> Cre
     helpers = config.get("credHelpers") or {}
     helper = _helper_for(helpers, host) or config.get("credsStore")
     if isinstance(helper, str) and helper:
+        from builder.credhelper import helper_get  # runs a program: loaded when used
+
         found = helper_get(helper, server_url(host))
         if found is not None:
             return _from_helper(found)

@@ -107,6 +107,8 @@ def sort_key(path: str) -> str:
     comparing keys compares paths component by component; each component is
     prefixed by \x01 for a whiteout and \x02 otherwise.
     """
+    if WHITEOUT_PREFIX not in path:
+        return "\x02" + path.replace("/", "\0\x02")
     return "\0".join(
         ("\x01" if part.startswith(WHITEOUT_PREFIX) else "\x02") + part for part in path.split("/")
     )

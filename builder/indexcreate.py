@@ -22,9 +22,8 @@ from builder.model import DOCKER_MANIFEST, INDEX_TYPES, Descriptor, Platform
 from builder.outputs import Output
 from builder.regconfig import Clients
 from builder.sinks import write_output
+from builder.specvalues import FORMATS
 from builder.store import Store, platforms_of, resolve_image
-
-FORMATS = ("oci", "docker")
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,17 +15,11 @@ from pathlib import Path
 from builder.archive_read import DockerArchiveStore, OciArchiveStore
 from builder.errors import InvalidReference, UsageError
 from builder.model import Descriptor
+from builder.outputs import SOURCE_FORMS
 from builder.reference import parse_reference
 from builder.regconfig import Clients
 from builder.registry_store import RegistryStore
 from builder.store import LayoutStore, Store
-
-SOURCE_FORMS = (
-    "oci:DIR[:TAG]",
-    "oci-archive:FILE[:TAG]",
-    "docker-archive:FILE[:[NAME:]TAG]",
-    "docker://REF",
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,13 @@ from builder.reference import parse_reference
 from builder.specvalues import TAG
 
 DEFAULT_OUTPUT = "oci:bale-out"
+# What inspect, diff and index create read: the output forms, and a registry reference.
+SOURCE_FORMS = (
+    "oci:DIR[:TAG]",
+    "oci-archive:FILE[:TAG]",
+    "docker-archive:FILE[:[NAME:]TAG]",
+    "docker://REF",
+)
 TRANSPORTS = ("oci", "oci-archive", "docker-archive", "docker")
 _FORMS = (
     "oci:DIR[:TAG]",

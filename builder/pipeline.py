@@ -97,8 +97,11 @@ class _LayerBuilder:
     """Builds each platform's layers; a layer whose entries come out the same for
     several platforms (arch-independent) is built once and shared by digest."""
 
-    def __init__(self, spec: ImageSpec, created: int, work: Path, options: BuildOptions) -> None:
+    def __init__(
+        self, spec: ImageSpec, created: int, work: Path, options: BuildOptions, share: bool
+    ) -> None:
         self.spec, self.created, self.work, self.options = spec, created, work, options
+        self.share = share  # several platforms: worth hashing every entry to find shared layers
         self.built: dict[tuple[object, ...], Layer] = {}
         self.lock = Lock()
 
@@ -136,10 +139,11 @@ class _LayerBuilder:
         return layers
 
     def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
-        key = (name, codec, *entries)
-        with self.lock:
-            if key in self.built:
-                return self.built[key]
+        key = (name, codec, *entries) if self.share else None
+        if key is not None:
+            with self.lock:
+                if key in self.built:
+                    return self.built[key]
         progress = None
         if self.options.progress is not None:
             progress = self.options.progress(name, sum(e.size for e in entries))
@@ -158,6 +162,8 @@ class _LayerBuilder:
             layer = make(self.work)
         else:
             layer = cache.layer(entries, codec, self.created, make, created_by)
+        if key is None:
+            return layer
         with self.lock:
             return self.built.setdefault(key, layer)
 
@@ -204,7 +210,7 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
     with tempfile.TemporaryDirectory(prefix="bale-") as work:
-        builder = _LayerBuilder(spec, created, Path(work), options)
+        builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1)
 
         def one(wanted: Platform | None) -> Image:
             base = load_base(base_ref, wanted, clients) if base_ref else None

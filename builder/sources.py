@@ -12,14 +12,16 @@ import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from builder.archcheck import check_file, worth_checking
-from builder.entries import WHITEOUT_PREFIX, Entry, HostFile, InlineContent, Kind, parents, sort_key
+from builder.entries import WHITEOUT_PREFIX, Entry, HostFile, InlineContent, Kind, sort_key
 from builder.errors import SourceError
 from builder.model import Platform
 from builder.specvalues import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
+
+if TYPE_CHECKING:
+    import pathspec
 
 OwnerResolver = Callable[[Owner, str], tuple[int, int]]
 
@@ -157,7 +159,11 @@ def _add_files(collector: _Collector, spec: FileSpec) -> None:
         dst = _rel(spec.dst)
         if dst:
             collector.add(Entry(dst, Kind.DIR, 0o755, uid, gid), where)
-        matcher = pathspec.GitIgnoreSpec.from_lines(spec.exclude) if spec.exclude else None
+        matcher = None
+        if spec.exclude:
+            import pathspec  # only when something is excluded: it costs more than a small walk
+
+            matcher = pathspec.GitIgnoreSpec.from_lines(spec.exclude)
         _walk(collector, spec, str(real), "", dst, matcher, (uid, gid))
         return
     dst = spec.dst + real.name if spec.dst.endswith("/") else spec.dst
@@ -287,15 +293,24 @@ def _link_groups(entries: list[Entry], groups: list[list[str]]) -> list[Entry]:
 
 
 def _add_parents(collector: _Collector) -> None:
-    for path in list(collector.entries):
-        for parent in parents(path):
-            existing = collector.entries.get(parent)
-            if existing is None:
-                if collector.implicit_parents:
-                    collector.entries[parent] = Entry(parent, Kind.DIR, 0o755)
-                    collector.origin[parent] = "an implicit parent directory"
-            elif existing.kind is not Kind.DIR:
-                raise SourceError(
-                    f"layer '{collector.layer.name}': /{parent} is a {existing.kind.value} "
-                    f"(from {collector.origin[parent]}) but /{path} needs it to be a directory"
-                )
+    """Check (and, when asked, add) every entry's ancestors, walking up from each.
+
+    The walk up stops at the first ancestor that is an entry: its own
+    ancestors are checked when its turn comes.
+    """
+    entries = collector.entries
+    for path in list(entries):
+        parent = path
+        while "/" in parent:
+            parent = parent.rpartition("/")[0]
+            existing = entries.get(parent)
+            if existing is not None:
+                if existing.kind is not Kind.DIR:
+                    raise SourceError(
+                        f"layer '{collector.layer.name}': /{parent} is a {existing.kind.value} "
+                        f"(from {collector.origin[parent]}) but /{path} needs it to be a directory"
+                    )
+                break
+            if collector.implicit_parents:
+                entries[parent] = Entry(parent, Kind.DIR, 0o755)
+                collector.origin[parent] = "an implicit parent directory"

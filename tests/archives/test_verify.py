@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from builder import cli_inspect
+import builder.verify
 from builder.cli import main
 from builder.pipeline import BuildOptions
 from builder.verify import VerifyResult, copy_tree, verify
@@ -66,7 +66,7 @@ def test_verify_cli_exit_codes(
     def injected(options: BuildOptions) -> VerifyResult:
         return verify(options, randomize)
 
-    monkeypatch.setattr(cli_inspect, "verify", injected)
+    monkeypatch.setattr(builder.verify, "verify", injected)
     assert main(["verify", "-f", spec]) == 1
     assert "first differing file: /app/random.bin (layer 1)" in capsys.readouterr().err
     assert main(["verify", "--json", "-f", spec]) == 1
