@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -241,5 +243,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> NoReturn:
+    """The ``bale`` program: ``main`` in a process that ends as soon as it is done.
+
+    A build is one short process holding tens of thousands of small objects
+    and making almost no reference cycles: cyclic garbage collection only
+    re-scans them (measured: 5-10 % of a build), and tearing the interpreter
+    down costs 25-40 ms more. So collection is off, and after flushing the
+    standard streams the process exits at once; every file bale writes is
+    closed (and renamed into place) before ``main`` returns.
+    """
+    gc.disable()
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = code or 1
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
