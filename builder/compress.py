@@ -25,7 +25,7 @@ from builder.errors import LayerError, SpecError
 from builder.model import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
 
 CODECS = ("gzip", "zstd", "none")
-_LEVELS = {"gzip": (1, 12, 4), "zstd": (1, 19, 3), "none": (0, 0, 0)}
+_LEVELS = {"gzip": (1, 12, 2), "zstd": (1, 19, 3), "none": (0, 0, 0)}
 _CHUNK = {"gzip": 1 << 20, "zstd": 4 << 20, "none": 1 << 20}
 Chunk = bytes | bytearray | memoryview
 _MEDIA = {"gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD, "none": OCI_LAYER}
@@ -36,7 +36,7 @@ class Codec:
     """A compression choice; part of every layer's cache key."""
 
     name: str = "gzip"
-    level: int = 4
+    level: int = 2
 
     @classmethod
     def of(cls, name: str, level: int | None = None) -> Codec:

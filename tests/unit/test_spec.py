@@ -57,7 +57,7 @@ def test_full_example_parses(tmp_path: Path) -> None:
     assert spec.created == 1704067200
     assert spec.config.ports == ("8080/tcp", "53/udp")
     layer = spec.layers[0]
-    assert (layer.codec.name, layer.codec.level) == ("gzip", 4)
+    assert (layer.codec.name, layer.codec.level) == ("gzip", 2)
     assert layer.files[0].dst == "/app/" and layer.files[0].exclude == ("*.map",)
     assert layer.dirs[0].mode == 0o700 and layer.content[0].mode == 0o600
     assert spec.context == tmp_path.resolve()
