@@ -8,6 +8,7 @@ created is removed).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -18,6 +19,7 @@ from typing import Any, BinaryIO, Protocol
 
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, LayoutError
+from builder.layer import Layer
 from builder.model import ANNOTATION_REF_NAME, OCI_INDEX, Descriptor, canonical_json
 
 LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
@@ -63,6 +65,50 @@ def _verified_chunks(blob: Blob) -> Iterable[bytes]:
         )
     if pending:
         yield pending
+
+
+def _copy_file(source: Path, path: Path, want: Descriptor) -> None:
+    """A layer blob bale built or the cache just verified: copied by the kernel, not re-hashed.
+
+    Its digest was computed as it was written, or checked when the cache
+    reused it, so only the size is checked here.
+    """
+    with atomic_write(path) as out, open(source, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size != want.size:
+            raise DigestMismatch(
+                f"blob {want.digest} changed before it was written ({size} bytes, "
+                f"{want.size} expected); rebuild the image"
+            )
+        if not _kernel_copy(stream.fileno(), out.fileno(), size):
+            shutil.copyfileobj(stream, out)
+
+
+def _kernel_copy(source: int, target: int, size: int) -> bool:
+    """copy_file_range: no trip through user space (a reflink where the file system can).
+
+    False, with nothing written, where the kernel or file system cannot do it.
+    """
+    if not hasattr(os, "copy_file_range"):
+        return False
+    done = 0
+    while done < size:
+        try:
+            moved = os.copy_file_range(source, target, size - done)
+        except OSError as exc:
+            if done or exc.errno not in _NO_KERNEL_COPY:
+                raise
+            return False
+        if not moved:
+            raise DigestMismatch(
+                f"a layer blob shrank while it was copied ({done} of {size} bytes); "
+                "rebuild the image"
+            )
+        done += moved
+    return True
+
+
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
 
 
 def _open_layout(root: Path) -> None:
@@ -125,7 +171,10 @@ def write_layout(
             if path.exists() and path.stat().st_size == blob.descriptor.size:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, _verified_chunks(blob))
+            if isinstance(blob, Layer):
+                _copy_file(blob.path, path, blob.descriptor)
+            else:
+                _write_atomic(path, _verified_chunks(blob))
             added.append(path)
         _write_atomic(root / "index.json", [_updated_index(index, index_root, tags)])
         _fsync_dir(root)

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import errno
 import io
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from builder.compress import Codec
+from builder.entries import Entry, InlineContent, Kind
 from builder.errors import DigestMismatch, LayoutError
 from builder.image import JsonBlob
+from builder.layer import Layer, build_layer
 from builder.layout import write_layout
 from builder.model import OCI_MANIFEST, Descriptor
 from builder.store import LayoutStore
@@ -96,3 +101,41 @@ def test_lookup_errors_name_what_exists(tmp_path: Path) -> None:
         LayoutStore(tmp_path / "l").lookup("z")
     with pytest.raises(LayoutError, match="holds 2 images"):
         LayoutStore(tmp_path / "l").lookup("")
+
+
+def _layer(tmp_path: Path) -> Layer:
+    entries = [Entry("f", Kind.FILE, 0o644, content=InlineContent(os.urandom(300_000)))]
+    return build_layer(entries, Codec.of("gzip"), 0, tmp_path / "built")
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_a_built_layer_is_copied_whole_with_or_without_the_kernel_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool
+) -> None:
+    layer = _layer(tmp_path)
+    real, calls = os.copy_file_range, []
+
+    def copy_file_range(*args: int) -> int:
+        calls.append(args)
+        if not kernel:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real(*args)
+
+    monkeypatch.setattr(os, "copy_file_range", copy_file_range)
+    root = tmp_path / "l"
+    write_layout(root, [layer], layer.descriptor, ["t"])
+    assert calls
+    copied = root / "blobs" / "sha256" / layer.descriptor.digest.encoded
+    assert copied.read_bytes() == layer.path.read_bytes()
+    assert copied.stat().st_mode & 0o777 == 0o644
+    assert not os.path.samefile(copied, layer.path)
+
+
+def test_a_layer_blob_of_the_wrong_size_is_refused(tmp_path: Path) -> None:
+    layer = _layer(tmp_path)
+    with open(layer.path, "ab") as blob:
+        blob.write(b"x")
+    root = tmp_path / "l"
+    with pytest.raises(DigestMismatch, match="changed before it was written"):
+        write_layout(root, [layer], layer.descriptor, ["t"])
+    assert not root.exists()
