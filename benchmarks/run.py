@@ -18,6 +18,7 @@ nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -179,6 +180,7 @@ def main() -> None:
         "--repeat", type=int, default=3, help="rounds per corpus; the table shows medians"
     )
     args = parser.parse_args()
+    compileall.compile_dir(REPO / "builder", quiet=1)
     print(machine(), flush=True)
     runs: list[Run] = []
     for corpus in args.corpora.split(","):

@@ -21,7 +21,7 @@ from builder.compress import Chunk, Codec, ParallelCompressor
 from builder.entries import Content, Entry, HostFile
 from builder.errors import LayerError
 from builder.model import Descriptor, Digest
-from builder.tarwriter import copy_stream, write_tar
+from builder.tarwriter import read_exactly, write_tar
 
 Progress = Callable[[int], object]
 # A context file is read as the walk saw it: a symlink swapped in since is refused.
@@ -82,7 +82,7 @@ class _Chunker:
         with content.open() as stream:
             readinto = getattr(stream, "readinto", None)
             if readinto is None:
-                return copy_stream(self.write)(content)
+                return read_exactly(stream, content.size, self.write)
             return self._fill(readinto, content.size)
 
     def _copy_host(self, content: HostFile) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tarfile
 from collections.abc import Callable, Iterable
+from typing import BinaryIO
 
 from builder.entries import Content, Entry, Kind
 from builder.errors import LayerError
@@ -86,20 +87,24 @@ def _pax_header(entry: Entry, mtime: int) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
+def read_exactly(stream: BinaryIO, size: int, write: Write) -> bool:
+    """Pass ``size`` bytes of ``stream`` to ``write`` in 1 MiB pieces; False unless it then ends."""
+    done = 0
+    while done < size:
+        chunk = stream.read(min(READ_SIZE, size - done))
+        if not chunk:
+            return False
+        write(chunk)
+        done += len(chunk)
+    return not stream.read(1)
+
+
 def copy_stream(write: Write) -> Copy:
-    """A ``Copy`` that reads the content in 1 MiB pieces and passes them to ``write``."""
+    """A ``Copy`` that reads the content's stream and passes it to ``write``."""
 
     def copy(content: Content) -> bool:
-        expected = content.size
-        done = 0
         with content.open() as stream:
-            while done < expected:
-                chunk = stream.read(min(READ_SIZE, expected - done))
-                if not chunk:
-                    return False
-                write(chunk)
-                done += len(chunk)
-            return not stream.read(1)
+            return read_exactly(stream, content.size, write)
 
     return copy
 
