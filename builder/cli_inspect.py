@@ -1,7 +1,8 @@
 """The ``inspect``, ``diff`` and ``verify`` subcommands, and CI hooks of ``build``.
 
 Exit codes: 0 success (identical, reproducible), 1 a difference, a failed
-build or an unreadable image, 2 bad usage.
+build or an unreadable image, 2 bad usage. The modules behind each command
+load when it runs, so a build never pays for them.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from builder.outputs import SOURCE_FORMS
 if TYPE_CHECKING:
     from builder.diff import Difference
     from builder.verify import VerifyResult
-
-# The modules behind each command load when it runs: a build never pays for them.
 
 
 def add_inspect(commands: Any) -> None:

@@ -112,9 +112,3 @@ def sort_key(path: str) -> str:
     return "\0".join(
         ("\x01" if part.startswith(WHITEOUT_PREFIX) else "\x02") + part for part in path.split("/")
     )
-
-
-def parents(path: str) -> list[str]:
-    """The ancestors of a relative path, outermost first: 'a/b/c' -> ['a', 'a/b']."""
-    parts = path.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts))]
