@@ -142,13 +142,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
-def _progress(args: argparse.Namespace) -> Callable[[str, int], Callable[[int], object]] | None:
-    wanted = args.progress if args.progress is not None else sys.stderr.isatty()
-    if not wanted or args.quiet:
-        return None
-    from tqdm import tqdm
+class _Bars:
+    """One tqdm bar per layer, all cleared before the outputs are reported."""
 
-    def factory(name: str, total: int) -> Callable[[int], object]:
+    def __init__(self) -> None:
+        self.bars: list[Any] = []
+
+    def __call__(self, name: str, total: int) -> Callable[[int], object]:
+        from tqdm import tqdm
+
         bar = tqdm(
             total=total,
             desc=f"layer {name}",
@@ -157,9 +159,17 @@ def _progress(args: argparse.Namespace) -> Callable[[str, int], Callable[[int], 
             file=sys.stderr,
             leave=False,
         )
+        self.bars.append(bar)
         return bar.update
 
-    return factory
+    def close(self) -> None:
+        for bar in self.bars:
+            bar.close()
+
+
+def _progress(args: argparse.Namespace) -> _Bars | None:
+    wanted = args.progress if args.progress is not None else sys.stderr.isatty()
+    return _Bars() if wanted and not args.quiet else None
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -169,6 +179,7 @@ def _build(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be 0 or more")
     default = [] if args.push else [DEFAULT_OUTPUT]
     platforms, all_platforms = platforms_arg(args.platform)
+    bars = _progress(args)
     options = BuildOptions(
         spec_path=Path(args.file),
         outputs=tuple(parse_output(o) for o in (args.output or default)),
@@ -177,7 +188,7 @@ def _build(args: argparse.Namespace) -> int:
         all_platforms=all_platforms,
         source_date_epoch=args.source_date_epoch,
         threads=args.jobs,
-        progress=_progress(args),
+        progress=bars,
         cache=LayerCache(cache_dir()) if args.cache else None,
         push=args.push,
         by_digest=args.by_digest,
@@ -189,6 +200,8 @@ def _build(args: argparse.Namespace) -> int:
         result = build(dataclasses.replace(options, clients=active))
     finally:
         active.close()
+        if bars is not None:
+            bars.close()
     return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
 
 

@@ -328,3 +328,18 @@ def test_an_unreadable_input_is_a_message(
     err = capsys.readouterr().err
     assert "index.html: Permission denied" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_progress_bars_are_cleared_before_the_outputs_are_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = make_context(tmp_path / "ctx")
+    out = f"oci:{tmp_path / 'o'}"
+    assert main(["build", "--no-cache", "--progress", "-f", str(spec), "-o", out]) == 0
+    err = capsys.readouterr().err
+    assert "layer app" in err
+    bars = err.split("wrote oci:", 1)[0]
+    # A bar left open would still show on the line "wrote" is printed on.
+    assert "%|" not in bars.rsplit("\r", 1)[-1]
+    assert main(["build", "--no-cache", "--progress", "-q", "-f", str(spec), "-o", out]) == 0
+    assert "layer app" not in capsys.readouterr().err
