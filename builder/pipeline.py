@@ -32,6 +32,7 @@ from builder.sources import layer_entries
 from builder.spec import check_tag, load
 from builder.specvalues import BaseRef, ImageSpec, LayerSpec
 from builder.tarimport import import_tar
+from builder.tarwriter import tar_size
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
@@ -146,7 +147,7 @@ class _LayerBuilder:
                     return self.built[key]
         progress = None
         if self.options.progress is not None:
-            progress = self.options.progress(name, sum(e.size for e in entries))
+            progress = self.options.progress(name, tar_size(entries))
         created_by = f"bale: layer {name}"
         make = partial(
             build_layer,

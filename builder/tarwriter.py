@@ -124,6 +124,12 @@ def write_entry(entry: Entry, mtime: int, write: Write, copy: Copy) -> None:
         write(_PAD[: BLOCK - size % BLOCK])
 
 
+def tar_size(entries: Iterable[Entry]) -> int:
+    """The tar stream's size when no entry needs a PAX header (a progress bar's total)."""
+    blocks = sum(1 + -(-entry.size // BLOCK) for entry in entries)
+    return (blocks + 2) * BLOCK
+
+
 def write_tar(entries: Iterable[Entry], mtime: int, write: Write, copy: Copy | None = None) -> None:
     """Encode entries, in the order given, as one tar stream.
 

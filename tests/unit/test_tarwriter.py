@@ -7,7 +7,7 @@ import pytest
 
 from builder.entries import Entry, InlineContent, Kind, sort_key
 from builder.errors import LayerError
-from builder.tarwriter import write_tar
+from builder.tarwriter import tar_size, write_tar
 
 
 def _tar(entries: list[Entry], mtime: int = 1_700_000_000) -> bytes:
@@ -96,3 +96,14 @@ def test_sort_key_orders_like_component_tuples() -> None:
         return tuple((0 if p.startswith(".wh.") else 1, p) for p in path.split("/"))
 
     assert sorted(paths, key=sort_key) == sorted(paths, key=reference)
+
+
+def test_tar_size_is_the_length_of_the_stream_without_pax_headers() -> None:
+    entries = [
+        Entry("d", Kind.DIR, 0o755),
+        Entry("d/empty", Kind.FILE, 0o644, content=InlineContent(b"")),
+        Entry("d/one", Kind.FILE, 0o644, content=InlineContent(b"x" * 512)),
+        Entry("d/odd", Kind.FILE, 0o644, content=InlineContent(b"y" * 513)),
+        Entry("d/link", Kind.SYMLINK, 0o777, linkname="one"),
+    ]
+    assert tar_size(entries) == len(_tar(entries))
