@@ -37,6 +37,7 @@ def header(entry: Entry, mtime: int) -> bytes:
 _SIZE_LIMIT = 8**11
 _ID_LIMIT = 8**7
 _TAIL = b"ustar\x0000" + bytes(32 + 32 + 8 + 8 + 155 + 12)
+_FIXED_SUM = sum(_TAIL) + sum(b" " * 8)
 
 
 def _ustar_header(entry: Entry, mtime: int) -> bytes | None:
@@ -57,17 +58,27 @@ def _ustar_header(entry: Entry, mtime: int) -> bytes | None:
         or not (0 <= size < _SIZE_LIMIT and 0 <= mtime < _SIZE_LIMIT)
     ):
         return None
-    block = b"".join(
+    name_bytes, link_bytes = name.encode("ascii"), entry.linkname.encode("ascii")
+    numbers = b"%07o\0%07o\0%07o\0%011o\0%011o\0" % (
+        entry.mode & 0o7777,
+        entry.uid,
+        entry.gid,
+        size,
+        mtime,
+    )
+    kind = _TYPES[entry.kind]
+    # The checksum counts its own field as 8 spaces; NUL padding adds nothing.
+    checksum = sum(name_bytes) + sum(numbers) + kind[0] + sum(link_bytes) + _FIXED_SUM
+    return b"".join(
         (
-            name.encode("ascii").ljust(100, b"\0"),
-            b"%07o\0%07o\0%07o\0%011o\0%011o\0        "
-            % (entry.mode & 0o7777, entry.uid, entry.gid, size, mtime),
-            _TYPES[entry.kind],
-            entry.linkname.encode("ascii").ljust(100, b"\0"),
+            name_bytes.ljust(100, b"\0"),
+            numbers,
+            b"%06o\0 " % checksum,
+            kind,
+            link_bytes.ljust(100, b"\0"),
             _TAIL,
         )
     )
-    return block[:148] + b"%06o\0" % sum(block) + block[155:]
 
 
 def _pax_header(entry: Entry, mtime: int) -> bytes:
