@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from threading import Lock
+from typing import TYPE_CHECKING
 
 from builder.accounts import GROUP, PASSWD, SHADOW, Accounts
-from builder.bases import BaseImage, base_platforms, load_base
 from builder.cache import LayerCache
 from builder.compress import Codec
 from builder.deletions import whiteout_entries
@@ -31,8 +31,10 @@ from builder.sinks import write_output
 from builder.sources import layer_entries
 from builder.spec import check_tag, load
 from builder.specvalues import BaseRef, ImageSpec, LayerSpec
-from builder.tarimport import import_tar
 from builder.tarwriter import tar_size
+
+if TYPE_CHECKING:
+    from builder.bases import BaseImage
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
@@ -214,7 +216,7 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
         builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1)
 
         def one(wanted: Platform | None) -> Image:
-            base = load_base(base_ref, wanted, clients) if base_ref else None
+            base = _load_base(base_ref, wanted, clients) if base_ref else None
             platform = wanted or (base.platform if base else Platform.host())
             parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
             layers = builder.layers(platform, base)
@@ -240,6 +242,12 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     return dataclasses.replace(result, pushed=tuple(pushed))
 
 
+def _load_base(ref: BaseRef, wanted: Platform | None, clients: Clients) -> BaseImage:
+    from builder.bases import load_base  # registry and archive readers: only with a base
+
+    return load_base(ref, wanted, clients)
+
+
 def _requested(
     options: BuildOptions, spec: ImageSpec, base_ref: BaseRef | None, clients: Clients
 ) -> Sequence[Platform | None]:
@@ -251,6 +259,8 @@ def _requested(
                 "--platform all builds every platform of the base image, and this image "
                 "has no base (scratch); set [image] base or name the platforms"
             )
+        from builder.bases import base_platforms
+
         return base_platforms(base_ref, clients)
     requested: Sequence[Platform | None] = options.platforms or spec.platforms
     if not requested:
@@ -330,6 +340,8 @@ def _layer_plan(
     if layer.tar:
         where = f"{layer.where} (tar '{layer.tar}')"
         owner = accounts.resolve(layer.tar_owner, where) if layer.tar_owner else None
+        from builder.tarimport import import_tar
+
         imported = import_tar(spec.context / layer.tar, work, where, owner)
         extra += [(e, where) for e in imported.entries]
         groups = imported.groups

@@ -12,7 +12,6 @@ from builder.archive import DEFAULT_NAME, write_docker_archive, write_oci_archiv
 from builder.layout import Blob, write_layout
 from builder.model import Descriptor, Platform
 from builder.outputs import Output
-from builder.push import push
 from builder.regconfig import Clients
 
 
@@ -34,6 +33,8 @@ def write_output(
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
+        from builder.push import push
+
         active = clients or Clients()
         try:
             return push(output, blobs, root, out_tags, active, jobs).references
