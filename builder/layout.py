@@ -59,12 +59,16 @@ def _verified_chunks(blob: Blob) -> Iterable[bytes]:
             size += len(chunk)
             pending = chunk
     if size != want.size or hasher.hexdigest() != want.digest.encoded:
-        raise DigestMismatch(
-            f"blob {want.digest} changed before it was written ({size} bytes read, "
-            f"{want.size} expected); rebuild the image"
-        )
+        raise _changed(want, size)
     if pending:
         yield pending
+
+
+def _changed(want: Descriptor, size: int) -> DigestMismatch:
+    return DigestMismatch(
+        f"blob {want.digest} changed before it was written ({size} bytes read, "
+        f"{want.size} expected); rebuild the image"
+    )
 
 
 def _copy_file(source: Path, path: Path, want: Descriptor) -> None:
@@ -76,10 +80,7 @@ def _copy_file(source: Path, path: Path, want: Descriptor) -> None:
     with atomic_write(path) as out, open(source, "rb") as stream:
         size = os.fstat(stream.fileno()).st_size
         if size != want.size:
-            raise DigestMismatch(
-                f"blob {want.digest} changed before it was written ({size} bytes, "
-                f"{want.size} expected); rebuild the image"
-            )
+            raise _changed(want, size)
         if not _kernel_copy(stream.fileno(), out.fileno(), size):
             shutil.copyfileobj(stream, out)
 
