@@ -18,11 +18,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from builder.compress import Codec
+from builder.layer.compress import Codec
+from builder.layer.sources import layer_entries
+from builder.layer.tarwriter import write_tar
 from builder.model import Platform
-from builder.sources import layer_entries
-from builder.specvalues import FileSpec, LayerSpec
-from builder.tarwriter import write_tar
+from builder.spec.values import FileSpec, LayerSpec
 
 
 def tar_of(tree: Path, limit: int) -> bytes:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from builder.cli import main
+from builder.cli.main import main
 from tests.integration.registry_fixtures import RunningRegistry, plain_registry
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from builder.commands.build import BuildOptions, BuildResult, build
 from builder.model import Platform
-from builder.outputs import parse_output
-from builder.pipeline import BuildOptions, BuildResult, build
+from builder.spec.locations import parse_output
 
 Layer = dict[str, tuple[str, int]]  # image path → (text, mode)
 MakeImage = Callable[..., BuildResult]

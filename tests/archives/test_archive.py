@@ -11,14 +11,14 @@ from typing import BinaryIO
 
 import pytest
 
-from builder.archive import write_docker_archive, write_oci_archive
+from builder.commands.build import BuildResult
 from builder.errors import DigestMismatch, ImageError
-from builder.image import Image, config_blob, index_blob, manifest_blob
-from builder.layer import Layer
-from builder.layout import Blob, blob_path
+from builder.formats.archive import write_docker_archive, write_oci_archive
+from builder.formats.layout import Blob, blob_path
+from builder.image.assemble import Image, config_blob, index_blob, manifest_blob
+from builder.image.store import LayoutStore, resolve_image
+from builder.layer.build import Layer
 from builder.model import OCI_LAYER_GZIP, Descriptor, Digest, Platform
-from builder.pipeline import BuildResult
-from builder.store import LayoutStore, resolve_image
 
 MakeImage = Callable[..., BuildResult]
 CREATED = 1704067200  # 2024-01-01T00:00:00Z

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from builder.cli import main
-from builder.pipeline import BuildResult
+from builder.cli.main import main
+from builder.commands.build import BuildResult
 
 MakeImage = Callable[..., BuildResult]
 Layer = dict[str, tuple[str, int]]

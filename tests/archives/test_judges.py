@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from builder.pipeline import BuildResult
+from builder.commands.build import BuildResult
 
 MakeImage = Callable[..., BuildResult]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from builder.errors import UsageError
-from builder.outputs import Output, parse_output
+from builder.spec.locations import Output, parse_output
 
 
 @pytest.mark.parametrize(

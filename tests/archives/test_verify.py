@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-import builder.verify
-from builder.cli import main
-from builder.pipeline import BuildOptions
-from builder.verify import VerifyResult, copy_tree, verify
+import builder.commands.verify
+from builder.cli.main import main
+from builder.commands.build import BuildOptions
+from builder.commands.verify import VerifyResult, copy_tree, verify
 
 IMAGE = """
 [image]
@@ -66,7 +66,7 @@ def test_verify_cli_exit_codes(
     def injected(options: BuildOptions) -> VerifyResult:
         return verify(options, randomize)
 
-    monkeypatch.setattr(builder.verify, "verify", injected)
+    monkeypatch.setattr(builder.commands.verify, "verify", injected)
     assert main(["verify", "-f", spec]) == 1
     assert "first differing file: /app/random.bin (layer 1)" in capsys.readouterr().err
     assert main(["verify", "--json", "-f", spec]) == 1
@@ -85,7 +85,7 @@ def test_copy_tree_varies_order_and_mtimes(context: Path, tmp_path: Path) -> Non
         return real_copy(src, dst)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("builder.verify.shutil.copyfile", recording)
+        patch.setattr("builder.commands.verify.shutil.copyfile", recording)
         copy_tree(context / "rootfs", tmp_path / "copy", reverse=True, shift=100)
     assert created == ["data.txt", "run.sh", "random.bin"]  # sub/ first: reverse order
     original, copy = context / "rootfs" / "run.sh", tmp_path / "copy" / "run.sh"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.cli import main
+from builder.cli.main import main
 from tests.helpers import check_layout
 
 HERE = Path(__file__).parent

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from builder.cli import main
+from builder.cli.main import main
 from tests.conftest import require_root, require_tool
 from tests.helpers import blob, check_layout, runc_run, umoci_unpack, write_toml
 

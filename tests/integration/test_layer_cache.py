@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from builder import pipeline
-from builder.cache import LayerCache
-from builder.cli import main
-from builder.layer import Layer
-from builder.outputs import parse_output
-from builder.pipeline import BuildOptions, BuildResult, build
+from builder.cli.main import main
+from builder.commands import build as pipeline
+from builder.commands.build import BuildOptions, BuildResult, build
+from builder.layer.build import Layer
+from builder.layer.cache import LayerCache
+from builder.spec.locations import parse_output
 
 SPEC = """
 [image]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.cli import main
+from builder.cli.main import main
 from tests.conftest import require_tool
 from tests.elf import elf_header
 from tests.helpers import blob, check_layout, write_toml

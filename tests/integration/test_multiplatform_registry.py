@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.cli import main
+from builder.cli.main import main
 from tests.elf import elf_header
 from tests.helpers import check_layout
 from tests.integration.registry_fixtures import RunningRegistry, require_tool

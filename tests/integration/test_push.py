@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from builder.cli import main
+from builder.cli.main import main
+from builder.commands.build import BuildOptions, build
 from builder.errors import RegistryError
-from builder.outputs import parse_output
-from builder.pipeline import BuildOptions, build
-from builder.regconfig import Clients, RegistryConfig
-from builder.retry import RetryPolicy
+from builder.registry.options import Clients, RegistryConfig
+from builder.registry.retry import RetryPolicy
+from builder.spec.locations import parse_output
 from tests.helpers import check_layout, write_toml
 from tests.integration.fault_proxy import Fault, FaultProxy
 from tests.integration.registry_fixtures import RunningRegistry, require_tool

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from builder.accounts import Accounts
 from builder.errors import SourceError
-from builder.specvalues import GroupSpec, Owner, UserSpec
+from builder.layer.accounts import Accounts
+from builder.spec.values import GroupSpec, Owner, UserSpec
 
 PASSWD = b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n"
 GROUP = b"root:x:0:\nwheel:x:10:root\n"

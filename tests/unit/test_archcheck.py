@@ -5,8 +5,8 @@ from pathlib import Path
 import magic
 import pytest
 
-from builder.archcheck import check_file, elf_architecture, worth_checking
 from builder.errors import SourceError
+from builder.layer.archcheck import check_file, elf_architecture, worth_checking
 from builder.model import Platform
 from tests.elf import MACHINES, elf_header
 

@@ -13,12 +13,12 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from builder.auth import Authenticator, Challenge, parse_challenges
-from builder.credentials import ANONYMOUS, Credentials, find_credentials
-from builder.endpoint import is_secure
 from builder.errors import AuthError
-from builder.login import login, logout
-from builder.tokens import Token, TokenRequest, fetch_token
+from builder.registry.auth import Authenticator, Challenge, parse_challenges
+from builder.registry.credentials import ANONYMOUS, Credentials, find_credentials
+from builder.registry.endpoint import is_secure
+from builder.registry.login import login, logout
+from builder.registry.tokens import Token, TokenRequest, fetch_token
 
 
 def b64(text: str) -> str:

@@ -6,8 +6,8 @@ import struct
 
 import pytest
 
-from builder.capability import encode_capabilities, parse_capabilities
 from builder.errors import SpecError
+from builder.spec.capability import encode_capabilities, parse_capabilities
 
 
 def words(value: bytes) -> tuple[int, ...]:

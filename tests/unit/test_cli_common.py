@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.cli_common import platforms_arg, tag_arg
+from builder.cli.common import platforms_arg, tag_arg
 from builder.errors import UsageError
 from builder.model import Platform
 

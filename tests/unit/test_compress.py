@@ -6,8 +6,8 @@ import os
 import pytest
 import zstandard
 
-from builder.compress import Codec, ParallelCompressor
 from builder.errors import SpecError
+from builder.layer.compress import Codec, ParallelCompressor
 
 
 def _compress(codec: Codec, data: bytes, threads: int) -> bytes:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from builder.configmerge import merge_config
-from builder.specvalues import DEFAULT_PATH, ConfigSpec
+from builder.image.configmerge import merge_config
+from builder.spec.values import DEFAULT_PATH, ConfigSpec
 
 BASE: dict[str, Any] = {
     "Env": ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "A=base"],

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from builder.compress import Codec
-from builder.deletions import whiteout_entries
-from builder.entries import Kind
 from builder.errors import SourceError
-from builder.lowerfs import LowerFS, Node
-from builder.specvalues import LayerSpec
+from builder.layer.compress import Codec
+from builder.layer.deletions import whiteout_entries
+from builder.layer.entries import Kind
+from builder.layer.lower import LowerFS, Node
+from builder.spec.values import LayerSpec
 
 DIR, FILE = Node(Kind.DIR, 0o755), Node(Kind.FILE, 0o644)
 

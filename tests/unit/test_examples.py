@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from builder.spec import load
+from builder.spec.load import load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def test_example_parses(path: Path) -> None:
     "spec", sorted((ROOT / "examples").glob("*/image.toml")), ids=lambda p: p.parent.name
 )
 def test_example_builds_a_valid_layout(spec: Path, tmp_path: Path) -> None:
-    from builder.cli import main
+    from builder.cli.main import main
     from tests.helpers import check_layout
 
     assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'oci'}"]) == 0

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from builder.cli_index import _annotations
+from builder.cli.index import _annotations
+from builder.commands.index import Member, check_platforms, make_index
 from builder.errors import UsageError
-from builder.image import index_of
-from builder.indexcreate import Member, check_platforms, make_index
+from builder.image.assemble import index_of
 from builder.model import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, Digest, Platform
 
 

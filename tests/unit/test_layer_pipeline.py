@@ -16,11 +16,11 @@ from typing import BinaryIO
 import pytest
 import zstandard
 
-from builder.compress import Codec, ParallelCompressor, SerialLane
-from builder.entries import Entry, HostFile, InlineContent, Kind
 from builder.errors import LayerError
-from builder.layer import build_layer
-from builder.tarwriter import write_tar
+from builder.layer.build import build_layer
+from builder.layer.compress import Codec, ParallelCompressor, SerialLane
+from builder.layer.entries import Entry, HostFile, InlineContent, Kind
+from builder.layer.tarwriter import write_tar
 
 BIG = (bytes(range(256)) * 4096 + b"bale " * 300_000) * 2  # about 5 MiB, crosses chunks
 ENTRIES = [
@@ -173,9 +173,9 @@ MEMORY_CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from builder.compress import Codec
-    from builder.entries import Entry, HostFile, InlineContent, Kind
-    from builder.layer import build_layer
+    from builder.layer.compress import Codec
+    from builder.layer.entries import Entry, HostFile, InlineContent, Kind
+    from builder.layer.build import build_layer
     import os
     kind, work = sys.argv[1], Path(sys.argv[2])
     if kind == "large":

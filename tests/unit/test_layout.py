@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from builder.compress import Codec
-from builder.entries import Entry, InlineContent, Kind
 from builder.errors import DigestMismatch, LayoutError
-from builder.image import JsonBlob
-from builder.layer import Layer, build_layer
-from builder.layout import write_layout
+from builder.formats.layout import write_layout
+from builder.image.assemble import JsonBlob
+from builder.image.store import LayoutStore
+from builder.layer.build import Layer, build_layer
+from builder.layer.compress import Codec
+from builder.layer.entries import Entry, InlineContent, Kind
 from builder.model import OCI_MANIFEST, Descriptor
-from builder.store import LayoutStore
 
 
 def _blob(text: str) -> JsonBlob:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from builder.errors import SourceError
-from builder.libmagic import describe
+from builder.layer.libmagic import describe
 
 
 def test_describes_bytes() -> None:

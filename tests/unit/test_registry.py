@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from builder.credentials import ANONYMOUS, Credentials
-from builder.endpoint import hostname, is_loopback
 from builder.errors import AuthError, DigestMismatch, RegistryError
-from builder.httperrors import safe_url
 from builder.model import OCI_LAYER, OCI_MANIFEST, Descriptor, Digest
-from builder.registry import RegistryClient, RegistryOptions
-from builder.retry import RetryPolicy
-from builder.upload import with_query
+from builder.registry.client import RegistryClient, RegistryOptions
+from builder.registry.credentials import ANONYMOUS, Credentials
+from builder.registry.endpoint import hostname, is_loopback
+from builder.registry.httperrors import safe_url
+from builder.registry.retry import RetryPolicy
+from builder.registry.upload import with_query
 
 Handler = Callable[[httpx.Request], httpx.Response]
 DATA = bytes(range(256)) * 4

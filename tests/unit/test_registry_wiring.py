@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from builder.commands.lock import LockedBase, pinned_base, read, render
 from builder.errors import LockError, SpecError, UsageError
-from builder.lock import LockedBase, pinned_base, read, render
 from builder.model import Digest
-from builder.outputs import Output, parse_output
-from builder.spec import load
+from builder.spec.load import load
+from builder.spec.locations import Output, parse_output
 
 D = Digest.parse("sha256:" + "ab" * 32)
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from builder.entries import Entry, Kind
 from builder.errors import SourceError
+from builder.layer.entries import Entry, Kind
+from builder.layer.sources import layer_entries
 from builder.model import Platform
-from builder.sources import layer_entries
-from builder.spec import load
+from builder.spec.load import load
 from tests.helpers import write_toml
 
 

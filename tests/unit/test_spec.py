@@ -6,7 +6,7 @@ import pytest
 
 from builder.errors import SpecError
 from builder.model import Platform
-from builder.spec import load
+from builder.spec.load import load
 from tests.helpers import write_toml
 
 LAYER = '[[layers]]\ncontent = [{ dst = "/f", text = "x" }]\n'

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from builder.errors import SpecError
-from builder.spec import load, parse_base
-from builder.specvalues import BaseRef
+from builder.spec.load import load, parse_base
+from builder.spec.values import BaseRef
 
 CTX = Path("/ctx")
 

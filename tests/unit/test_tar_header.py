@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from builder.entries import Entry, InlineContent, Kind
-from builder.tarwriter import _pax_header, _ustar_header, header
+from builder.layer.entries import Entry, InlineContent, Kind
+from builder.layer.tarwriter import _pax_header, _ustar_header, header
 
 CASES = [
     Entry("a", Kind.DIR, 0o755),

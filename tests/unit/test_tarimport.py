@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from builder.entries import Kind
 from builder.errors import SourceError
-from builder.tarimport import import_tar
+from builder.layer.entries import Kind
+from builder.layer.tarimport import import_tar
 
 Member = tuple[str, bytes | None, dict[str, str]]
 

@@ -5,9 +5,9 @@ import tarfile
 
 import pytest
 
-from builder.entries import Entry, InlineContent, Kind, sort_key
 from builder.errors import LayerError
-from builder.tarwriter import tar_size, write_tar
+from builder.layer.entries import Entry, InlineContent, Kind, sort_key
+from builder.layer.tarwriter import tar_size, write_tar
 
 
 def _tar(entries: list[Entry], mtime: int = 1_700_000_000) -> bytes:

@@ -1,0 +1,167 @@
+"""The ``inspect``, ``diff`` and ``verify`` subcommands, and CI hooks of ``build``.
+
+Exit codes: 0 success (identical, reproducible), 1 a difference, a failed
+build or an unreadable image, 2 bad usage. The modules behind each command
+load when it runs, so a build never pays for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from builder.cli.common import platform_arg, platforms_arg
+from builder.cli.registry import add_registry_flags, clients
+from builder.errors import UsageError
+from builder.model import Platform
+from builder.spec.locations import SOURCE_FORMS
+
+if TYPE_CHECKING:
+    from builder.commands.diff import Difference
+    from builder.commands.verify import VerifyResult
+
+
+def add_inspect(commands: Any) -> None:
+    p = commands.add_parser("inspect", help="show an image: index, manifests, config, layers")
+    p.add_argument("source", metavar="SRC", help=" | ".join(SOURCE_FORMS))
+    p.add_argument("--platform", help="only this OS/ARCH[/VARIANT] of an index")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--raw", action="store_true", help="print the exact manifest/index bytes")
+    what.add_argument("--config", action="store_true", help="print the exact config bytes")
+    p.add_argument("--files", action="store_true", help="list each layer's entries (tar tv)")
+    p.add_argument("--json", action="store_true", help="print everything as JSON")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_registry_flags(p)
+    p.set_defaults(run=_inspect)
+
+
+def add_diff(commands: Any) -> None:
+    p = commands.add_parser("diff", help="compare two images (exit 0 identical, 1 different)")
+    p.add_argument("a", metavar="A", help="first image (" + " | ".join(SOURCE_FORMS) + ")")
+    p.add_argument("b", metavar="B", help="second image")
+    p.add_argument("--platform", help="compare only this OS/ARCH[/VARIANT]")
+    p.add_argument("--json", action="store_true", help="print the differences as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing; exit code only")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_registry_flags(p)
+    p.set_defaults(run=_diff)
+
+
+def add_verify(commands: Any) -> None:
+    p = commands.add_parser("verify", help="build twice in altered copies and compare digests")
+    p.add_argument("-f", "--file", default="image.toml", help="the image file (image.toml)")
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        help="OS/ARCH[/VARIANT] (repeatable), or 'all': every platform of the base",
+    )
+    p.add_argument("--source-date-epoch", type=int, metavar="N", help="creation time (seconds)")
+    p.add_argument("--jobs", "-j", type=int, default=0, help="compression threads (0: cores)")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only the digest")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.set_defaults(run=_verify)
+
+
+def parse_platform(text: str | None) -> Platform | None:
+    return platform_arg(text) if text is not None else None
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from builder.commands.inspect import describe, one_image, raw_root, render
+    from builder.formats.locate import open_source
+
+    platform = parse_platform(args.platform)
+    with clients(args) as active, open_source(args.source, active) as source:
+        if args.raw or args.config:
+            data = raw_root(source, platform) if args.raw else one_image(source, platform)
+            raw = data if isinstance(data, bytes) else data.config_bytes
+            sys.stdout.buffer.write(raw)
+            sys.stdout.flush()
+            return 0
+        doc = describe(source, platform, args.files)
+    if args.json:
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print("\n".join(render(doc)))
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from builder.commands.diff import diff_sources
+    from builder.formats.locate import open_source
+
+    platform = parse_platform(args.platform)
+    with (
+        clients(args) as active,
+        open_source(args.a, active) as a,
+        open_source(args.b, active) as b,
+    ):
+        found = diff_sources(a, b, platform)
+        digests = (str(a.root.digest), str(b.root.digest))
+    if args.json:
+        print(json.dumps(diff_json(digests, found), indent=2, sort_keys=True))
+    elif not args.quiet:
+        for difference in found:
+            print(difference.line())
+        print("identical" if not found else f"{len(found)} difference(s)")
+    return 1 if found or digests[0] != digests[1] else 0
+
+
+def diff_json(digests: tuple[str, str], found: list[Difference]) -> dict[str, Any]:
+    return {
+        "identical": digests[0] == digests[1],
+        "a": digests[0],
+        "b": digests[1],
+        "differences": [d.to_json() for d in found],
+    }
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from builder.commands.build import BuildOptions
+    from builder.commands.verify import verify
+
+    if args.source_date_epoch is not None and args.source_date_epoch < 0:
+        raise UsageError("--source-date-epoch must be 0 or more")
+    platforms, all_platforms = platforms_arg(args.platform)
+    options = BuildOptions(
+        spec_path=Path(args.file),
+        outputs=(),
+        platforms=platforms,
+        all_platforms=all_platforms,
+        source_date_epoch=args.source_date_epoch,
+        threads=args.jobs,
+    )
+    return report_verify(verify(options), args.json, args.quiet)
+
+
+def report_verify(result: VerifyResult, as_json: bool, quiet: bool) -> int:
+    """Print the outcome; 0 when reproducible, 1 otherwise."""
+    first = result.first_file
+    if as_json:
+        doc = {
+            "reproducible": result.reproducible,
+            "digests": [str(result.first.digest), str(result.second.digest)],
+            "firstDifferingFile": first.path if first else None,
+            "differences": [d.to_json() for d in result.differences],
+        }
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    elif result.reproducible:
+        if not quiet:
+            print("reproducible: both builds made the same image", file=sys.stderr)
+        print(result.first.digest)
+    else:
+        print(
+            f"bale: not reproducible: {result.first.digest} != {result.second.digest}",
+            file=sys.stderr,
+        )
+        if first is not None:
+            print(f"first differing file: /{first.path} ({first.where})", file=sys.stderr)
+        if not quiet:
+            for difference in result.differences:
+                print(difference.line(), file=sys.stderr)
+    return 0 if result.reproducible else 1

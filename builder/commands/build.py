@@ -1,0 +1,356 @@
+"""The one orchestrator: image.toml → base → layers → images → index → every output."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from threading import Lock
+from typing import TYPE_CHECKING
+
+from builder.commands.lock import pinned_base
+from builder.errors import UsageError
+from builder.formats.layout import Blob
+from builder.formats.sinks import write_output
+from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob
+from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
+from builder.layer.build import Layer, build_layer
+from builder.layer.cache import LayerCache
+from builder.layer.compress import Codec
+from builder.layer.deletions import whiteout_entries
+from builder.layer.entries import Entry, InlineContent, Kind
+from builder.layer.lower import LowerFS, entry_members, read_layer
+from builder.layer.sources import layer_entries
+from builder.layer.tarwriter import tar_size
+from builder.model import Descriptor, Platform
+from builder.registry.options import Clients
+from builder.spec.load import check_tag, load
+from builder.spec.locations import Output
+from builder.spec.values import BaseRef, ImageSpec, LayerSpec
+
+if TYPE_CHECKING:
+    from builder.commands.bases import BaseImage
+
+ProgressFactory = Callable[[str, int], Callable[[int], object]]
+PLATFORM_JOBS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    spec_path: Path
+    outputs: tuple[Output, ...]
+    tags: tuple[str, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+    source_date_epoch: int | None = None
+    threads: int = 0
+    progress: ProgressFactory | None = None
+    cache: LayerCache | None = None
+    all_platforms: bool = False
+    clients: Clients | None = None
+    # verify builds a copy of the context but keeps the base the original names.
+    base_ref: BaseRef | None = None
+    push: bool = False
+    by_digest: bool = False
+    locked: bool = False
+    warn: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    root: Descriptor
+    images: tuple[Image, ...]
+    tags: tuple[str, ...]
+    outputs: tuple[Output, ...] = field(default_factory=tuple)
+    index: JsonBlob | None = None
+    pushed: tuple[str, ...] = ()
+
+    @property
+    def blobs(self) -> list[Blob]:
+        """Every blob of the build, children before parents, each digest once."""
+        found: dict[str, Blob] = {}
+        for image in self.images:
+            blobs: list[Blob] = [*image.layers, image.config, image.manifest]
+            for blob in blobs:
+                found.setdefault(str(blob.descriptor.digest), blob)
+        if self.index is not None:
+            found.setdefault(str(self.index.descriptor.digest), self.index)
+        return list(found.values())
+
+
+def created_time(option: int | None, spec: ImageSpec) -> int:
+    """--source-date-epoch, else image.toml's created, else SOURCE_DATE_EPOCH, else 0."""
+    if option is not None:
+        return option
+    if spec.created is not None:
+        return spec.created
+    env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not env:
+        return 0
+    if not env.isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH='{env}' is not a whole number of seconds")
+    return int(env)
+
+
+class _LayerBuilder:
+    """Builds each platform's layers; a layer whose entries come out the same for
+    several platforms (arch-independent) is built once and shared by digest."""
+
+    def __init__(
+        self, spec: ImageSpec, created: int, work: Path, options: BuildOptions, share: bool
+    ) -> None:
+        self.spec, self.created, self.work, self.options = spec, created, work, options
+        self.share = share  # several platforms: worth hashing every entry to find shared layers
+        self.built: dict[tuple[object, ...], Layer] = {}
+        self.lock = Lock()
+
+    def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
+        spec = self.spec
+        track = needs_lower(spec)
+        lower = _lower_of(base) if track else LowerFS()
+        accounts = _accounts(spec, lower)
+        parents = base is None
+        plans: list[tuple[str, Codec, Callable[[], list[Entry]]]] = []
+        if spec.users or spec.groups:
+            accounts_layer = LayerSpec("accounts", spec.codec, where="[[users]]/[[groups]]")
+            make = partial(
+                layer_entries,
+                accounts_layer,
+                spec.context,
+                platform,
+                extra=_account_files(accounts, lower),
+                implicit_parents=parents,
+            )
+            plans.append(("accounts", spec.codec, make))
+        for layer_spec in spec.layers:
+            if layer_spec.platforms and platform not in layer_spec.platforms:
+                continue
+            make = partial(
+                _layer_plan, layer_spec, spec, platform, lower, accounts, self.work, parents
+            )
+            plans.append((layer_spec.name, layer_spec.codec, make))
+        layers = []
+        for number, (name, codec, make_entries) in enumerate(plans, 1):
+            entries = make_entries()
+            layers.append(self.layer(name, codec, entries))
+            if track and number < len(plans):
+                lower.apply(entry_members(entries))
+        return layers
+
+    def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
+        key = (name, codec, *entries) if self.share else None
+        if key is not None:
+            with self.lock:
+                if key in self.built:
+                    return self.built[key]
+        progress = None
+        if self.options.progress is not None:
+            progress = self.options.progress(name, tar_size(entries))
+        created_by = f"bale: layer {name}"
+        make = partial(
+            build_layer,
+            entries,
+            codec,
+            self.created,
+            threads=self.options.threads,
+            created_by=created_by,
+            progress=progress,
+        )
+        cache = self.options.cache
+        if cache is None:
+            layer = make(self.work)
+        else:
+            layer = cache.layer(entries, codec, self.created, make, created_by)
+        if key is None:
+            return layer
+        with self.lock:
+            return self.built.setdefault(key, layer)
+
+
+def _outputs(spec: ImageSpec, options: BuildOptions) -> tuple[Output, ...]:
+    """The outputs asked for, plus ``[image] repository`` with ``--push``."""
+    outputs = options.outputs
+    if options.push:
+        if not spec.repository:
+            raise UsageError(
+                f"--push: {spec.path} has no [image] repository; add e.g. "
+                'repository = "ghcr.io/acme/app", or use --output docker://REF'
+            )
+        outputs = (*outputs, Output("docker", Path(), "", spec.repository))
+    pushes = [o for o in outputs if o.transport == "docker"]
+    if options.by_digest and not pushes:
+        raise UsageError("--by-digest needs --push or an --output docker://REF")
+    if options.by_digest and any(o.tag for o in pushes):
+        raise UsageError("--by-digest pushes no tag; drop the tag from --output docker://REF:TAG")
+    return outputs
+
+
+def build(options: BuildOptions) -> BuildResult:
+    """Build the image of ``options.spec_path`` and write it to every output."""
+    clients = options.clients or Clients()
+    try:
+        return _build(options, clients)
+    finally:
+        if clients is not options.clients:
+            clients.close()
+
+
+def _build(options: BuildOptions, clients: Clients) -> BuildResult:
+    spec = load(options.spec_path)
+    if options.base_ref is not None:
+        spec = dataclasses.replace(spec, base_ref=options.base_ref)
+    outputs = _outputs(spec, options)
+    pinned = pinned_base(spec, options.locked)
+    if pinned.note and options.warn is not None:
+        options.warn(pinned.note)
+    base_ref = pinned.base_ref
+    tags = tuple(dict.fromkeys(check_tag(t) for t in options.tags)) or spec.tags
+    requested = _requested(options, spec, base_ref, clients)
+    created = created_time(options.source_date_epoch, spec)
+    annotations = dict(spec.annotations)
+    with tempfile.TemporaryDirectory(prefix="bale-") as work:
+        builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1)
+
+        def one(wanted: Platform | None) -> Image:
+            base = _load_base(base_ref, wanted, clients) if base_ref else None
+            platform = wanted or (base.platform if base else Platform.host())
+            parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
+            layers = builder.layers(platform, base)
+            return assemble(platform, created, spec.config, layers, annotations, spec.format, parts)
+
+        if len(requested) == 1:
+            images: tuple[Image, ...] = (one(requested[0]),)
+        else:
+            with ThreadPoolExecutor(max_workers=PLATFORM_JOBS) as pool:
+                images = tuple(pool.map(one, requested))
+        index = None
+        root = images[0].manifest.descriptor
+        if len(images) > 1 or spec.index == "always":
+            index = index_blob(images, annotations, spec.format)
+            root = index.descriptor
+        result = BuildResult(root, images, tags, outputs, index)
+        platform = images[0].platform if len(images) == 1 else None
+        blobs, jobs = result.blobs, options.threads
+        pushed: list[str] = []
+        for output in outputs:
+            out_tags = () if options.by_digest and output.transport == "docker" else tags
+            pushed += write_output(output, blobs, root, out_tags, created, platform, clients, jobs)
+    return dataclasses.replace(result, pushed=tuple(pushed))
+
+
+def _load_base(ref: BaseRef, wanted: Platform | None, clients: Clients) -> BaseImage:
+    from builder.commands.bases import load_base  # registry and archive readers: only with a base
+
+    return load_base(ref, wanted, clients)
+
+
+def _requested(
+    options: BuildOptions, spec: ImageSpec, base_ref: BaseRef | None, clients: Clients
+) -> Sequence[Platform | None]:
+    """The platforms to build: --platform, else image.toml's; "all" asks the base."""
+    wants_all = options.all_platforms or (spec.all_platforms and not options.platforms)
+    if wants_all:
+        if base_ref is None:
+            raise UsageError(
+                "--platform all builds every platform of the base image, and this image "
+                "has no base (scratch); set [image] base or name the platforms"
+            )
+        from builder.commands.bases import base_platforms
+
+        return base_platforms(base_ref, clients)
+    requested: Sequence[Platform | None] = options.platforms or spec.platforms
+    if not requested:
+        requested = (None,) if base_ref else (Platform.host(),)
+    return requested
+
+
+def needs_lower(spec: ImageSpec) -> bool:
+    """Whether the build must know the files below its layers.
+
+    Deletions match against them and account names resolve through their
+    /etc/passwd and /etc/group; nothing else does, so a build without these
+    reads no base layer (a push to the base's registry then mounts them all).
+    """
+    if spec.users or spec.groups or not _numeric(spec.config.user):
+        return True
+    for layer in spec.layers:
+        if layer.delete or layer.opaque:
+            return True
+        owners = [layer.tar_owner, *(f.owner for f in layer.files)]
+        owners += [d.owner for d in layer.dirs] + [s.owner for s in layer.symlinks]
+        owners += [c.owner for c in layer.content]
+        if any(owner is not None and not _numeric(str(owner)) for owner in owners):
+            return True
+    return False
+
+
+def _numeric(owner: str) -> bool:
+    return all(part.isdigit() for part in owner.split(":") if part)
+
+
+def _lower_of(base: BaseImage | None) -> LowerFS:
+    """The merged view of the base's layers (their diff_ids checked on the way)."""
+    lower = LowerFS()
+    if base is None:
+        return lower
+    for layer in base.layers:
+        lower.apply(read_layer(layer.open(), layer.descriptor, layer.diff_id, base.name))
+    return lower
+
+
+def _accounts(spec: ImageSpec, lower: LowerFS) -> Accounts:
+    accounts = Accounts.parse(lower.content(PASSWD), lower.content(GROUP), lower.content(SHADOW))
+    accounts = accounts.merged(spec.users, spec.groups)
+    if spec.config.user:
+        accounts.check_user(spec.config.user, f"{spec.path}: [config] user")
+    return accounts
+
+
+def _account_files(accounts: Accounts, lower: LowerFS) -> list[tuple[Entry, str]]:
+    """The merged account files; /etc/shadow keeps the base's mode and owner."""
+    passwd, group, shadow = accounts.render()
+    where = "[[users]]/[[groups]]"
+    files = [
+        (Entry(PASSWD, Kind.FILE, 0o644, content=InlineContent(passwd)), where),
+        (Entry(GROUP, Kind.FILE, 0o644, content=InlineContent(group)), where),
+    ]
+    below = lower.nodes.get(SHADOW)
+    if shadow is not None and below is not None:
+        entry = Entry(SHADOW, Kind.FILE, below.mode, below.uid, below.gid, InlineContent(shadow))
+        files.append((entry, where))
+    return files
+
+
+def _layer_plan(
+    layer: LayerSpec,
+    spec: ImageSpec,
+    platform: Platform,
+    lower: LowerFS,
+    accounts: Accounts,
+    work: Path,
+    implicit_parents: bool,
+) -> list[Entry]:
+    """Entries of one [[layers]] table: whiteouts, tarball members, then its own entries."""
+    extra = [(e, f"{layer.where} (delete/opaque)") for e in whiteout_entries(layer, lower)]
+    groups: Sequence[Sequence[str]] = ()
+    if layer.tar:
+        where = f"{layer.where} (tar '{layer.tar}')"
+        owner = accounts.resolve(layer.tar_owner, where) if layer.tar_owner else None
+        from builder.layer.tarimport import import_tar
+
+        imported = import_tar(spec.context / layer.tar, work, where, owner)
+        extra += [(e, where) for e in imported.entries]
+        groups = imported.groups
+    return layer_entries(
+        layer,
+        spec.context,
+        platform,
+        accounts.resolve,
+        extra=extra,
+        extra_groups=groups,
+        implicit_parents=implicit_parents,
+    )

@@ -1,0 +1,162 @@
+"""``bale inspect``: the tree index → manifests → config → layers of any image.
+
+Works on any Store (layouts, archives, and a registry once it plugs into
+``locate.open_registry``). ``describe`` makes the JSON document; ``render``
+turns that same document into text, so both outputs always agree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from builder.errors import ImageError
+from builder.formats.locate import Source
+from builder.image.layerfiles import FileInfo, layer_files, measure, tar_tv
+from builder.image.store import SourceImage, Store, platforms_of, read_document, resolve_image
+from builder.model import INDEX_TYPES, Descriptor, Platform
+
+_CONFIG_KEYS = (
+    ("Entrypoint", "entrypoint"),
+    ("Cmd", "cmd"),
+    ("Env", "env"),
+    ("User", "user"),
+    ("WorkingDir", "workdir"),
+    ("ExposedPorts", "ports"),
+    ("Volumes", "volumes"),
+    ("Labels", "labels"),
+    ("StopSignal", "stopSignal"),
+)
+
+
+def images_of(store: Store, root: Descriptor, platform: Platform | None) -> list[SourceImage]:
+    """Every platform image under ``root`` (or just ``platform``'s), index order."""
+    if root.media_type not in INDEX_TYPES:
+        return [resolve_image(store, root, platform)]
+    if platform is not None:
+        return [resolve_image(store, root, platform)]
+    found = []
+    for entry in platforms_of(store, root):
+        if entry.media_type in INDEX_TYPES:
+            raise ImageError(f"{store.name}: nested index {entry.digest} is not supported")
+        found.append(resolve_image(store, entry, None))
+    return found
+
+
+def one_image(source: Source, platform: Platform | None) -> SourceImage:
+    images = images_of(source.store, source.root, platform)
+    if len(images) > 1:
+        offered = ", ".join(str(i.platform) for i in images)
+        raise ImageError(
+            f"{source.text} holds several platforms ({offered}); pick one with --platform"
+        )
+    return images[0]
+
+
+def raw_root(source: Source, platform: Platform | None) -> bytes:
+    """The exact bytes of the root (or, with a platform, of that platform's manifest)."""
+    if platform is None:
+        return read_document(source.store, source.root)[0]
+    return one_image(source, platform).manifest_bytes
+
+
+def describe(source: Source, platform: Platform | None, files: bool) -> dict[str, Any]:
+    """Everything ``inspect --json`` prints."""
+    store, root = source.store, source.root
+    out: dict[str, Any] = {"source": source.text, "root": _descriptor(root)}
+    if root.media_type in INDEX_TYPES:
+        _, index = read_document(store, root)
+        out["annotations"] = dict(index.get("annotations") or {})
+    out["images"] = [_image(store, i, files) for i in images_of(store, root, platform)]
+    return out
+
+
+def _descriptor(descriptor: Descriptor) -> dict[str, Any]:
+    return {
+        "mediaType": descriptor.media_type,
+        "digest": str(descriptor.digest),
+        "size": descriptor.size,
+    }
+
+
+def _image(store: Store, image: SourceImage, files: bool) -> dict[str, Any]:
+    manifest = json.loads(image.manifest_bytes)
+    config = image.config_json
+    container = config.get("config") or {}
+    summary: dict[str, Any] = {**_descriptor(image.config), "created": config.get("created")}
+    for key, name in _CONFIG_KEYS:
+        value = container.get(key)
+        if isinstance(value, dict) and key in ("ExposedPorts", "Volumes"):
+            value = sorted(value)
+        summary[name] = value
+    history = [h for h in config.get("history") or [] if not h.get("empty_layer")]
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+    layers = []
+    for number, layer in enumerate(image.layers):
+        size, diff_id = measure(store, layer)
+        item = {
+            **_descriptor(layer),
+            "diffId": diff_ids[number] if number < len(diff_ids) else None,
+            "uncompressedSize": size,
+            "history": history[number].get("created_by", "") if number < len(history) else "",
+        }
+        if item["diffId"] != str(diff_id):
+            raise ImageError(
+                f"{store.name}: layer {layer.digest} unpacks to {diff_id}, but the config "
+                f"says {item['diffId']}; the image is corrupt"
+            )
+        if files:
+            item["files"] = [f.to_json() for f in layer_files(store, layer)]
+        layers.append(item)
+    return {
+        "platform": str(image.platform),
+        "manifest": {
+            **_descriptor(image.manifest),
+            "annotations": dict(manifest.get("annotations") or {}),
+        },
+        "config": summary,
+        "layers": layers,
+    }
+
+
+def render(doc: dict[str, Any]) -> list[str]:
+    """The text form of ``describe``'s document."""
+    lines = [doc["source"]]
+    root = doc["root"]
+    indent = ""
+    if "annotations" in doc:
+        lines.append(f"index {root['digest']} {root['size']} bytes {root['mediaType']}")
+        lines += [f"  {k}: {v}" for k, v in sorted(doc["annotations"].items())]
+        indent = "  "
+    for image in doc["images"]:
+        lines += _render_image(image, indent)
+    return lines
+
+
+def _render_image(image: dict[str, Any], pad: str) -> list[str]:
+    m, c = image["manifest"], image["config"]
+    lines = [f"{pad}manifest {image['platform']} {m['digest']} {m['size']} bytes {m['mediaType']}"]
+    lines += [f"{pad}  annotation {k}: {v}" for k, v in sorted(m["annotations"].items())]
+    lines.append(f"{pad}  config {c['digest']} {c['size']} bytes")
+    for key in ("created", *(name for _, name in _CONFIG_KEYS)):
+        value = c.get(key)
+        if value in (None, [], {}, ""):
+            continue
+        if isinstance(value, dict):
+            value = [f"{k}={v}" for k, v in sorted(value.items())]
+        if isinstance(value, list) and key in ("env", "labels", "ports", "volumes"):
+            lines.append(f"{pad}    {key}:")
+            lines += [f"{pad}      {v}" for v in value]
+        else:
+            shown = json.dumps(value) if isinstance(value, list) else value
+            lines.append(f"{pad}    {key}: {shown}")
+    lines.append(f"{pad}  layers: {len(image['layers'])}")
+    for number, layer in enumerate(image["layers"], 1):
+        lines.append(f"{pad}    {number}. {layer['digest']} {layer['mediaType']}")
+        lines.append(f"{pad}       {layer['size']} bytes, {layer['uncompressedSize']} uncompressed")
+        lines.append(f"{pad}       diff_id {layer['diffId']}")
+        if layer["history"]:
+            lines.append(f"{pad}       history: {layer['history']}")
+        for entry in layer.get("files", []):
+            lines.append(f"{pad}       {tar_tv(FileInfo.from_json(entry))}")
+    return lines

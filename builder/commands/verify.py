@@ -1,0 +1,118 @@
+"""``bale verify``: build twice in differently made copies of the context, compare.
+
+The two copies differ in everything a reproducible build must ignore: file
+mtimes, the umask, the order files are created in, and the working directory.
+Equal root digests prove the build reproducible here; otherwise ``diff``
+says where the two images part.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from builder.commands.build import BuildOptions, build
+from builder.commands.diff import Difference, diff_sources
+from builder.formats.locate import Source
+from builder.image.store import LayoutStore
+from builder.model import Descriptor
+from builder.spec.load import load
+from builder.spec.locations import Output
+
+Prepare = Callable[[Path], None]
+# (umask, reverse creation order, mtime shift in seconds) of the two copies.
+_VARIANTS = ((0o022, False, 0), (0o077, True, 86_400 * 400 + 7))
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    first: Descriptor
+    second: Descriptor
+    differences: tuple[Difference, ...]
+
+    @property
+    def reproducible(self) -> bool:
+        return self.first.digest == self.second.digest
+
+    @property
+    def first_file(self) -> Difference | None:
+        """The first differing file, the usual answer to "what is not reproducible?"."""
+        return next((d for d in self.differences if d.is_file), None)
+
+
+def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResult:
+    """Build ``options`` twice; ``prepare`` (tests only) may alter each copied context."""
+    spec = options.spec_path.resolve()
+    # Loaded here so a bad image.toml is reported under its own name, not a copy's,
+    # and so a base given by a path outside the context stays reachable from the copies.
+    original = load(spec)
+    with tempfile.TemporaryDirectory(prefix="bale-verify-") as work:
+        roots = []
+        for number, (umask, reverse, shift) in enumerate(_VARIANTS, 1):
+            base = Path(work) / str(number)
+            context = base / "context"
+            with _umask(umask):
+                copy_tree(spec.parent, context, reverse, shift)
+                if prepare is not None:
+                    prepare(context)
+                layout = base / "image"
+                run = replace(
+                    options,
+                    spec_path=context / spec.name,
+                    outputs=(Output("oci", layout),),
+                    tags=("verify",),
+                    base_ref=original.base_ref,
+                )
+                with _cwd(context if number == 1 else base):
+                    roots.append(build(run).root)
+        differences: tuple[Difference, ...] = ()
+        if roots[0].digest != roots[1].digest:
+            a, b = (LayoutStore(Path(work) / n / "image") for n in ("1", "2"))
+            differences = tuple(
+                diff_sources(Source("A", a, roots[0]), Source("B", b, roots[1]), None)
+            )
+    return VerifyResult(roots[0], roots[1], differences)
+
+
+def copy_tree(source: Path, target: Path, reverse: bool, shift: int) -> None:
+    """Copy a directory keeping modes and symlinks; order and mtimes varied on request."""
+    target.mkdir(parents=True)
+    names = sorted(os.listdir(source), reverse=reverse)
+    for name in names:
+        src, dst = source / name, target / name
+        if src.is_symlink():
+            os.symlink(os.readlink(src), dst)
+        elif src.is_dir():
+            copy_tree(src, dst, reverse, shift)
+        elif src.is_file():
+            shutil.copyfile(src, dst)
+        else:
+            continue
+        if not dst.is_symlink():
+            stat = src.stat()
+            os.chmod(dst, stat.st_mode & 0o7777)
+            os.utime(dst, ns=(stat.st_atime_ns, stat.st_mtime_ns + shift * 1_000_000_000))
+
+
+@contextmanager
+def _umask(mask: int) -> Iterator[None]:
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+@contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)

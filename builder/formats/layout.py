@@ -1,0 +1,197 @@
+"""OCI image layout: write atomically, read back.
+
+Contract of ``write_layout``: when it returns, every blob is on disk under
+its digest (fsynced) and ``index.json`` names ``root`` once per tag; when it
+raises, the layout is as it was (blobs it added are removed, a directory it
+created is removed).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from builder.atomic import atomic_write
+from builder.errors import DigestMismatch, LayoutError
+from builder.layer.build import Layer
+from builder.model import ANNOTATION_REF_NAME, OCI_INDEX, Descriptor, canonical_json
+
+LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
+COPY_SIZE = 1 << 20
+
+
+class Blob(Protocol):
+    """Anything with a descriptor whose bytes can be re-read."""
+
+    @property
+    def descriptor(self) -> Descriptor: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+def blob_path(root: Path, descriptor: Descriptor) -> Path:
+    return root / "blobs" / descriptor.digest.algorithm / descriptor.digest.encoded
+
+
+def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
+    with atomic_write(path) as out:
+        for chunk in chunks:
+            out.write(chunk)
+
+
+def _verified_chunks(blob: Blob) -> Iterable[bytes]:
+    """The blob's bytes, checked against its descriptor before the last chunk is released."""
+    want = blob.descriptor
+    hasher = hashlib.new(want.digest.algorithm)
+    size = 0
+    with blob.open() as stream:
+        pending = b""
+        while chunk := stream.read(COPY_SIZE):
+            if pending:
+                yield pending
+            hasher.update(chunk)
+            size += len(chunk)
+            pending = chunk
+    if size != want.size or hasher.hexdigest() != want.digest.encoded:
+        raise _changed(want, size)
+    if pending:
+        yield pending
+
+
+def _changed(want: Descriptor, size: int) -> DigestMismatch:
+    return DigestMismatch(
+        f"blob {want.digest} changed before it was written ({size} bytes read, "
+        f"{want.size} expected); rebuild the image"
+    )
+
+
+def _copy_file(source: Path, path: Path, want: Descriptor) -> None:
+    """A layer blob bale built or the cache just verified: copied by the kernel, not re-hashed.
+
+    Its digest was computed as it was written, or checked when the cache
+    reused it, so only the size is checked here.
+    """
+    with atomic_write(path) as out, open(source, "rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        if size != want.size:
+            raise _changed(want, size)
+        if not _kernel_copy(stream.fileno(), out.fileno(), size):
+            shutil.copyfileobj(stream, out)
+
+
+def _kernel_copy(source: int, target: int, size: int) -> bool:
+    """copy_file_range: no trip through user space (a reflink where the file system can).
+
+    False, with nothing written, where the kernel or file system cannot do it.
+    """
+    if not hasattr(os, "copy_file_range"):
+        return False
+    done = 0
+    while done < size:
+        try:
+            moved = os.copy_file_range(source, target, size - done)
+        except OSError as exc:
+            if done or exc.errno not in _NO_KERNEL_COPY:
+                raise
+            return False
+        if not moved:
+            raise DigestMismatch(
+                f"a layer blob shrank while it was copied ({done} of {size} bytes); "
+                "rebuild the image"
+            )
+        done += moved
+    return True
+
+
+_NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM}
+
+
+def _open_layout(root: Path) -> None:
+    if root.exists() and not root.is_dir():
+        raise LayoutError(f"{root} exists and is not a directory; choose another --output")
+    marker = root / "oci-layout"
+    if root.is_dir() and any(root.iterdir()) and not marker.exists():
+        raise LayoutError(
+            f"{root} is a non-empty directory without an 'oci-layout' file; "
+            "choose a new or empty directory, or an existing OCI layout"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    if not marker.exists():
+        _write_atomic(marker, [canonical_json(LAYOUT_FILE)])
+
+
+def read_index(root: Path) -> dict[str, Any]:
+    path = root / "index.json"
+    if not path.exists():
+        return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise LayoutError(f"{path}: not a readable JSON image index: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
+        raise LayoutError(f"{path}: not an OCI image index (no 'manifests' array)")
+    return document
+
+
+def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str]) -> bytes:
+    """Move ``tags`` to ``root``; keep every other image the layout holds."""
+    kept = []
+    for item in index["manifests"]:
+        annotations = item.get("annotations") or {}
+        if tags and annotations.get(ANNOTATION_REF_NAME) in tags:
+            continue
+        if not tags and not annotations and item.get("digest") == str(root.digest):
+            continue
+        kept.append(item)
+    new = [
+        Descriptor(
+            root.media_type, root.digest, root.size, {ANNOTATION_REF_NAME: tag}, root.platform
+        ).to_json()
+        for tag in tags
+    ] or [root.to_json()]
+    return canonical_json({**index, "manifests": kept + new})
+
+
+def write_layout(
+    root: Path, blobs: Sequence[Blob], index_root: Descriptor, tags: Sequence[str]
+) -> None:
+    """Add ``blobs`` and point ``tags`` at ``index_root``; all or nothing."""
+    existed = root.exists()
+    added: list[Path] = []
+    try:
+        _open_layout(root)
+        index = read_index(root)
+        for blob in blobs:
+            path = blob_path(root, blob.descriptor)
+            if path.exists() and path.stat().st_size == blob.descriptor.size:
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(blob, Layer):
+                _copy_file(blob.path, path, blob.descriptor)
+            else:
+                _write_atomic(path, _verified_chunks(blob))
+            added.append(path)
+        _write_atomic(root / "index.json", [_updated_index(index, index_root, tags)])
+        _fsync_dir(root)
+    except BaseException as exc:
+        for path in added:
+            path.unlink(missing_ok=True)
+        if not existed:
+            shutil.rmtree(root, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise LayoutError(f"cannot write the OCI layout {root}: {exc}") from exc
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

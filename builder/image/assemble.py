@@ -1,0 +1,253 @@
+"""Pure assembly of config, manifest and index documents.
+
+Each document is serialised once (canonical JSON); the descriptor is computed
+from those bytes, and the same bytes are what sinks store or push.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
+
+from builder.errors import ImageError
+from builder.image.configmerge import merge_config
+from builder.model import (
+    ANNOTATION_BASE_DIGEST,
+    ANNOTATION_BASE_NAME,
+    ANNOTATION_CREATED,
+    DOCKER_CONFIG,
+    DOCKER_LAYER,
+    DOCKER_LAYER_GZIP,
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
+    Descriptor,
+    Digest,
+    Platform,
+    canonical_json,
+)
+from builder.spec.values import DEFAULT_PATH, ConfigSpec
+
+
+class ImageLayer(Protocol):
+    """A built layer or a reused base layer: what a manifest and config need of it."""
+
+    @property
+    def descriptor(self) -> Descriptor: ...
+
+    @property
+    def diff_id(self) -> Digest: ...
+
+    @property
+    def created_by(self) -> str: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BaseParts:
+    """What an image inherits from its base: config document, layers, name and digest."""
+
+    config: Mapping[str, Any]
+    layers: Sequence[ImageLayer]
+    name: str
+    digest: Digest
+
+
+@dataclass(frozen=True, slots=True)
+class JsonBlob:
+    """A serialised document and the descriptor of exactly those bytes."""
+
+    descriptor: Descriptor
+    data: bytes
+
+    @classmethod
+    def of(cls, media_type: str, document: Mapping[str, Any]) -> JsonBlob:
+        data = canonical_json(document)
+        return cls(Descriptor(media_type, Digest.of(data), len(data)), data)
+
+    def open(self) -> BinaryIO:
+        return io.BytesIO(self.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """One platform's image: manifest, config and layers, base first."""
+
+    platform: Platform
+    manifest: JsonBlob
+    config: JsonBlob
+    layers: tuple[ImageLayer, ...]
+
+
+def rfc3339(seconds: int) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def container_config(spec: ConfigSpec) -> dict[str, Any]:
+    """The ``config`` object of the image config, omitting what is unset."""
+    env = dict(spec.env)
+    env.setdefault("PATH", DEFAULT_PATH)
+    out: dict[str, Any] = {"Env": [f"{k}={v}" for k, v in env.items()]}
+    if spec.entrypoint is not None:
+        out["Entrypoint"] = list(spec.entrypoint)
+    if spec.cmd is not None:
+        out["Cmd"] = list(spec.cmd)
+    optional = {
+        "WorkingDir": spec.workdir,
+        "User": spec.user,
+        "StopSignal": spec.stop_signal,
+        "ExposedPorts": {p: {} for p in spec.ports},
+        "Volumes": {v: {} for v in spec.volumes},
+        "Labels": dict(spec.labels),
+    }
+    out.update((key, value) for key, value in optional.items() if value)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MediaTypes:
+    """The media types of one image format (OCI or Docker v2.2)."""
+
+    manifest: str
+    index: str
+    config: str
+    annotations: bool
+
+    def layer(self, descriptor: Descriptor) -> dict[str, Any]:
+        """A layer descriptor in this format (the same bytes, maybe another name)."""
+        out = descriptor.to_json()
+        if self.manifest == DOCKER_MANIFEST:
+            known = {
+                OCI_LAYER: DOCKER_LAYER,
+                OCI_LAYER_GZIP: DOCKER_LAYER_GZIP,
+                DOCKER_LAYER: DOCKER_LAYER,
+                DOCKER_LAYER_GZIP: DOCKER_LAYER_GZIP,
+            }
+            if descriptor.media_type not in known:
+                raise ImageError(
+                    f"layer {descriptor.digest} is {descriptor.media_type}, which Docker's "
+                    'media types cannot name; use format = "oci" or a gzip base'
+                )
+            out["mediaType"] = known[descriptor.media_type]
+        return out
+
+
+FORMATS = {
+    "oci": MediaTypes(OCI_MANIFEST, OCI_INDEX, OCI_CONFIG, True),
+    "docker": MediaTypes(DOCKER_MANIFEST, DOCKER_LIST, DOCKER_CONFIG, False),
+}
+
+
+def config_blob(
+    platform: Platform,
+    created: int,
+    config: Mapping[str, Any],
+    layers: Sequence[ImageLayer],
+    media_type: str = OCI_CONFIG,
+    base: BaseParts | None = None,
+) -> JsonBlob:
+    """The config document; a base's diff_ids and history come first, unchanged."""
+    base_layers = list(base.layers) if base else []
+    history = list(base.config.get("history") or []) if base else []
+    document: dict[str, Any] = {
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "created": rfc3339(created),
+        "config": dict(config),
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [str(layer.diff_id) for layer in [*base_layers, *layers]],
+        },
+        "history": history
+        + [{"created": rfc3339(created), "created_by": layer.created_by} for layer in layers],
+    }
+    if base and base.config.get("os.features"):
+        document["os.features"] = base.config["os.features"]
+    if platform.variant:
+        document["variant"] = platform.variant
+    if platform.os_version:
+        document["os.version"] = platform.os_version
+    return JsonBlob.of(media_type, document)
+
+
+def manifest_blob(
+    config: JsonBlob,
+    layers: Sequence[ImageLayer],
+    annotations: Mapping[str, str],
+    types: MediaTypes = FORMATS["oci"],
+) -> JsonBlob:
+    document: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": types.manifest,
+        "config": config.descriptor.to_json(),
+        "layers": [types.layer(layer.descriptor) for layer in layers],
+    }
+    if annotations and types.annotations:
+        document["annotations"] = dict(annotations)
+    return JsonBlob.of(types.manifest, document)
+
+
+def assemble(
+    platform: Platform,
+    created: int,
+    spec: ConfigSpec,
+    layers: Sequence[ImageLayer],
+    annotations: Mapping[str, str],
+    image_format: str = "oci",
+    base: BaseParts | None = None,
+) -> Image:
+    """Config and manifest for one platform from finished layers (after the base's)."""
+    types = FORMATS[image_format]
+    merged = {ANNOTATION_CREATED: rfc3339(created)}
+    if base is None:
+        container = container_config(spec)
+        all_layers = list(layers)
+    else:
+        container = merge_config(base.config.get("config"), spec)
+        merged |= {ANNOTATION_BASE_NAME: base.name, ANNOTATION_BASE_DIGEST: str(base.digest)}
+        all_layers = [*base.layers, *layers]
+    merged.update(annotations)
+    config = config_blob(platform, created, container, layers, types.config, base)
+    manifest = manifest_blob(config, all_layers, merged, types)
+    return Image(platform, manifest, config, tuple(all_layers))
+
+
+def index_blob(
+    images: Sequence[Image], annotations: Mapping[str, str], image_format: str = "oci"
+) -> JsonBlob:
+    """An index naming each image's manifest with its platform, in the order given."""
+    entries = [(image.manifest.descriptor, image.platform) for image in images]
+    return index_of(entries, annotations, image_format)
+
+
+def index_of(
+    entries: Sequence[tuple[Descriptor, Platform]],
+    annotations: Mapping[str, str],
+    image_format: str = "oci",
+) -> JsonBlob:
+    """An index of manifests (descriptor and platform each), in the order given.
+
+    ``bale build`` and ``bale index create`` both make their index here, so the
+    same manifests give the same index digest either way.
+    """
+    types = FORMATS[image_format]
+    manifests = [
+        Descriptor(manifest.media_type, manifest.digest, manifest.size, platform=platform).to_json()
+        for manifest, platform in entries
+    ]
+    document: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": types.index,
+        "manifests": manifests,
+    }
+    if annotations and types.annotations:
+        document["annotations"] = dict(annotations)
+    return JsonBlob.of(types.index, document)

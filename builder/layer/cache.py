@@ -1,0 +1,259 @@
+"""The incremental layer cache: unchanged layers are not rebuilt.
+
+Layout of the cache directory (``BALE_CACHE_DIR``, else the user cache dir
+``.../bale``), shared with registry pulls::
+
+    blobs/sha256/<hex>     content-addressed blobs
+    layers/<key>.json      cache key -> {digest, diffId, size, mediaType, stamp}
+
+The key hashes everything that decides a layer's bytes: bale's layer-format
+version and compression backends, the codec, the tar mtime, and every entry's
+path, type, mode, owner, link target, xattrs and content identity. A host
+file's identity is its stat data (size, mtime_ns, ctime_ns, inode, device),
+as in git's index: its content is not read on a rebuild, and any write to
+it changes its ctime. A layer whose files changed within ``RACY_NS`` before
+the build is not recorded, because a later write in the same clock tick
+could leave the stat data unchanged (git's "racily clean" problem).
+
+Verification before reuse: the record keeps the blob's own stat stamp. If
+the blob's stat still matches, it is trusted without reading it; otherwise
+it is re-hashed, and either re-stamped or deleted and rebuilt (a blob written
+less than ``BLOB_RACY_NS`` ago is not stamped, so its first reuse re-hashes it). This catches
+any edit, truncation or replacement of a cached blob for the cost of one
+``stat``; it does not catch silent media corruption that leaves the stat
+unchanged (``bale cache prune --all`` starts afresh).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import deflate
+import platformdirs
+import zstandard
+
+from builder.atomic import atomic_write
+from builder.errors import BaleError
+from builder.layer.build import Layer
+from builder.layer.compress import Codec
+from builder.layer.entries import Entry, HostFile, InlineContent
+from builder.model import Descriptor, Digest
+
+# Bump whenever the tar encoding or the chunking changes the bytes of a layer.
+LAYER_FORMAT = 1
+RACY_NS = 2_000_000_000
+BLOB_RACY_NS = 50_000_000
+HASH_READ = 1 << 20
+Clock = Callable[[], int]
+Builder = Callable[[Path], Layer]
+
+
+def cache_dir() -> Path:
+    """``BALE_CACHE_DIR`` if set, else the platform's user cache directory + ``bale``."""
+    configured = os.environ.get("BALE_CACHE_DIR", "").strip()
+    return Path(configured) if configured else Path(platformdirs.user_cache_dir("bale"))
+
+
+def _content_identity(entry: Entry) -> tuple[Any, ...] | None:
+    content = entry.content
+    if content is None:
+        return ()
+    if isinstance(content, HostFile):
+        st = (content.size, content.mtime_ns, content.ctime_ns, content.inode, content.device)
+        return ("host", content.path, *st)
+    if isinstance(content, InlineContent):
+        return ("inline", hashlib.sha256(content.data).hexdigest())
+    return None
+
+
+def layer_key(entries: Iterable[Entry], codec: Codec, mtime: int) -> str | None:
+    """The cache key of a layer, or None when some content has no cheap identity."""
+    hasher = hashlib.sha256()
+    backends = [deflate.__version__, zstandard.__version__]
+    head = ["bale-layer", LAYER_FORMAT, backends, codec.name, codec.level, codec.chunk_size, mtime]
+    hasher.update(json.dumps(head).encode())
+    for entry in entries:
+        identity = _content_identity(entry)
+        if identity is None:
+            return None
+        # repr of str, int and bytes tuples: unambiguous, and far cheaper than JSON.
+        fields = (entry.path, entry.kind.value, entry.mode, entry.uid, entry.gid, entry.linkname)
+        hasher.update(f"\n{fields!r}{entry.xattrs!r}{identity!r}".encode())
+    return hasher.hexdigest()
+
+
+def newest_change(entries: Iterable[Entry]) -> int:
+    """The latest mtime/ctime (ns) of the host files among ``entries``."""
+    stamps = [
+        max(e.content.mtime_ns, e.content.ctime_ns)
+        for e in entries
+        if isinstance(e.content, HostFile)
+    ]
+    return max(stamps, default=0)
+
+
+def _stamp(st: os.stat_result) -> list[int]:
+    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, sync=False) as out:
+        out.write(data)
+
+
+def hash_file(path: Path) -> tuple[str, int]:
+    """sha256 hex and size of a file, read in 1 MiB pieces."""
+    hasher = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(HASH_READ):
+            hasher.update(chunk)
+            size += len(chunk)
+    return hasher.hexdigest(), size
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """What a cache key maps to, and the blob stamp seen when it was last verified."""
+
+    descriptor: Descriptor
+    diff_id: Digest
+    stamp: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.descriptor
+        return {
+            "digest": str(d.digest),
+            "diffId": str(self.diff_id),
+            "size": d.size,
+            "mediaType": d.media_type,
+            "stamp": list(self.stamp),
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> Record:
+        descriptor = Descriptor(obj["mediaType"], Digest.parse(obj["digest"]), int(obj["size"]))
+        stamp = tuple(int(v) for v in obj.get("stamp") or ())
+        return cls(descriptor, Digest.parse(obj["diffId"]), stamp)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCache:
+    """The cache directory; ``clock`` gives the wall time in ns (tests pin it)."""
+
+    root: Path
+    clock: Clock = time.time_ns
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.root / "blobs" / "sha256"
+
+    def record_path(self, key: str) -> Path:
+        return self.root / "layers" / f"{key}.json"
+
+    def layer(
+        self,
+        entries: Sequence[Entry],
+        codec: Codec,
+        mtime: int,
+        build: Builder,
+        created_by: str = "",
+    ) -> Layer:
+        """The cached layer for these inputs, else ``build(blob_dir)`` recorded for next time."""
+        key = layer_key(entries, codec, mtime)
+        started = self.clock()
+        if key is not None:
+            hit = self.lookup(key, created_by)
+            if hit is not None:
+                return hit
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        layer = build(self.blob_dir)
+        if key is not None and newest_change(entries) < started - RACY_NS:
+            self._store(key, Record(layer.descriptor, layer.diff_id), layer.path)
+        return dataclasses.replace(layer, created_by=created_by)
+
+    def lookup(self, key: str, created_by: str = "") -> Layer | None:
+        """A verified cached layer, or None (a bad blob is deleted)."""
+        path = self.record_path(key)
+        try:
+            record = Record.from_json(json.loads(path.read_bytes()))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, BaleError):
+            path.unlink(missing_ok=True)
+            return None
+        blob = self.blob_dir / record.descriptor.digest.encoded
+        if not self._verified(key, record, blob):
+            return None
+        os.utime(path)
+        return Layer(record.descriptor, record.diff_id, blob, created_by)
+
+    def _verified(self, key: str, record: Record, blob: Path) -> bool:
+        try:
+            stamp = tuple(_stamp(blob.stat()))
+        except FileNotFoundError:
+            return False
+        if record.stamp and stamp == record.stamp:
+            return True
+        digest, size = hash_file(blob)
+        if digest != record.descriptor.digest.encoded or size != record.descriptor.size:
+            blob.unlink(missing_ok=True)
+            return False
+        self._store(key, record, blob)
+        return True
+
+    def _store(self, key: str, record: Record, blob: Path) -> None:
+        """Record ``key``; the blob stamp is kept only when it is not racy."""
+        st = blob.stat()
+        fresh = max(st.st_mtime_ns, st.st_ctime_ns) >= self.clock() - BLOB_RACY_NS
+        stamp = [] if fresh else _stamp(st)
+        data = json.dumps({**record.to_json(), "stamp": stamp}, sort_keys=True).encode()
+        _write_atomic(self.record_path(key), data)
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    records: int
+    blobs: int
+    freed: int
+
+
+def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Pruned:
+    """Remove layer records unused for ``max_age_s`` and the old blobs no record needs.
+
+    ``max_age_s=None`` empties the cache. A record's mtime is refreshed on
+    every hit; a blob (a layer or a registry pull) is kept while a kept record
+    names it or while it is younger than ``max_age_s``. Leftover temp files
+    of interrupted builds go too.
+    """
+    cutoff = float("inf") if max_age_s is None else (now or time.time()) - max_age_s
+    records = blobs = freed = 0
+    kept: set[str] = set()
+    for path in sorted((root / "layers").glob("*.json")):
+        st = path.stat()
+        if st.st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            records += 1
+            continue
+        try:
+            kept.add(Record.from_json(json.loads(path.read_bytes())).descriptor.digest.encoded)
+        except (OSError, ValueError, KeyError, TypeError, BaleError):
+            path.unlink(missing_ok=True)
+            records += 1
+    for path in sorted((root / "blobs" / "sha256").glob("*")):
+        st = path.stat()
+        if path.name in kept or st.st_mtime >= cutoff:
+            continue
+        path.unlink(missing_ok=True)
+        freed += st.st_size
+        blobs += path.name[0] != "."
+    return Pruned(records, blobs, freed)

@@ -1,0 +1,194 @@
+"""The merged filesystem below a layer: path → attributes, whiteouts applied.
+
+Built once per image from the base layers' tar headers (streamed, their
+diff_ids checked on the way) and then from each bale layer's entries. It
+answers what delete globs match and what /etc/passwd and /etc/group hold.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import zstandard
+
+from builder.errors import DigestMismatch, ImageError
+from builder.layer.decompress import codec_of_media_type, decompressed
+from builder.layer.entries import OPAQUE_MARKER, TAR_KINDS, WHITEOUT_PREFIX, Entry, Kind
+from builder.model import Descriptor, Digest
+
+# Files whose content is kept while reading: the account databases.
+KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow"})
+_MAX_KEPT = 4 << 20
+
+
+def _match(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
+    if not parts:
+        return not names
+    if parts[0] == "**":
+        return _match(names, parts[1:]) or (bool(names) and _match(names[1:], parts))
+    return bool(names) and fnmatch.fnmatchcase(names[0], parts[0]) and _match(names[1:], parts[1:])
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """What a path is in the merged view; ``kind`` None for devices, FIFOs and sockets."""
+
+    kind: Kind | None
+    mode: int
+    uid: int = 0
+    gid: int = 0
+    linkname: str = ""
+    data: bytes | None = None
+
+
+@dataclass
+class LowerFS:
+    nodes: dict[str, Node] = field(default_factory=dict)
+
+    def apply(self, members: Iterable[tuple[str, Node]]) -> None:
+        """Apply one layer: its whiteouts to what is below, then its other members."""
+        items = list(members)
+        for path, _ in items:
+            parent, _, name = path.rpartition("/")
+            if name == OPAQUE_MARKER:
+                self._remove_children(parent)
+            elif name.startswith(WHITEOUT_PREFIX):
+                self._remove(f"{parent}/{name[4:]}" if parent else name[4:])
+        for path, node in items:
+            if path.rpartition("/")[2].startswith(WHITEOUT_PREFIX):
+                continue
+            old = self.nodes.get(path)
+            if old is not None and not (old.kind is Kind.DIR and node.kind is Kind.DIR):
+                self._remove(path)
+            self.nodes[path] = node
+
+    def _remove(self, path: str) -> None:
+        self.nodes.pop(path, None)
+        self._remove_children(path)
+
+    def _remove_children(self, path: str) -> None:
+        prefix = f"{path}/" if path else ""
+        for key in [k for k in self.nodes if k.startswith(prefix) and k != path]:
+            del self.nodes[key]
+
+    def get(self, path: str) -> Node | None:
+        return self.nodes.get(path)
+
+    def glob(self, pattern: str) -> list[str]:
+        """Paths matching an absolute glob, component by component.
+
+        ``*``, ``?`` and ``[...]`` stay within one name; a ``**`` component
+        matches any number of whole components, none included.
+        """
+        parts = tuple(pattern.strip("/").split("/"))
+        return sorted(path for path in self.nodes if _match(tuple(path.split("/")), parts))
+
+    def content(self, path: str) -> bytes | None:
+        node = self.nodes.get(path)
+        return node.data if node is not None and node.kind is Kind.FILE else None
+
+
+def entry_members(entries: Iterable[Entry]) -> Iterator[tuple[str, Node]]:
+    """Entries of a bale layer as merged-view members (account files with their bytes)."""
+    for entry in entries:
+        data = None
+        if entry.path in KEEP_CONTENT and entry.kind is Kind.FILE and entry.content is not None:
+            with entry.content.open() as stream:
+                data = stream.read()
+        yield entry.path, Node(entry.kind, entry.mode, entry.uid, entry.gid, entry.linkname, data)
+
+
+def _norm(name: str) -> str:
+    return "/".join(p for p in name.split("/") if p not in ("", "."))
+
+
+class _Hashing:
+    """A read-through stream hashing what passes, for the diff_id check."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.hasher = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.hasher.update(data)
+        return data
+
+    def drain(self) -> str:
+        while self.read(1 << 20):
+            pass
+        return self.hasher.hexdigest()
+
+
+class _Padded:
+    """Ends a tar stream with zero blocks if its writer left them out (umoci 0.4.7 does)."""
+
+    def __init__(self, stream: _Hashing) -> None:
+        self.stream = stream
+        self.total = 0
+        self.padding: int | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self.padding is None:
+            data = self.stream.read(size)
+            self.total += len(data)
+            if data or size == 0:
+                return data
+            self.padding = -self.total % 512 + 1024
+        take = self.padding if size < 0 else min(size, self.padding)
+        self.padding -= take
+        return bytes(take)
+
+
+def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
+    """The members of an uncompressed tar stream as merged-view members."""
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            for info in tar:
+                path = _norm(info.name)
+                if not path:
+                    continue
+                data = None
+                if path in KEEP_CONTENT and info.isreg() and info.size <= _MAX_KEPT:
+                    extracted = tar.extractfile(info)
+                    data = extracted.read() if extracted else None
+                linkname = _norm(info.linkname) if info.islnk() else info.linkname
+                yield (
+                    path,
+                    Node(
+                        TAR_KINDS.get(info.type),
+                        info.mode & 0o7777,
+                        info.uid,
+                        info.gid,
+                        linkname,
+                        data,
+                    ),
+                )
+    except tarfile.TarError as exc:
+        raise ImageError(f"{where}: not a readable tar: {exc}") from None
+
+
+def read_layer(
+    stream: BinaryIO, descriptor: Descriptor, diff_id: Digest, where: str
+) -> list[tuple[str, Node]]:
+    """A base layer's members; raises DigestMismatch when it does not hash to ``diff_id``."""
+    with stream:
+        hashing = _Hashing(decompressed(stream, codec_of_media_type(descriptor.media_type)))
+        try:
+            members = list(tar_members(_Padded(hashing), where))  # type: ignore[arg-type]
+            actual = hashing.drain()
+        except (OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
+            raise ImageError(
+                f"{where}: cannot decompress layer {descriptor.digest}: {exc}"
+            ) from None
+    if actual != diff_id.encoded:
+        raise DigestMismatch(
+            f"{where}: layer {descriptor.digest} uncompresses to sha256:{actual}, but the "
+            f"config says {diff_id}; the base image is corrupt"
+        )
+    return members

@@ -1,0 +1,193 @@
+"""``[[layers]] tar = FILE``: a prebuilt root filesystem, checked and normalised as entries.
+
+The compression is read from the content (python-magic). The tarball is
+decompressed once into the build's work directory; entries point into that
+copy. Absolute paths, '..', links leaving the root, writes through a symlink
+and hardlinks to anything but an earlier file of the same tarball are refused
+before anything is written. Whiteouts inside the tarball are kept.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, cast
+
+import zstandard
+
+from builder.errors import SourceError
+from builder.layer.decompress import decompressed, sniff
+from builder.layer.entries import TAR_KINDS, Entry, Kind
+
+_XATTR = "SCHILY.xattr."
+
+
+class _Slice:
+    """A bounded read-only view of one member's bytes in the decompressed tar."""
+
+    def __init__(self, path: str, offset: int, size: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by __exit__
+        self._file.seek(offset)
+        self._left = size
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size < 0 else min(size, self._left)
+        data = self._file.read(size)
+        self._left -= len(data)
+        return data
+
+    def __enter__(self) -> _Slice:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class TarMember:
+    """Content of a regular file inside an imported tarball."""
+
+    path: str
+    offset: int
+    size: int
+
+    def open(self) -> BinaryIO:
+        return cast(BinaryIO, _Slice(self.path, self.offset, self.size))
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """The entries of a tarball and its hardlink groups (paths sharing one inode)."""
+
+    entries: tuple[Entry, ...]
+    groups: tuple[tuple[str, ...], ...]
+
+
+def _decompress(source: Path, work: Path, where: str) -> Path:
+    if not source.is_file():
+        raise SourceError(f"{where}: {source} is not a file in the build context")
+    with open(source, "rb") as stream:
+        try:
+            codec = sniff(stream.read(8192))
+        except SourceError as exc:
+            raise SourceError(f"{where}: {source}: {exc}") from None
+        stream.seek(0)
+        fd, name = tempfile.mkstemp(prefix="import-", suffix=".tar", dir=work)
+        with open(fd, "wb") as out:
+            try:
+                shutil.copyfileobj(decompressed(stream, codec), out, 1 << 20)
+                # Zero blocks for writers that leave out the end of the archive.
+                out.write(bytes(-out.tell() % 512 + 1024))
+            except (OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
+                raise SourceError(f"{where}: {source} is not valid {codec} data: {exc}") from None
+    return Path(name)
+
+
+def _member_path(name: str, where: str) -> str:
+    if name.startswith("/"):
+        raise SourceError(f"{where}: member '{name}' has an absolute path; refusing the tarball")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise SourceError(f"{where}: member '{name}' contains '..'; refusing the tarball")
+    return "/".join(parts)
+
+
+def _check_symlink(path: str, target: str, where: str) -> None:
+    if target.startswith("/"):
+        return
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise SourceError(
+            f"{where}: symlink member '{path}' -> '{target}' points outside the root; "
+            "refusing the tarball"
+        )
+
+
+@dataclass
+class _Reader:
+    """State while walking one tarball: entries so far, symlinks, hardlink groups."""
+
+    plain: Path
+    where: str
+    owner: tuple[int, int] | None
+    entries: dict[str, Entry] = field(default_factory=dict)
+    symlinks: set[str] = field(default_factory=set)
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, info: tarfile.TarInfo) -> None:
+        path = _member_path(info.name, self.where)
+        if not path:
+            return
+        label = f"{self.where}: member '{info.name}'"
+        if any(p in self.symlinks for p in _ancestors(path)):
+            raise SourceError(f"{label} is written through a symlink; refusing the tarball")
+        kind = TAR_KINDS.get(info.type)
+        if kind is None:
+            raise SourceError(
+                f"{label} is a device, FIFO or other special file; only files, "
+                "directories and links can be imported"
+            )
+        if path in self.entries:
+            raise SourceError(f"{label} appears twice; a layer may hold each path once")
+        self.entries[path] = self._entry(info, path, kind, label)
+
+    def _entry(self, info: tarfile.TarInfo, path: str, kind: Kind, label: str) -> Entry:
+        uid, gid = self.owner if self.owner is not None else (info.uid, info.gid)
+        xattrs = tuple(
+            sorted(
+                (key[len(_XATTR) :], value.encode("utf-8", "surrogateescape"))
+                for key, value in info.pax_headers.items()
+                if key.startswith(_XATTR)
+            )
+        )
+        mode = info.mode & 0o7777
+        if kind is Kind.FILE:
+            content = TarMember(str(self.plain), info.offset_data, info.size)
+            return Entry(path, kind, mode, uid, gid, content, xattrs=xattrs)
+        if kind is Kind.SYMLINK:
+            _check_symlink(path, info.linkname, label)
+            self.symlinks.add(path)
+            return Entry(path, kind, 0o777, uid, gid, linkname=info.linkname)
+        if kind is Kind.DIR:
+            return Entry(path, kind, mode, uid, gid, xattrs=xattrs)
+        if info.linkname.startswith("/") or ".." in info.linkname.split("/"):
+            raise SourceError(
+                f"{label} is a hardlink to '{info.linkname}', outside the tarball's root; "
+                "refusing the tarball"
+            )
+        target = _member_path(info.linkname, self.where)
+        first = self.entries.get(target)
+        if first is None or first.kind is not Kind.FILE:
+            raise SourceError(
+                f"{label} is a hardlink to '{info.linkname}', which is not a file "
+                "earlier in the tarball; refusing the tarball"
+            )
+        self.groups.setdefault(target, [target]).append(path)
+        return replace(first, path=path)
+
+
+def import_tar(
+    source: Path, work: Path, where: str, owner: tuple[int, int] | None = None
+) -> Imported:
+    """Every member of the tarball at ``source`` as an entry (hardlinks as groups)."""
+    reader = _Reader(_decompress(source, work, where), where, owner)
+    try:
+        with tarfile.open(reader.plain, "r:") as tar:
+            for info in tar:
+                reader.add(info)
+    except tarfile.TarError as exc:
+        raise SourceError(f"{where}: {source} is not a tar archive: {exc}") from None
+    groups = tuple(tuple(g) for g in reader.groups.values())
+    return Imported(tuple(reader.entries.values()), groups)
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]

@@ -1,0 +1,289 @@
+"""A client for one registry host speaking the OCI distribution API.
+
+Blobs go before the manifests that name them; every body can be re-read so
+any request can be retried; every digest the registry hands back is checked.
+See docs/registries.md for the auth lookup order, TLS rules and retries.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, BinaryIO
+
+import httpx
+
+from builder.errors import BaleError, DigestMismatch, RegistryError
+from builder.model import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, Digest
+from builder.reference import DOCKER_HUB, DOCKER_HUB_API
+from builder.registry import endpoint
+from builder.registry.auth import Authenticator, Scopes, repository_scope, scopes
+from builder.registry.credentials import Credentials, find_credentials
+from builder.registry.download import download
+from builder.registry.regoptions import RegistryOptions
+from builder.registry.retry import TransientError
+from builder.registry.transport import Call, Transport
+from builder.registry.upload import BlobUpload, UploadPlan, with_query
+
+MANIFEST_ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
+_MAX_TAG_PAGES = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """Manifest bytes exactly as served, their media type and verified digest."""
+
+    data: bytes
+    media_type: str
+    digest: Digest
+
+
+class RegistryClient:
+    """The distribution API of one registry (``docker.io`` means registry-1.docker.io)."""
+
+    def __init__(
+        self,
+        registry: str,
+        credentials: Credentials | None = None,
+        options: RegistryOptions | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        http: httpx.Client | None = None,
+    ) -> None:
+        """``http`` replaces the client built from ``options`` (tests, shared pools)."""
+        self.options = options or RegistryOptions()
+        self.registry = registry
+        self.host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
+        creds = find_credentials(registry) if credentials is None else credentials
+        self._http = http or httpx.Client(
+            verify=_verify(self.options), timeout=self.options.timeout
+        )
+        auth = Authenticator(self.host, creds, self._send_token_request, endpoint.is_secure)
+        self._t = Transport(
+            self.host, self._http, auth, self.options.retry, self.options.on_request, sleep
+        )
+        self._base: httpx.URL | None = None
+
+    def _send_token_request(self, request: httpx.Request) -> httpx.Response:
+        return self._t.send_once(request)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def base_url(self) -> httpx.URL:
+        """``https://host/`` or, where allowed and needed, ``http://host/``."""
+        if self._base is None:
+            budget = self._t.budget(f"connect to {self.host}")
+            while self._base is None:
+                try:
+                    self._base, answer = endpoint.probe(self._t, self.host, self.options.insecure)
+                except TransientError as error:
+                    budget.spend(error)
+                    continue
+                self._t.auth.learn(answer)
+        return self._base
+
+    def ping(self) -> None:
+        """Check that the host speaks the v2 API and accepts our credentials."""
+        self._call(f"check access to {self.host}", "GET", "/v2/", frozenset()).close()
+
+    def blob_exists(self, repo: str, digest: Digest) -> bool:
+        response = self._call(
+            f"check blob {digest} in {self.host}/{repo}",
+            "HEAD",
+            f"/v2/{repo}/blobs/{digest}",
+            _pull(repo),
+            expect=(200, 404),
+        )
+        response.close()
+        return response.status_code == 200
+
+    def manifest_exists(self, repo: str, digest: Digest) -> bool:
+        """Whether the repository already holds the manifest or index ``digest``."""
+        response = self._call(
+            f"check manifest {digest} in {self.host}/{repo}",
+            "HEAD",
+            f"/v2/{repo}/manifests/{digest}",
+            _pull(repo),
+            headers={"Accept": ", ".join(MANIFEST_ACCEPT)},
+            expect=(200, 404),
+        )
+        response.close()
+        return response.status_code == 200
+
+    def mount_blob(self, repo: str, digest: Digest, from_repo: str) -> bool:
+        """Ask the registry to link a blob from another repository; True if it did."""
+        wanted = scopes(repository_scope(repo, "pull", "push"), repository_scope(from_repo, "pull"))
+        url = self.base_url.join(f"/v2/{repo}/blobs/uploads/")
+        url = with_query(with_query(url, "mount", str(digest)), "from", from_repo)
+        operation = f"mount blob {digest} from {from_repo} into {self.host}/{repo}"
+        call = Call(operation, "POST", url, wanted, (201, 202), {"Content-Length": "0"})
+        response = self._t.request(call)
+        response.close()
+        if response.status_code == 202 and "Location" in response.headers:
+            self._cancel(url.join(response.headers["Location"]), wanted, operation)
+        return response.status_code == 201
+
+    def _cancel(self, location: httpx.URL, wanted: Scopes, operation: str) -> None:
+        """Abandon an upload session the registry opened instead of mounting."""
+        call = Call(operation, "DELETE", location, wanted, range(200, 500))
+        self._t.attempt(call).close()
+
+    def push_blob(self, repo: str, descriptor: Descriptor, opener: Callable[[], BinaryIO]) -> None:
+        """Upload a blob; ``opener`` must return a fresh stream at offset 0 on every call."""
+        chunked = descriptor.size > self.options.chunk_threshold
+        plan = UploadPlan(
+            self.base_url, repo, descriptor, opener, _push(repo), self.options.chunk_size, chunked
+        )
+        BlobUpload(self._t, plan).run()
+
+    def push_manifest(self, repo: str, reference: str, media_type: str, data: bytes) -> Digest:
+        """PUT manifest bytes under a tag or digest; returns their (verified) digest."""
+        digest = Digest.of(data)
+        operation = f"push manifest {digest} to {self.host}/{repo}:{reference}"
+        response = self._call(
+            operation,
+            "PUT",
+            f"/v2/{repo}/manifests/{reference}",
+            _push(repo),
+            expect=(201,),
+            headers={"Content-Type": media_type},
+            content=data,
+        )
+        response.close()
+        returned = response.headers.get("Docker-Content-Digest")
+        if returned and returned != str(digest):
+            raise DigestMismatch(
+                f"{operation}: the registry reports digest {returned} for the bytes we sent; "
+                "it rewrote the manifest, which breaks every reference to it"
+            )
+        return digest
+
+    def get_manifest(
+        self, repo: str, reference: str, accept: Collection[str] = MANIFEST_ACCEPT
+    ) -> Manifest:
+        """Fetch a manifest or index by tag or digest, verifying its digest."""
+        operation = f"get manifest {self.host}/{repo}:{reference}"
+        response = self._call(
+            operation,
+            "GET",
+            f"/v2/{repo}/manifests/{reference}",
+            _pull(repo),
+            headers={"Accept": ", ".join(accept)},
+        )
+        data = response.content
+        # A tag cannot contain ':', so a reference with one is a digest we asked for.
+        expected = reference if ":" in reference else response.headers.get("Docker-Content-Digest")
+        digest = _verify_manifest(operation, data, expected)
+        media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        return Manifest(data, media_type or _declared_type(data), digest)
+
+    def get_blob(self, repo: str, descriptor: Descriptor, dest: BinaryIO) -> None:
+        """Stream a blob into ``dest``, verifying size and digest (DigestMismatch if wrong)."""
+        url = self.base_url.join(f"/v2/{repo}/blobs/{descriptor.digest}")
+        operation = f"get blob {descriptor.digest} from {self.host}/{repo}"
+        download(self._t, Call(operation, "GET", url, _pull(repo), stream=True), descriptor, dest)
+
+    def list_tags(self, repo: str) -> list[str]:
+        """Every tag of ``repo``, following ``Link: <...>; rel="next"`` pages."""
+        tags: list[str] = []
+        for page in self._tag_pages(repo):
+            tags.extend(str(tag) for tag in (page.get("tags") or []))
+        return tags
+
+    def _tag_pages(self, repo: str) -> Iterator[dict[str, Any]]:
+        url: httpx.URL | None = self.base_url.join(f"/v2/{repo}/tags/list")
+        for _ in range(_MAX_TAG_PAGES):
+            if url is None:
+                return
+            call = Call(f"list tags of {self.host}/{repo}", "GET", url, _pull(repo))
+            response = self._t.request(call)
+            yield _json_object(response, call.operation)
+            url = _next_link(response, url)
+        raise RegistryError(f"list tags of {self.host}/{repo}: more than {_MAX_TAG_PAGES} pages")
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        wanted: Scopes,
+        expect: Collection[int] = (200,),
+        headers: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> httpx.Response:
+        url = self.base_url.join(path)
+        call = Call(operation, method, url, wanted, expect, headers or {}, content)
+        return self._t.request(call)
+
+
+def _pull(repo: str) -> Scopes:
+    return scopes(repository_scope(repo, "pull"))
+
+
+def _push(repo: str) -> Scopes:
+    return scopes(repository_scope(repo, "pull", "push"))
+
+
+def _verify(options: RegistryOptions) -> ssl.SSLContext | bool:
+    if options.insecure:
+        return False
+    context = ssl.create_default_context()
+    if options.ca_file is not None:
+        context.load_verify_locations(cafile=str(options.ca_file))
+    return context
+
+
+def _verify_manifest(operation: str, data: bytes, expected: str | None) -> Digest:
+    if expected is None:
+        return Digest.of(data)
+    try:
+        want = Digest.parse(expected)
+    except BaleError:
+        raise RegistryError(f"{operation}: the registry sent a malformed digest") from None
+    hasher = want.new_hasher()
+    hasher.update(data)
+    if hasher.hexdigest() != want.encoded:
+        raise DigestMismatch(
+            f"{operation}: the manifest bytes do not hash to {want}; the registry or a "
+            "proxy altered them. Try again, or report it to the registry operator"
+        )
+    return want
+
+
+def _declared_type(data: bytes) -> str:
+    try:
+        value = json.loads(data).get("mediaType")
+    except (ValueError, AttributeError):
+        return ""
+    return value if isinstance(value, str) else ""
+
+
+def _json_object(response: httpx.Response, operation: str) -> dict[str, Any]:
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise RegistryError(f"{operation}: the registry answered with something not JSON")
+    return data
+
+
+def _next_link(response: httpx.Response, url: httpx.URL) -> httpx.URL | None:
+    for part in response.headers.get("Link", "").split(","):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
+            return url.join(target.strip().strip("<>"))
+    return None

@@ -1,0 +1,168 @@
+"""Registry credentials: where Docker and podman keep them, and how to read them.
+
+Lookup order for a registry host (first hit wins):
+
+1. Docker's config.json (``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``):
+   ``credHelpers[host]``, else ``credsStore``, else the ``auths`` entry.
+2. ``$REGISTRY_AUTH_FILE`` (containers auth.json).
+3. ``$XDG_RUNTIME_DIR/containers/auth.json``.
+
+Secrets never appear in a repr, a log or an error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from builder.errors import AuthError
+from builder.reference import DOCKER_HUB
+
+HUB_SERVER_URL = "https://index.docker.io/v1/"
+_HUB_KEYS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A username with a password, or an identity (refresh) token."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+    @property
+    def anonymous(self) -> bool:
+        return not (self.username or self.password or self.identity_token)
+
+    def __repr__(self) -> str:
+        secret = "identity token" if self.identity_token else "password"
+        hidden = "<hidden>" if (self.password or self.identity_token) else "<none>"
+        return f"Credentials(username={self.username!r}, {secret}={hidden})"
+
+    __str__ = __repr__
+
+
+ANONYMOUS = Credentials()
+
+
+def basic_header(credentials: Credentials) -> str:
+    """The Authorization value for Basic auth; never log it."""
+    pair = f"{credentials.username}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode()
+
+
+def canonical_host(server: str) -> str:
+    """The registry host a config key names: drop scheme and path, fold Hub aliases."""
+    host = server.split("://", 1)[-1].split("/", 1)[0].lower()
+    return DOCKER_HUB if host in _HUB_KEYS else host
+
+
+def server_url(host: str) -> str:
+    """The key Docker files a host under (and gives to credential helpers)."""
+    return HUB_SERVER_URL if canonical_host(host) == DOCKER_HUB else host
+
+
+def docker_config_path() -> Path:
+    base = os.environ.get("DOCKER_CONFIG")
+    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+
+
+def containers_auth_paths() -> list[Path]:
+    paths = []
+    if os.environ.get("REGISTRY_AUTH_FILE"):
+        paths.append(Path(os.environ["REGISTRY_AUTH_FILE"]))
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        paths.append(Path(os.environ["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
+    return paths
+
+
+def find_credentials(host: str) -> Credentials:
+    """Credentials for a registry host, or ANONYMOUS when none are configured."""
+    want = canonical_host(host)
+    docker = load_config(docker_config_path())
+    found = _from_docker_config(docker, want, docker_config_path())
+    if found is not None:
+        return found
+    for path in containers_auth_paths():
+        found = _from_auths(load_config(path).get("auths"), want, path)
+        if found is not None:
+            return found
+    return ANONYMOUS
+
+
+def _from_docker_config(config: Mapping[str, Any], host: str, path: Path) -> Credentials | None:
+    helpers = config.get("credHelpers") or {}
+    helper = _helper_for(helpers, host) or config.get("credsStore")
+    if isinstance(helper, str) and helper:
+        from builder.registry.credhelper import helper_get  # runs a program: loaded when used
+
+        found = helper_get(helper, server_url(host))
+        if found is not None:
+            return _from_helper(found)
+    return _from_auths(config.get("auths"), host, path)
+
+
+def _helper_for(helpers: Mapping[str, Any], host: str) -> str | None:
+    for key, name in helpers.items():
+        if canonical_host(key) == host and isinstance(name, str):
+            return name
+    return None
+
+
+def _from_helper(pair: tuple[str, str]) -> Credentials:
+    username, secret = pair
+    if username == "<token>":
+        return Credentials(identity_token=secret)
+    return Credentials(username=username, password=secret)
+
+
+def _from_auths(auths: Any, host: str, path: Path) -> Credentials | None:
+    if not isinstance(auths, Mapping):
+        return None
+    for key, entry in auths.items():
+        if canonical_host(str(key)) == host and isinstance(entry, Mapping):
+            found = _decode_entry(entry, key, path)
+            if not found.anonymous:
+                return found
+    return None
+
+
+def _decode_entry(entry: Mapping[str, Any], key: str, path: Path) -> Credentials:
+    token = str(entry.get("identitytoken") or "")
+    encoded = str(entry.get("auth") or "")
+    if not encoded:
+        user, password = str(entry.get("username") or ""), str(entry.get("password") or "")
+        return Credentials(user, password, token)
+    try:
+        user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        sep = ""
+    if not sep:
+        raise AuthError(
+            f"the 'auth' value for '{key}' in {path} is not base64 'user:password'; "
+            f"log in again to rewrite it"
+        )
+    return Credentials(user, password, token)
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """A JSON config file as a dict; missing means empty."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise AuthError(f"cannot read credentials file {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise AuthError(f"{path} is not valid JSON (line {exc.lineno}): fix or remove it") from None
+    if not isinstance(data, dict):
+        raise AuthError(f"{path} must hold a JSON object")
+    return data

@@ -1,0 +1,66 @@
+"""Streaming a blob into a file while checking its size and digest.
+
+A registry, CDN or proxy can hand back the wrong bytes; we hash as we write
+and, on a mismatch, empty the destination (when it is seekable) so nothing
+usable is left behind, then raise DigestMismatch.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import httpx
+
+from builder.errors import DigestMismatch
+from builder.model import Descriptor
+from builder.registry.retry import TransientError
+from builder.registry.transport import Call, Transport
+
+
+def download(transport: Transport, call: Call, descriptor: Descriptor, dest: BinaryIO) -> None:
+    """Fetch ``call`` (a streamed GET) into ``dest``, retrying from the start if seekable."""
+    start = dest.tell() if dest.seekable() else None
+    budget = transport.budget(call.operation)
+    while True:
+        try:
+            _stream_once(transport, call, descriptor, dest)
+            return
+        except TransientError as error:
+            if start is None:
+                raise
+            budget.spend(error)
+            _rewind(dest, start)
+        except DigestMismatch:
+            if start is not None:
+                _rewind(dest, start)
+            raise
+
+
+def _stream_once(transport: Transport, call: Call, descriptor: Descriptor, dest: BinaryIO) -> None:
+    response = transport.attempt(call)
+    hasher = descriptor.digest.new_hasher()
+    count = 0
+    try:
+        for chunk in response.iter_bytes():
+            count += len(chunk)
+            if count > descriptor.size:
+                break
+            hasher.update(chunk)
+            dest.write(chunk)
+    except httpx.TransportError as exc:
+        raise TransientError(f"download interrupted ({type(exc).__name__})") from None
+    finally:
+        response.close()
+    actual = f"{descriptor.digest.algorithm}:{hasher.hexdigest()}"
+    if count != descriptor.size or actual != str(descriptor.digest):
+        got = f"{count} bytes" if count <= descriptor.size else f"over {descriptor.size} bytes"
+        raise DigestMismatch(
+            f"{call.operation}: got {got} hashing to {actual}, expected {descriptor.size} "
+            f"bytes with digest {descriptor.digest}; the registry or something between us "
+            "corrupted it. Nothing was kept: try again"
+        )
+
+
+def _rewind(dest: BinaryIO, start: int) -> None:
+    dest.seek(start)
+    dest.truncate()

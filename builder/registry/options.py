@@ -1,0 +1,88 @@
+"""Registry settings chosen on the command line, and the clients made from them.
+
+One ``RegistryClient`` per registry host is shared by everything a command
+does (a base pull, a push, a mount), so tokens and the HTTPS/HTTP choice are
+learned once. ``--verbose`` logs method, redacted URL and status only.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from builder.errors import UsageError
+from builder.registry.regoptions import DEFAULT_RETRY, RegistryOptions
+from builder.registry.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from builder.registry.client import RegistryClient
+
+_DEFAULTS = RegistryOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryConfig:
+    """``--ca-cert``, ``--insecure-registry`` and ``--verbose`` for every registry client."""
+
+    ca_file: Path | None = None
+    insecure: frozenset[str] = frozenset()
+    verbose: bool = False
+    retry: RetryPolicy = DEFAULT_RETRY
+    chunk_threshold: int = _DEFAULTS.chunk_threshold
+    chunk_size: int = _DEFAULTS.chunk_size
+    timeout: float = _DEFAULTS.timeout
+
+    def options(self, host: str) -> RegistryOptions:
+        if self.ca_file is not None and not self.ca_file.is_file():
+            raise UsageError(f"--ca-cert {self.ca_file}: no such file")
+        log = _log if self.verbose else None
+        return RegistryOptions(
+            ca_file=self.ca_file,
+            insecure=host in self.insecure,
+            retry=self.retry,
+            chunk_threshold=self.chunk_threshold,
+            chunk_size=self.chunk_size,
+            timeout=self.timeout,
+            on_request=log,
+        )
+
+
+def _log(method: str, url: str, status: int) -> None:
+    shown = status if status else "no response"
+    print(f"registry: {method} {url} -> {shown}", file=sys.stderr)
+
+
+@dataclass
+class Clients:
+    """The clients of one command, created on first use and closed together."""
+
+    config: RegistryConfig = field(default_factory=RegistryConfig)
+    _made: dict[str, RegistryClient] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, registry: str) -> RegistryClient:
+        from builder.registry.client import (
+            RegistryClient,  # the HTTP stack, only when a registry is used
+        )
+
+        with self._lock:
+            if registry not in self._made:
+                self._made[registry] = RegistryClient(
+                    registry, options=self.config.options(registry)
+                )
+            return self._made[registry]
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._made.values():
+                client.close()
+            self._made.clear()
+
+    def __enter__(self) -> Clients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
