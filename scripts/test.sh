@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(skopeo umoci docker-registry runc podman busybox-static apache2-utils libcap2-bin libmagic1 pigz)
+debs=(skopeo umoci docker-registry runc podman busybox-static apache2-utils libcap2-bin libmagic1 pigz debootstrap)
 missing=()
 for pkg in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,11 @@ def _private_cache(
 ) -> None:
     """Every test gets its own BALE_CACHE_DIR: no test reads another's cached layers."""
     monkeypatch.setenv("BALE_CACHE_DIR", str(tmp_path_factory.mktemp("bale-cache")))
+
+
+@pytest.fixture(scope="session")
+def debian() -> Path:
+    """The shared debootstrapped Debian bookworm root with python3 (read-only; tests/debian.py)."""
+    from tests.debian import debian_root
+
+    return debian_root()
