@@ -13,8 +13,7 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
-from builder.cli.index import add_index
-from builder.cli.inspect import add_diff, add_inspect, add_verify
+from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
 from builder.commands.build import BuildOptions, BuildResult, build

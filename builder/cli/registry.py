@@ -85,7 +85,7 @@ def _login(args: argparse.Namespace) -> int:
     host = canonical_host(args.registry)
     config = clients(args).config
     from builder.registry.client import RegistryClient
-    from builder.registry.login import login
+    from builder.registry.credentials import login
 
     with RegistryClient(host, Credentials(args.username, password), config.options(host)) as c:
         c.ping()
@@ -95,7 +95,7 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def _logout(args: argparse.Namespace) -> int:
-    from builder.registry.login import logout
+    from builder.registry.credentials import logout
 
     host = canonical_host(args.registry)
     if logout(host):

@@ -22,9 +22,8 @@ from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
 from builder.layer.build import Layer, build_layer
 from builder.layer.cache import LayerCache
 from builder.layer.compress import Codec
-from builder.layer.deletions import whiteout_entries
 from builder.layer.entries import Entry, InlineContent, Kind
-from builder.layer.lower import LowerFS, entry_members, read_layer
+from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_entries
 from builder.layer.sources import layer_entries
 from builder.layer.tarwriter import tar_size
 from builder.model import Descriptor, Platform

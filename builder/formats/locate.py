@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import InvalidReference, UsageError
-from builder.formats.archive_read import DockerArchiveStore, OciArchiveStore
+from builder.formats.archive import DockerArchiveStore, OciArchiveStore
 from builder.image.store import LayoutStore, Store
 from builder.model import Descriptor
 from builder.reference import parse_reference

@@ -1,4 +1,5 @@
-"""Pure assembly of config, manifest and index documents.
+"""Pure assembly of config, manifest and index documents; the base's container
+config merged with ``[config]`` as ``docker build`` does.
 
 Each document is serialised once (canonical JSON); the descriptor is computed
 from those bytes, and the same bytes are what sinks store or push.
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from builder.errors import ImageError
-from builder.image.configmerge import merge_config
 from builder.model import (
     ANNOTATION_BASE_DIGEST,
     ANNOTATION_BASE_NAME,
@@ -251,3 +251,41 @@ def index_of(
     if annotations and types.annotations:
         document["annotations"] = dict(annotations)
     return JsonBlob.of(types.index, document)
+
+
+_DROPPED = frozenset({"OnBuild"})
+
+
+def _env(base: Any, spec: ConfigSpec) -> list[str]:
+    env: dict[str, str] = {}
+    for item in base or []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    env.update(spec.env)
+    env.setdefault("PATH", DEFAULT_PATH)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _union(base: Any, extra: tuple[str, ...]) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(base) if isinstance(base, Mapping) else {}
+    merged.update((key, {}) for key in extra)
+    return merged
+
+
+def merge_config(base: Mapping[str, Any] | None, spec: ConfigSpec) -> dict[str, Any]:
+    """The ``config`` object of an image built on ``base`` (a base config's ``config``)."""
+    out = {k: v for k, v in (base or {}).items() if k not in _DROPPED and v is not None}
+    out["Env"] = _env(out.get("Env"), spec)
+    if spec.entrypoint is not None:
+        out["Entrypoint"] = list(spec.entrypoint)
+        out.pop("Cmd", None)
+    if spec.cmd is not None:
+        out["Cmd"] = list(spec.cmd)
+    scalars = {"WorkingDir": spec.workdir, "User": spec.user, "StopSignal": spec.stop_signal}
+    out.update((key, value) for key, value in scalars.items() if value)
+    labels = dict(out.get("Labels") or {})
+    labels.update(spec.labels)
+    out["Labels"] = labels
+    out["ExposedPorts"] = _union(out.get("ExposedPorts"), spec.ports)
+    out["Volumes"] = _union(out.get("Volumes"), spec.volumes)
+    return {k: v for k, v in out.items() if v not in ({}, [], "")}

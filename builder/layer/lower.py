@@ -1,4 +1,5 @@
-"""The merged filesystem below a layer: path → attributes, whiteouts applied.
+"""The merged filesystem below a layer (path → attributes, whiteouts applied),
+and the whiteouts that ``delete``/``opaque`` make on it.
 
 Built once per image from the base layers' tar headers (streamed, their
 diff_ids checked on the way) and then from each bale layer's entries. It
@@ -16,10 +17,18 @@ from typing import BinaryIO
 
 import zstandard
 
-from builder.errors import DigestMismatch, ImageError
+from builder.errors import DigestMismatch, ImageError, SourceError
 from builder.layer.decompress import codec_of_media_type, decompressed
-from builder.layer.entries import OPAQUE_MARKER, TAR_KINDS, WHITEOUT_PREFIX, Entry, Kind
+from builder.layer.entries import (
+    OPAQUE_MARKER,
+    TAR_KINDS,
+    WHITEOUT_PREFIX,
+    Entry,
+    InlineContent,
+    Kind,
+)
 from builder.model import Descriptor, Digest
+from builder.spec.values import LayerSpec
 
 # Files whose content is kept while reading: the account databases.
 KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow"})
@@ -192,3 +201,44 @@ def read_layer(
             f"config says {diff_id}; the base image is corrupt"
         )
     return members
+
+
+def _whiteout(path: str) -> str:
+    parent, _, name = path.rpartition("/")
+    return f"{parent}/{WHITEOUT_PREFIX}{name}" if parent else WHITEOUT_PREFIX + name
+
+
+def _matches(layer: LayerSpec, lower: LowerFS, key: str, pattern: str) -> list[str]:
+    if pattern == "/":
+        raise SourceError(f"{layer.where}: {key} '/': the root cannot be deleted")
+    found = lower.glob(pattern)
+    if not found and not layer.missing_ok:
+        raise SourceError(
+            f"{layer.where}: {key} '{pattern}' matches nothing in the filesystem below "
+            f"layer '{layer.name}'; fix the path or set missing_ok = true"
+        )
+    return found
+
+
+def _covered(path: str, deleted: set[str]) -> bool:
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in deleted for i in range(1, len(parts)))
+
+
+def whiteout_entries(layer: LayerSpec, lower: LowerFS) -> list[Entry]:
+    """One ``.wh.<name>`` per deleted path, one ``.wh..wh..opq`` per opaque directory."""
+    deleted = {p for pattern in layer.delete for p in _matches(layer, lower, "delete", pattern)}
+    opaque: set[str] = set()
+    for pattern in layer.opaque:
+        for path in _matches(layer, lower, "opaque", pattern):
+            node = lower.get(path)
+            if node is None or node.kind is not Kind.DIR:
+                raise SourceError(
+                    f"{layer.where}: opaque '{pattern}': /{path} is not a directory below"
+                )
+            opaque.add(path)
+    marks = [_whiteout(p) for p in deleted if not _covered(p, deleted)]
+    marks += [
+        f"{p}/{OPAQUE_MARKER}" for p in opaque if p not in deleted and not _covered(p, deleted)
+    ]
+    return [Entry(path, Kind.FILE, 0o644, content=InlineContent(b"")) for path in sorted(marks)]

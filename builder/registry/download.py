@@ -13,7 +13,7 @@ import httpx
 
 from builder.errors import DigestMismatch
 from builder.model import Descriptor
-from builder.registry.retry import TransientError
+from builder.registry.failures import TransientError
 from builder.registry.transport import Call, Transport
 
 

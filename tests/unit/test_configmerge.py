@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from builder.image.configmerge import merge_config
+from builder.image.assemble import merge_config
 from builder.spec.values import DEFAULT_PATH, ConfigSpec
 
 BASE: dict[str, Any] = {

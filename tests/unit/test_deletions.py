@@ -6,9 +6,8 @@ import pytest
 
 from builder.errors import SourceError
 from builder.layer.compress import Codec
-from builder.layer.deletions import whiteout_entries
 from builder.layer.entries import Kind
-from builder.layer.lower import LowerFS, Node
+from builder.layer.lower import LowerFS, Node, whiteout_entries
 from builder.spec.values import LayerSpec
 
 DIR, FILE = Node(Kind.DIR, 0o755), Node(Kind.FILE, 0o644)
