@@ -12,7 +12,8 @@ import platform as _host
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
 
 from builder.errors import ImageError
 
@@ -75,6 +76,11 @@ class Digest:
         if self.algorithm not in _HEX_LENGTH:
             raise ImageError(f"unsupported digest algorithm '{self.algorithm}' in {self}")
         return hashlib.new(self.algorithm)
+
+    @property
+    def blob_path(self) -> str:
+        """Where an OCI layout (or an archive of one) keeps these bytes."""
+        return f"blobs/{self.algorithm}/{self.encoded}"
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.encoded}"
@@ -190,3 +196,20 @@ class Descriptor:
 def canonical_json(obj: Any) -> bytes:
     """Stable bytes for a JSON document: sorted keys, no spaces, UTF-8."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Blob(Protocol):
+    """Bytes with a descriptor, re-readable from the start on every ``open``.
+
+    ``verified_file`` is a file holding exactly the descriptor's bytes, hashed by
+    bale itself in this run (a layer it built, a cache entry it checked); a
+    writer may copy it without reading it back. None means: verify while copying.
+    """
+
+    @property
+    def descriptor(self) -> Descriptor: ...
+
+    @property
+    def verified_file(self) -> Path | None: ...
+
+    def open(self) -> BinaryIO: ...

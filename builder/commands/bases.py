@@ -44,6 +44,10 @@ class BaseLayer:
     store: Store
     created_by: str = ""
 
+    @property
+    def verified_file(self) -> None:
+        return None
+
     def open(self) -> BinaryIO:
         return self.store.open(self.descriptor)
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
-from builder.formats.layout import Blob
 from builder.formats.sinks import write_output
 from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob
 from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
@@ -26,7 +25,7 @@ from builder.layer.entries import Entry, InlineContent, Kind
 from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_entries
 from builder.layer.sources import layer_entries
 from builder.layer.tarwriter import tar_size
-from builder.model import Descriptor, Platform
+from builder.model import Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.load import check_tag, load
 from builder.spec.locations import Output

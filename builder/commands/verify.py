@@ -18,8 +18,8 @@ from pathlib import Path
 
 from builder.commands.build import BuildOptions, build
 from builder.commands.diff import Difference, diff_sources
+from builder.formats.layout import LayoutStore
 from builder.formats.locate import Source
-from builder.image.store import LayoutStore
 from builder.model import Descriptor
 from builder.spec.load import load
 from builder.spec.locations import Output

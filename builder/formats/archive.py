@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, cast
 
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, ImageError, LayoutError
-from builder.formats.layout import LAYOUT_FILE, Blob
+from builder.formats.layout import LAYOUT_FILE
 from builder.image.store import SourceImage, pick_entry, ref_names, resolve_image
 from builder.model import (
     ANNOTATION_REF_NAME,
@@ -33,6 +33,7 @@ from builder.model import (
     OCI_LAYER_GZIP,
     OCI_LAYER_ZSTD,
     OCI_MANIFEST,
+    Blob,
     Descriptor,
     Digest,
     Platform,
@@ -150,7 +151,7 @@ def _index(entries: list[dict[str, object]]) -> bytes:
 
 
 def _blob_name(descriptor: Descriptor) -> str:
-    return f"blobs/{descriptor.digest.algorithm}/{descriptor.digest.encoded}"
+    return descriptor.digest.blob_path
 
 
 def _write_tar(path: Path, files: Mapping[str, bytes], blobs: Sequence[Blob], mtime: int) -> None:
@@ -250,7 +251,7 @@ class _TarBlobs:
         digest = descriptor.digest
         if digest in self._documents:
             return io.BytesIO(self._documents[digest])
-        default = f"blobs/{digest.algorithm}/{digest.encoded}"
+        default = digest.blob_path
         return self.member(self._members.get(digest, default))
 
     def index_entries(self) -> list[Descriptor]:

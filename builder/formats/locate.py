@@ -14,7 +14,8 @@ from pathlib import Path
 
 from builder.errors import InvalidReference, UsageError
 from builder.formats.archive import DockerArchiveStore, OciArchiveStore
-from builder.image.store import LayoutStore, Store
+from builder.formats.layout import LayoutStore
+from builder.image.store import Store
 from builder.model import Descriptor
 from builder.reference import parse_reference
 from builder.registry.options import Clients

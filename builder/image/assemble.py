@@ -11,6 +11,7 @@ import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from builder.errors import ImageError
@@ -48,6 +49,9 @@ class ImageLayer(Protocol):
     @property
     def created_by(self) -> str: ...
 
+    @property
+    def verified_file(self) -> Path | None: ...
+
     def open(self) -> BinaryIO: ...
 
 
@@ -72,6 +76,10 @@ class JsonBlob:
     def of(cls, media_type: str, document: Mapping[str, Any]) -> JsonBlob:
         data = canonical_json(document)
         return cls(Descriptor(media_type, Digest.of(data), len(data)), data)
+
+    @property
+    def verified_file(self) -> None:
+        return None
 
     def open(self) -> BinaryIO:
         return io.BytesIO(self.data)

@@ -11,7 +11,6 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from builder.errors import DigestMismatch, ImageError, LayoutError
@@ -144,32 +143,3 @@ def pick_entry(
 
 def ref_names(entry: Descriptor) -> set[str]:
     return {entry.annotations.get(ANNOTATION_REF_NAME, "")} - {""}
-
-
-class LayoutStore:
-    """An OCI image layout directory."""
-
-    def __init__(self, root: Path) -> None:
-        if not (root / "oci-layout").is_file() or not (root / "index.json").is_file():
-            raise LayoutError(f"{root} is not an OCI image layout (no oci-layout and index.json)")
-        self.root = root
-        self.name = f"oci:{root}"
-
-    def open(self, descriptor: Descriptor) -> BinaryIO:
-        path = self.root / "blobs" / descriptor.digest.algorithm / descriptor.digest.encoded
-        try:
-            return open(path, "rb")
-        except FileNotFoundError:
-            raise LayoutError(f"{self.name}: blob {descriptor.digest} is missing") from None
-
-    def close(self) -> None:
-        """Nothing to release; present so every local store closes alike."""
-
-    def lookup(self, tag: str) -> Descriptor:
-        """The index.json entry named ``tag``; with no tag, the only entry."""
-        data = (self.root / "index.json").read_bytes()
-        try:
-            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
-        except (ValueError, AttributeError) as exc:
-            raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
-        return pick_entry(entries, tag, self.name, ref_names)

@@ -37,6 +37,11 @@ class Layer:
     path: Path
     created_by: str = ""
 
+    @property
+    def verified_file(self) -> Path:
+        """Built or checked by bale in this run: its bytes match ``descriptor``."""
+        return self.path
+
     def open(self) -> BinaryIO:
         return open(self.path, "rb")
 

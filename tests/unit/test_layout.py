@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from builder.errors import DigestMismatch, LayoutError
-from builder.formats.layout import write_layout
+from builder.formats.layout import LayoutStore, write_layout
 from builder.image.assemble import JsonBlob
-from builder.image.store import LayoutStore
 from builder.layer.build import Layer, build_layer
 from builder.layer.compress import Codec
 from builder.layer.entries import Entry, InlineContent, Kind
@@ -61,6 +60,7 @@ class _Lying:
     """A blob whose bytes do not match its descriptor."""
 
     descriptor: Descriptor
+    verified_file: None = None
 
     def open(self) -> io.BytesIO:
         return io.BytesIO(b"something else")
