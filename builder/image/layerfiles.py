@@ -7,19 +7,18 @@ digest and size are checked once the stream has been read to its end.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import stat
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, cast
-
-import zstandard
+from typing import IO, Any, BinaryIO, cast
 
 from builder.errors import DigestMismatch, ImageError
 from builder.image.store import Store
+from builder.layer.decompress import DECODE_ERRORS, decompressed
+from builder.layer.tarcheck import BoundedTarInfo, TarStream
 from builder.model import Descriptor, Digest
 
 READ_SIZE = 1 << 20
@@ -115,24 +114,16 @@ def codec_of(media_type: str) -> str:
 
 
 @contextmanager
-def uncompressed(store: Store, layer: Descriptor) -> Iterator[_Counting]:
+def uncompressed(store: Store, layer: Descriptor) -> Iterator[TarStream]:
     """The layer's tar bytes; its stored digest is verified when the block ends."""
     with store.open(layer) as raw_stream:
         raw = _Counting(raw_stream, layer.digest.algorithm)
-        codec = codec_of(layer.media_type)
-        inner: Any = raw
-        if codec == "gzip":
-            inner = gzip.GzipFile(fileobj=cast(Any, raw), mode="rb")
-        elif codec == "zstd":
-            inner = zstandard.ZstdDecompressor().stream_reader(
-                cast(Any, raw), read_across_frames=True
-            )
-        tar = _Counting(inner)
+        tar = TarStream(decompressed(cast(BinaryIO, raw), codec_of(layer.media_type)))
         try:
             yield tar
             tar.drain()
             raw.drain()
-        except (OSError, EOFError, zstandard.ZstdError) as exc:
+        except (*DECODE_ERRORS, tarfile.TarError) as exc:
             raise ImageError(f"{store.name}: layer {layer.digest} cannot be read: {exc}") from None
     if raw.size != layer.size or raw.hasher.hexdigest() != layer.digest.encoded:
         raise DigestMismatch(
@@ -153,9 +144,10 @@ def layer_files(store: Store, layer: Descriptor) -> list[FileInfo]:
     found = []
     with uncompressed(store, layer) as stream:
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=stream, mode="r|", tarinfo=BoundedTarInfo) as tar:  # type: ignore[call-overload]
                 for member in tar:
                     found.append(_info(tar, member))
+                stream.finish(tar.offset)
         except tarfile.TarError as exc:
             raise ImageError(f"{store.name}: layer {layer.digest} is not a tar: {exc}") from None
     return found

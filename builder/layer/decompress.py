@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import zlib
 from typing import BinaryIO, cast
 
 import zstandard
@@ -22,6 +23,57 @@ _BY_MIME = {
     "application/x-xz": "xz",
     "application/x-tar": "none",
 }
+
+# What a damaged or truncated compressed stream raises, whatever its codec.
+DECODE_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
+# Compressed bytes fed to zstd at a time: at most ~32,000:1 expansion, so at most 64 MiB out.
+_ZSTD_FEED = 2048
+
+
+class _Zstd:
+    """zstd frames one after another, refusing a stream that stops inside a frame.
+
+    (zstandard's own stream reader returns a silently shorter stream then.)
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.frame = zstandard.ZstdDecompressor().decompressobj()
+        self.pending = b""
+        self.offset = 0
+        self.started = False
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self.pending) - self.offset < size:
+            data = self.stream.read(_ZSTD_FEED)
+            if not data:
+                if self.started and not self.frame.eof:
+                    raise EOFError("the zstd stream ends inside a frame; it is truncated")
+                break
+            self.pending = self.pending[self.offset :]
+            self.offset = 0
+            self._feed(data)
+        end = len(self.pending) if size < 0 else self.offset + size
+        out = self.pending[self.offset : end]
+        self.offset += len(out)
+        return out
+
+    def _feed(self, data: bytes) -> None:
+        while data:
+            if self.frame.eof:
+                self.frame = zstandard.ZstdDecompressor().decompressobj()
+            self.started = True
+            self.pending += self.frame.decompress(data)
+            data = self.frame.unused_data if self.frame.eof else b""
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> _Zstd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def sniff(head: bytes) -> str:
@@ -42,8 +94,7 @@ def decompressed(stream: BinaryIO, codec: str) -> BinaryIO:
     if codec == "gzip":
         return cast(BinaryIO, gzip.GzipFile(fileobj=stream, mode="rb"))
     if codec == "zstd":
-        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-        return cast(BinaryIO, reader)
+        return cast(BinaryIO, _Zstd(stream))
     if codec == "bzip2":
         return cast(BinaryIO, bz2.BZ2File(stream))
     if codec == "xz":

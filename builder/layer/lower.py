@@ -9,16 +9,13 @@ answers what delete globs match and what /etc/passwd and /etc/group hold.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import zstandard
-
 from builder.errors import DigestMismatch, ImageError, SourceError
-from builder.layer.decompress import codec_of_media_type, decompressed
+from builder.layer.decompress import DECODE_ERRORS, codec_of_media_type, decompressed
 from builder.layer.entries import (
     OPAQUE_MARKER,
     TAR_KINDS,
@@ -27,6 +24,7 @@ from builder.layer.entries import (
     InlineContent,
     Kind,
 )
+from builder.layer.tarcheck import BoundedTarInfo, TarStream
 from builder.model import Descriptor, Digest
 from builder.spec.values import LayerSpec
 
@@ -116,48 +114,10 @@ def _norm(name: str) -> str:
     return "/".join(p for p in name.split("/") if p not in ("", "."))
 
 
-class _Hashing:
-    """A read-through stream hashing what passes, for the diff_id check."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-        self.hasher = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
-        self.hasher.update(data)
-        return data
-
-    def drain(self) -> str:
-        while self.read(1 << 20):
-            pass
-        return self.hasher.hexdigest()
-
-
-class _Padded:
-    """Ends a tar stream with zero blocks if its writer left them out (umoci 0.4.7 does)."""
-
-    def __init__(self, stream: _Hashing) -> None:
-        self.stream = stream
-        self.total = 0
-        self.padding: int | None = None
-
-    def read(self, size: int = -1) -> bytes:
-        if self.padding is None:
-            data = self.stream.read(size)
-            self.total += len(data)
-            if data or size == 0:
-                return data
-            self.padding = -self.total % 512 + 1024
-        take = self.padding if size < 0 else min(size, self.padding)
-        self.padding -= take
-        return bytes(take)
-
-
-def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
-    """The members of an uncompressed tar stream as merged-view members."""
+def tar_members(stream: TarStream, where: str) -> Iterator[tuple[str, Node]]:
+    """The members of an uncompressed tar stream as merged-view members; checks its end."""
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=BoundedTarInfo) as tar:  # type: ignore[call-overload]
             for info in tar:
                 path = _norm(info.name)
                 if not path:
@@ -178,6 +138,7 @@ def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
                         data,
                     ),
                 )
+            stream.finish(tar.offset)
     except tarfile.TarError as exc:
         raise ImageError(f"{where}: not a readable tar: {exc}") from None
 
@@ -187,14 +148,14 @@ def read_layer(
 ) -> list[tuple[str, Node]]:
     """A base layer's members; raises DigestMismatch when it does not hash to ``diff_id``."""
     with stream:
-        hashing = _Hashing(decompressed(stream, codec_of_media_type(descriptor.media_type)))
+        tar = TarStream(decompressed(stream, codec_of_media_type(descriptor.media_type)))
         try:
-            members = list(tar_members(_Padded(hashing), where))  # type: ignore[arg-type]
-            actual = hashing.drain()
-        except (OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
+            members = list(tar_members(tar, where))
+        except DECODE_ERRORS as exc:
             raise ImageError(
                 f"{where}: cannot decompress layer {descriptor.digest}: {exc}"
             ) from None
+    actual = tar.hasher.hexdigest()
     if actual != diff_id.encoded:
         raise DigestMismatch(
             f"{where}: layer {descriptor.digest} uncompresses to sha256:{actual}, but the "

@@ -18,11 +18,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, cast
 
-import zstandard
-
 from builder.errors import SourceError
-from builder.layer.decompress import decompressed, sniff
+from builder.layer.decompress import DECODE_ERRORS, decompressed, sniff
 from builder.layer.entries import TAR_KINDS, Entry, Kind
+from builder.layer.tarcheck import BoundedTarInfo, TarLimitError, TarStream
 
 _XATTR = "SCHILY.xattr."
 
@@ -70,7 +69,8 @@ class Imported:
     groups: tuple[tuple[str, ...], ...]
 
 
-def _decompress(source: Path, work: Path, where: str) -> Path:
+def _decompress(source: Path, work: Path, where: str) -> tuple[Path, TarStream]:
+    """The tarball uncompressed into ``work``, and the stream that measured it."""
     if not source.is_file():
         raise SourceError(f"{where}: {source} is not a file in the build context")
     with open(source, "rb") as stream:
@@ -81,13 +81,14 @@ def _decompress(source: Path, work: Path, where: str) -> Path:
         stream.seek(0)
         fd, name = tempfile.mkstemp(prefix="import-", suffix=".tar", dir=work)
         with open(fd, "wb") as out:
+            tar = TarStream(decompressed(stream, codec))
             try:
-                shutil.copyfileobj(decompressed(stream, codec), out, 1 << 20)
-                # Zero blocks for writers that leave out the end of the archive.
-                out.write(bytes(-out.tell() % 512 + 1024))
-            except (OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
+                shutil.copyfileobj(tar, out, 1 << 20)
+            except TarLimitError as exc:
+                raise SourceError(f"{where}: {source}: {exc}") from None
+            except DECODE_ERRORS as exc:
                 raise SourceError(f"{where}: {source} is not valid {codec} data: {exc}") from None
-    return Path(name)
+    return Path(name), tar
 
 
 def _member_path(name: str, where: str) -> str:
@@ -177,13 +178,15 @@ def import_tar(
     source: Path, work: Path, where: str, owner: tuple[int, int] | None = None
 ) -> Imported:
     """Every member of the tarball at ``source`` as an entry (hardlinks as groups)."""
-    reader = _Reader(_decompress(source, work, where), where, owner)
+    plain, stream = _decompress(source, work, where)
+    reader = _Reader(plain, where, owner)
     try:
-        with tarfile.open(reader.plain, "r:") as tar:
+        with tarfile.open(reader.plain, "r:", tarinfo=BoundedTarInfo) as tar:
             for info in tar:
                 reader.add(info)
+            stream.finish(tar.offset)
     except tarfile.TarError as exc:
-        raise SourceError(f"{where}: {source} is not a tar archive: {exc}") from None
+        raise SourceError(f"{where}: {source} is not a usable tar archive: {exc}") from None
     groups = tuple(tuple(g) for g in reader.groups.values())
     return Imported(tuple(reader.entries.values()), groups)
 
