@@ -180,17 +180,50 @@ class Descriptor:
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Descriptor:
-        try:
-            platform = obj.get("platform")
-            return cls(
-                media_type=str(obj["mediaType"]),
-                digest=Digest.parse(str(obj["digest"])),
-                size=int(obj["size"]),
-                annotations=dict(obj.get("annotations") or {}),
-                platform=Platform.from_json(platform) if platform else None,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ImageError(f"invalid descriptor {json.dumps(obj)[:200]}: {exc}") from exc
+        """A descriptor read from JSON; ImageError unless every field has its type and range."""
+        shown = json.dumps(obj, default=str)[:200] if isinstance(obj, Mapping) else repr(obj)
+        problem = _descriptor_problem(obj)
+        if problem:
+            raise ImageError(f"invalid descriptor {shown}: {problem}")
+        platform = obj.get("platform")
+        return cls(
+            media_type=obj["mediaType"],
+            digest=Digest.parse(obj["digest"]),
+            size=obj["size"],
+            annotations=dict(obj.get("annotations") or {}),
+            platform=Platform.from_json(platform) if platform else None,
+        )
+
+
+MAX_SIZE = 2**63 - 1
+
+
+def _descriptor_problem(obj: Any) -> str:
+    """What is wrong with a descriptor's JSON, or ''."""
+    if not isinstance(obj, Mapping):
+        return "a descriptor must be a JSON object"
+    if not isinstance(obj.get("mediaType"), str):
+        return "'mediaType' must be a string"
+    if not isinstance(obj.get("digest"), str):
+        return "'digest' must be a string"
+    size = obj.get("size")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        return f"'size' must be an integer from 0 to {MAX_SIZE}"
+    annotations = obj.get("annotations")
+    if annotations is not None and not (
+        isinstance(annotations, Mapping) and all(isinstance(v, str) for v in annotations.values())
+    ):
+        return "'annotations' must map strings to strings"
+    urls = obj.get("urls")
+    if urls is not None and not (isinstance(urls, list) and all(isinstance(u, str) for u in urls)):
+        return "'urls' must be an array of strings"
+    platform = obj.get("platform")
+    if platform is not None and not (
+        isinstance(platform, Mapping)
+        and all(isinstance(platform.get(k, ""), str) for k in ("os", "architecture", "variant"))
+    ):
+        return "'platform' must be an object of strings"
+    return ""
 
 
 def canonical_json(obj: Any) -> bytes:

@@ -9,13 +9,12 @@ descriptors of the base manifest.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from builder.errors import ImageError
 from builder.formats.locate import open_local
-from builder.image.store import SourceImage, Store, platforms_of, resolve_image
+from builder.image.store import SourceImage, Store, diff_ids, platforms_of, resolve_image
 from builder.model import (
     DOCKER_LAYER,
     DOCKER_LAYER_GZIP,
@@ -149,8 +148,8 @@ def load_base(ref: BaseRef, platform: Platform | None, clients: Clients | None =
     store, root = open_store(ref, clients)
     source = _resolve(ref, store, root, _pick_platform(store, root, platform))
     config = source.config_json
-    diff_ids = _diff_ids(source, config)
-    steps = _layer_steps(config, len(diff_ids))
+    layer_ids = diff_ids(source)
+    steps = _layer_steps(config, len(layer_ids))
     layers = tuple(
         BaseLayer(
             Descriptor(
@@ -160,7 +159,7 @@ def load_base(ref: BaseRef, platform: Platform | None, clients: Clients | None =
             store,
             created_by,
         )
-        for d, diff_id, created_by in zip(source.layers, diff_ids, steps, strict=True)
+        for d, diff_id, created_by in zip(source.layers, layer_ids, steps, strict=True)
     )
     return BaseImage(str(ref), source, config, layers)
 
@@ -181,17 +180,3 @@ def _layer_steps(config: dict[str, Any], count: int) -> list[str]:
         else []
     )
     return steps if len(steps) == count else [""] * count
-
-
-def _diff_ids(source: SourceImage, config: dict[str, Any]) -> Sequence[Digest]:
-    rootfs = config.get("rootfs") or {}
-    try:
-        diff_ids = [Digest.parse(str(d)) for d in rootfs.get("diff_ids") or []]
-    except AttributeError:
-        diff_ids = []
-    if len(diff_ids) != len(source.layers):
-        raise ImageError(
-            f"{source.store_name}: the config lists {len(diff_ids)} diff_ids for "
-            f"{len(source.layers)} layers; the image is corrupt"
-        )
-    return diff_ids

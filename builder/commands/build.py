@@ -99,9 +99,16 @@ class _LayerBuilder:
     several platforms (arch-independent) is built once and shared by digest."""
 
     def __init__(
-        self, spec: ImageSpec, created: int, work: Path, options: BuildOptions, share: bool
+        self,
+        spec: ImageSpec,
+        created: int,
+        work: Path,
+        options: BuildOptions,
+        share: bool,
+        check_base: bool = True,
     ) -> None:
         self.spec, self.created, self.work, self.options = spec, created, work, options
+        self.check_base = check_base  # read every base layer, to check it, though not needed
         self.share = share  # several platforms: worth hashing every entry to find shared layers
         self.built: dict[tuple[object, ...], Layer] = {}
         self.lock = Lock()
@@ -109,7 +116,7 @@ class _LayerBuilder:
     def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
         spec = self.spec
         track = needs_lower(spec)
-        lower = _lower_of(base) if track else LowerFS()
+        lower = _lower_of(base) if track or self.check_base else LowerFS()
         accounts = _accounts(spec, lower)
         parents = base is None
         plans: list[tuple[str, Codec, Callable[[], list[Entry]]]] = []
@@ -211,7 +218,8 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
     with tempfile.TemporaryDirectory(prefix="bale-") as work:
-        builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1)
+        check = checks_base(base_ref, outputs)
+        builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1, check)
 
         def one(wanted: Platform | None) -> Image:
             base = _load_base(base_ref, wanted, clients) if base_ref else None
@@ -264,6 +272,18 @@ def _requested(
     if not requested:
         requested = (None,) if base_ref else (Platform.host(),)
     return requested
+
+
+def checks_base(base_ref: BaseRef | None, outputs: Sequence[Output]) -> bool:
+    """Whether the base's layers are read (digest, diff_id, media type, tar) before writing.
+
+    Always when bale copies them: a local base, or any local output. A registry
+    base pushed only to registries is not copied (its layers are mounted or
+    already there, checked by the registry), so it is not downloaded to be read.
+    """
+    if base_ref is None:
+        return False
+    return base_ref.transport != "docker" or any(o.transport != "docker" for o in outputs)
 
 
 def needs_lower(spec: ImageSpec) -> bool:

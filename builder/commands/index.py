@@ -18,9 +18,10 @@ from builder.errors import ImageError, UsageError
 from builder.formats.locate import Source, open_source
 from builder.formats.sinks import write_output
 from builder.image.assemble import JsonBlob, index_of
-from builder.image.store import Store, platforms_of, resolve_image
+from builder.image.store import Store, check_layers, platforms_of, resolve_image
 from builder.model import DOCKER_MANIFEST, INDEX_TYPES, Blob, Descriptor, Platform
 from builder.registry.options import Clients
+from builder.registry.store import RegistryStore
 from builder.spec.locations import Output
 from builder.spec.values import FORMATS
 
@@ -92,8 +93,10 @@ def create_index(options: IndexOptions) -> IndexResult:
         raise UsageError(f"--format '{options.format}': use one of {', '.join(FORMATS)}")
     clients = options.clients
     with ExitStack() as stack:
+        local_output = any(o.transport != "docker" for o in options.outputs)
         members = tuple(
-            member_of(stack.enter_context(open_source(text, clients))) for text in options.sources
+            member_of(stack.enter_context(open_source(text, clients)), local_output)
+            for text in options.sources
         )
         check_platforms(members)
         index = make_index(members, dict(options.annotations), options.format)
@@ -106,8 +109,13 @@ def create_index(options: IndexOptions) -> IndexResult:
     return replace(result, pushed=tuple(pushed))
 
 
-def member_of(source: Source) -> Member:
-    """The single-platform image ``source`` names; an index must hold exactly one."""
+def member_of(source: Source, check: bool = True) -> Member:
+    """The single-platform image ``source`` names; an index must hold exactly one.
+
+    Its layers are read and checked (as a build checks its base) when ``check``
+    or when the source is local: whenever bale copies them. A registry source
+    pushed to registries is mounted, not copied, and not downloaded to be read.
+    """
     descriptor = source.root
     if descriptor.media_type in INDEX_TYPES:
         found = platforms_of(source.store, descriptor)
@@ -125,6 +133,8 @@ def member_of(source: Source) -> Member:
             f"'{source.text}': its config names no os and architecture, so it cannot have "
             "a place in an index"
         )
+    if check or not isinstance(source.store, RegistryStore):
+        check_layers(source.store, image)
     blobs: list[Blob] = [StoreBlob(layer, source.store) for layer in image.layers]
     blobs += [
         JsonBlob(image.config, image.config_bytes),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,7 +22,10 @@ from typing import Any, BinaryIO, cast
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, ImageError, LayoutError
 from builder.formats.layout import LAYOUT_FILE
+from builder.image.blobread import checked, open_regular
+from builder.image.documents import MAX_DOCUMENT, check_index, expect, parse_json
 from builder.image.store import SourceImage, pick_entry, ref_names, resolve_image
+from builder.layer.tarcheck import BoundedTarInfo
 from builder.model import (
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
@@ -194,7 +196,7 @@ def _add(tar: tarfile.TarFile, name: str, content: Blob | bytes | None, mtime: i
     want = content.descriptor
     info.size = want.size
     with content.open() as stream:
-        reader = _HashingReader(stream, hashlib.new(want.digest.algorithm))
+        reader = _HashingReader(stream, want.digest.new_hasher())
         tar.addfile(info, reader)
         if reader.size != want.size or reader.hasher.hexdigest() != want.digest.encoded:
             raise DigestMismatch(
@@ -225,11 +227,16 @@ class _TarBlobs:
     def __init__(self, path: Path, transport: str) -> None:
         self.path = path
         self.name = f"{transport}:{path}"
+        stream = open_regular(path, self.name)
         try:
-            self._tar = tarfile.open(path, "r:")  # noqa: SIM115 (closed by close())
+            self._tar = tarfile.open(  # noqa: SIM115 (closed by close())
+                fileobj=stream, mode="r:", tarinfo=BoundedTarInfo
+            )
+            names = set(self._tar.getnames())
         except (OSError, tarfile.TarError) as exc:
+            stream.close()
             raise LayoutError(f"{self.name}: cannot read the archive: {exc}") from None
-        names = set(self._tar.getnames())
+        self._stream = stream
         self._prefix = "./" if "./index.json" in names or "./manifest.json" in names else ""
         self.has_index = self._prefix + "index.json" in names
         self._members: dict[Digest, str] = {}
@@ -237,11 +244,12 @@ class _TarBlobs:
 
     def close(self) -> None:
         self._tar.close()
+        self._stream.close()
 
     def member(self, member: str) -> BinaryIO:
         try:
             stream = self._tar.extractfile(self._prefix + member.removeprefix("./"))
-        except KeyError:
+        except (KeyError, tarfile.TarError):
             stream = None
         if stream is None:
             raise LayoutError(f"{self.name}: the archive has no file '{member}'")
@@ -252,15 +260,21 @@ class _TarBlobs:
         if digest in self._documents:
             return io.BytesIO(self._documents[digest])
         default = digest.blob_path
-        return self.member(self._members.get(digest, default))
+        return checked(self.member(self._members.get(digest, default)), descriptor, self.name)
+
+    def document(self, member: str) -> Any:
+        """A JSON member of the archive (index.json, manifest.json), parsed with limits."""
+        with self.member(member) as stream:
+            try:
+                data = stream.read(MAX_DOCUMENT + 1)
+            except (OSError, tarfile.TarError) as exc:
+                raise LayoutError(f"{self.name}: cannot read {member}: {exc}") from None
+        return parse_json(data, f"{self.name}: {member}")
 
     def index_entries(self) -> list[Descriptor]:
-        with self.member("index.json") as stream:
-            data = stream.read()
-        try:
-            return [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
-        except (ValueError, AttributeError, ImageError) as exc:
-            raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
+        where = f"{self.name}: index.json"
+        index = check_index(self.document("index.json"), where)
+        return [Descriptor.from_json(m) for m in index.get("manifests") or []]
 
 
 def _all_names(entry: Descriptor) -> set[str]:
@@ -270,6 +284,13 @@ def _all_names(entry: Descriptor) -> set[str]:
     if full:
         names |= {full, full.removeprefix("docker.io/"), full.removeprefix("docker.io/library/")}
     return names
+
+
+def _read(stream: BinaryIO, where: str, member: str, size: int = _CHUNK) -> bytes:
+    try:
+        return stream.read(size)
+    except (OSError, tarfile.TarError) as exc:
+        raise LayoutError(f"{where}: cannot read {member}: {exc}") from None
 
 
 class OciArchiveStore(_TarBlobs):
@@ -305,11 +326,17 @@ class DockerArchiveStore(_TarBlobs):
         return self._made_manifest(self._select(ref))
 
     def _entries(self) -> list[dict[str, Any]]:
-        with self.member("manifest.json") as stream:
-            try:
-                return list(json.loads(stream.read()))
-            except (ValueError, TypeError) as exc:
-                raise LayoutError(f"{self.name}: manifest.json is not valid: {exc}") from None
+        where = f"{self.name}: manifest.json"
+        entries = self.document("manifest.json")
+        expect(entries, list, where, "manifest.json", optional=False)
+        for entry in entries:
+            expect(entry, dict, where, "each entry", optional=False)
+            expect(entry.get("Config"), str, where, "'Config'", optional=False)
+            for key in ("Layers", "RepoTags"):
+                expect(entry.get(key), list, where, f"'{key}'")
+                for item in entry.get(key) or []:
+                    expect(item, str, where, f"each item of '{key}'", optional=False)
+        return list(entries)
 
     def _select(self, ref: str) -> dict[str, Any]:
         entries = self._entries()
@@ -335,7 +362,7 @@ class DockerArchiveStore(_TarBlobs):
         size = 0
         head = b""
         with self.member(member) as stream:
-            while chunk := stream.read(_CHUNK):
+            while chunk := _read(stream, self.name, member):
                 head = head or chunk[:8]
                 hasher.update(chunk)
                 size += len(chunk)
@@ -350,7 +377,7 @@ class DockerArchiveStore(_TarBlobs):
         except (KeyError, TypeError) as exc:
             raise ImageError(f"{self.name}: manifest.json entry is malformed: {exc}") from None
         with self.member(config_member) as stream:
-            config_bytes = stream.read()
+            config_bytes = _read(stream, self.name, config_member, MAX_DOCUMENT + 1)
         config = Descriptor(OCI_CONFIG, Digest.of(config_bytes), len(config_bytes))
         named = Path(config_member).name.removesuffix(".json")
         if len(named) == 64 and named != config.digest.encoded:

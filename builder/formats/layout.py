@@ -9,7 +9,6 @@ created is removed).
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,8 @@ from typing import Any, BinaryIO
 
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, LayoutError
+from builder.image.blobread import checked, open_regular
+from builder.image.documents import MAX_DOCUMENT, check_index, parse_json
 from builder.image.store import pick_entry, ref_names
 from builder.model import ANNOTATION_REF_NAME, OCI_INDEX, Blob, Descriptor, canonical_json
 
@@ -39,7 +40,7 @@ def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
 def _verified_chunks(blob: Blob) -> Iterable[bytes]:
     """The blob's bytes, checked against its descriptor before the last chunk is released."""
     want = blob.descriptor
-    hasher = hashlib.new(want.digest.algorithm)
+    hasher = want.digest.new_hasher()
     size = 0
     with blob.open() as stream:
         pending = b""
@@ -199,19 +200,18 @@ class LayoutStore:
 
     def open(self, descriptor: Descriptor) -> BinaryIO:
         path = blob_path(self.root, descriptor)
-        try:
-            return open(path, "rb")
-        except FileNotFoundError:
-            raise LayoutError(f"{self.name}: blob {descriptor.digest} is missing") from None
+        if not path.exists() and not path.is_symlink():
+            raise LayoutError(f"{self.name}: blob {descriptor.digest} is missing")
+        return checked(open_regular(path, self.name, inside=self.root), descriptor, self.name)
 
     def close(self) -> None:
         """Nothing to release; present so every local store closes alike."""
 
     def lookup(self, tag: str) -> Descriptor:
         """The index.json entry named ``tag``; with no tag, the only entry."""
-        data = (self.root / "index.json").read_bytes()
-        try:
-            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
-        except (ValueError, AttributeError) as exc:
-            raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
+        where = f"{self.name}: index.json"
+        with open_regular(self.root / "index.json", self.name, inside=self.root) as stream:
+            data = stream.read(MAX_DOCUMENT + 1)
+        index = check_index(parse_json(data, where), where)
+        entries = [Descriptor.from_json(m) for m in index.get("manifests") or []]
         return pick_entry(entries, tag, self.name, ref_names)

@@ -117,6 +117,7 @@ def codec_of(media_type: str) -> str:
 def uncompressed(store: Store, layer: Descriptor) -> Iterator[TarStream]:
     """The layer's tar bytes; its stored digest is verified when the block ends."""
     with store.open(layer) as raw_stream:
+        layer.digest.new_hasher()  # an algorithm bale cannot check is an error here
         raw = _Counting(raw_stream, layer.digest.algorithm)
         tar = TarStream(decompressed(cast(BinaryIO, raw), codec_of(layer.media_type)))
         try:

@@ -7,22 +7,33 @@ archive and registry stores implement the same protocol.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
 from builder.errors import DigestMismatch, ImageError, LayoutError
+from builder.image.documents import (
+    MAX_DOCUMENT,
+    check_config,
+    check_index,
+    check_manifest,
+    parse_json,
+)
+from builder.layer.lower import read_layer
 from builder.model import (
     ANNOTATION_REF_NAME,
+    DOCKER_CONFIG,
     INDEX_TYPES,
     MANIFEST_TYPES,
+    OCI_CONFIG,
     Descriptor,
+    Digest,
     Platform,
 )
 
-MAX_DOCUMENT = 4 << 20
+CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
+
+__all__ = ["MAX_DOCUMENT", "SourceImage", "Store", "read_document", "resolve_image"]
 
 
 class Store(Protocol):
@@ -40,17 +51,16 @@ def read_document(store: Store, descriptor: Descriptor) -> tuple[bytes, dict[str
     with store.open(descriptor) as stream:
         data = stream.read(descriptor.size + 1)
     verify(store.name, descriptor, data)
-    try:
-        document = json.loads(data)
-    except ValueError as exc:
-        raise ImageError(f"{store.name}: {descriptor.digest} is not JSON: {exc}") from None
+    document = parse_json(data, f"{store.name}: {descriptor.digest}")
     if not isinstance(document, dict):
         raise ImageError(f"{store.name}: {descriptor.digest} is not a JSON object")
     return data, document
 
 
 def verify(where: str, descriptor: Descriptor, data: bytes) -> None:
-    actual = hashlib.new(descriptor.digest.algorithm, data).hexdigest()
+    hasher = descriptor.digest.new_hasher()
+    hasher.update(data)
+    actual = hasher.hexdigest()
     if len(data) != descriptor.size or actual != descriptor.digest.encoded:
         raise DigestMismatch(
             f"{where}: content of {descriptor.digest} does not match its digest or size "
@@ -71,8 +81,7 @@ class SourceImage:
 
     @property
     def config_json(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = json.loads(self.config_bytes)
-        return parsed
+        return check_config(parse_json(self.config_bytes, self.store_name), self.store_name)
 
     @property
     def platform(self) -> Platform:
@@ -82,6 +91,7 @@ class SourceImage:
 def platforms_of(store: Store, index: Descriptor) -> list[Descriptor]:
     """The platform manifests of an index, attestation (unknown/unknown) entries skipped."""
     _, document = read_document(store, index)
+    check_index(document, f"{store.name}: index {index.digest}")
     found = []
     for item in document.get("manifests") or []:
         descriptor = Descriptor.from_json(item)
@@ -110,18 +120,39 @@ def resolve_image(store: Store, root: Descriptor, platform: Platform | None) -> 
             f"{store.name}: {descriptor.digest} has unsupported type {descriptor.media_type}"
         )
     data, manifest = read_document(store, descriptor)
-    try:
-        config = Descriptor.from_json(manifest["config"])
-        layers = tuple(Descriptor.from_json(item) for item in manifest.get("layers") or [])
-    except (KeyError, TypeError) as exc:
-        raise ImageError(
-            f"{store.name}: manifest {descriptor.digest} is malformed: {exc}"
-        ) from None
+    where = f"{store.name}: manifest {descriptor.digest}"
+    check_manifest(manifest, where)
+    config = Descriptor.from_json(manifest["config"])
+    layers = tuple(Descriptor.from_json(item) for item in manifest.get("layers") or [])
     config_bytes, _ = read_document(store, config)
     image = SourceImage(store.name, descriptor, data, config, config_bytes, layers)
+    if config.media_type not in CONFIG_TYPES:
+        raise ImageError(
+            f"{where}: its config has media type {config.media_type}, not an image config; "
+            "it is not a container image"
+        )
+    diff_ids(image)  # checks the config's shape, and one diff_id per layer
     if platform is not None and image.platform != platform:
         raise ImageError(f"{store.name} is a {image.platform} image, not {platform}")
     return image
+
+
+def diff_ids(image: SourceImage) -> tuple[Digest, ...]:
+    """The config's diff_ids, one per layer of the manifest (else ImageError)."""
+    rootfs = image.config_json["rootfs"]
+    found = tuple(Digest.parse(d) for d in rootfs.get("diff_ids") or [])
+    if len(found) != len(image.layers):
+        raise ImageError(
+            f"{image.store_name}: the config lists {len(found)} diff_ids for "
+            f"{len(image.layers)} layers; the image is corrupt"
+        )
+    return found
+
+
+def check_layers(store: Store, image: SourceImage) -> None:
+    """Read every layer of ``image``: digest, size, media type, tar and diff_id checked."""
+    for layer, diff_id in zip(image.layers, diff_ids(image), strict=True):
+        read_layer(store.open(layer), layer, diff_id, store.name)
 
 
 def pick_entry(

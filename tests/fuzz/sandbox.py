@@ -46,13 +46,17 @@ class Case:
     argv: tuple[str, ...]
     prepare: Prepare
     ok_allowed: bool = False
+    # ``bale diff`` exits 1 listing differences: a clean outcome where allowed.
+    differs_allowed: bool = False
     env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
 class Result:
     name: str
-    verdict: str  # ok | error | traceback | hang | escape | noisy | accepted | clobbered | crash
+    # ok | error | differs: passed; accepted (exit 0 where an error was due), traceback,
+    # hang, crash (killed by a signal), noisy (not one error line), escape, clobbered
+    verdict: str
     code: int | None
     stderr: str
     seconds: float
@@ -60,7 +64,7 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return self.verdict in ("ok", "error")
+        return self.verdict in ("ok", "error", "differs")
 
 
 def _snapshot(root: Path, skip: Sequence[str]) -> dict[str, str]:
@@ -237,6 +241,8 @@ def _judge(case: Case, code: int | None, stderr: str, seconds: float) -> Result:
     if code not in (1, 2):
         return result("crash")
     errors = [line for line in stderr.splitlines() if line.startswith("bale: error:")]
+    if not errors and code == 1 and case.differs_allowed:
+        return result("differs")
     if len(errors) != 1:
         return result("noisy")
     return result("error")
