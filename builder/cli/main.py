@@ -20,6 +20,7 @@ from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
 from builder.layer.cache import LayerCache, cache_dir, prune
 from builder.spec.locations import DEFAULT_OUTPUT, parse_output
+from builder.spec.values import MAX_CREATED
 
 
 class _Parser(argparse.ArgumentParser):
@@ -172,8 +173,8 @@ def _progress(args: argparse.Namespace) -> _Bars | None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    if args.source_date_epoch is not None and args.source_date_epoch < 0:
-        raise UsageError("--source-date-epoch must be 0 or more")
+    if args.source_date_epoch is not None and not 0 <= args.source_date_epoch <= MAX_CREATED:
+        raise UsageError(f"--source-date-epoch must be from 0 to {MAX_CREATED}")
     if args.jobs < 0:
         raise UsageError("--jobs must be 0 or more")
     default = [] if args.push else [DEFAULT_OUTPUT]

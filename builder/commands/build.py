@@ -29,7 +29,7 @@ from builder.model import Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.load import check_tag, load
 from builder.spec.locations import Output
-from builder.spec.values import BaseRef, ImageSpec, LayerSpec
+from builder.spec.values import MAX_CREATED, BaseRef, ImageSpec, LayerSpec
 
 if TYPE_CHECKING:
     from builder.commands.bases import BaseImage
@@ -89,8 +89,11 @@ def created_time(option: int | None, spec: ImageSpec) -> int:
     env = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     if not env:
         return 0
-    if not env.isdigit():
-        raise UsageError(f"SOURCE_DATE_EPOCH='{env}' is not a whole number of seconds")
+    if not env.isascii() or not env.isdigit() or len(env) > 12 or int(env) > MAX_CREATED:
+        raise UsageError(
+            f"SOURCE_DATE_EPOCH={env[:40]!r}: give a whole number of seconds from 0 to "
+            f"{MAX_CREATED} (9999-12-31T23:59:59Z)"
+        )
     return int(env)
 
 

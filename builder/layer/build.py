@@ -172,7 +172,10 @@ def build_layer(
                 out.write(blob)
                 sizes[1] += len(blob)
 
-            workers = threads or (os.cpu_count() or 1)
+            # More compression threads than cores gains nothing, and each holds
+            # chunk buffers: -j above the core count (it also sets uploads) is capped here.
+            cores = os.cpu_count() or 1
+            workers = min(threads or cores, cores)
             compressor = ParallelCompressor(codec, emit, workers)
 
             def ship(chunk: Chunk, buf: bytearray) -> None:

@@ -50,7 +50,7 @@ class BoundedTarInfo(tarfile.TarInfo):
 
 def check_member(info: tarfile.TarInfo) -> None:
     """Refuse what no filesystem can hold: NUL or empty names, '..', ids and times out of range."""
-    where = f"member '{info.name}' (at byte {info.offset})"
+    where = f"member '{info.name}'"
     if not info.name:
         raise TarLimitError(f"a member at byte {info.offset} has an empty name")
     if "\0" in info.name or "\0" in info.linkname:

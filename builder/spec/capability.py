@@ -57,7 +57,7 @@ CAPABILITIES = (
     "audit_read",
     "perfmon",
     "bpf",
-    "checkpoint_restore).split(",
+    "checkpoint_restore",
 )
 _NUMBER = {f"cap_{name}": number for number, name in enumerate(CAPABILITIES)}
 _CLAUSE = re.compile(r"^([a-z0-9_,]+)((?:[=+-][eip]*)+)$")

@@ -16,6 +16,7 @@ from builder.model import Platform
 from builder.spec.capability import encode_capabilities
 from builder.spec.tomlread import Table
 from builder.spec.values import (
+    MAX_ID,
     PLACEHOLDERS,
     ContentSpec,
     DirSpec,
@@ -105,7 +106,7 @@ def _file(table: Table) -> FileSpec:
         dst=image_path(table, "dst", dst, keep_slash=True),
         mode=_mode(table, None),
         owner=read_owner(table),
-        exclude=table.strings("exclude"),
+        exclude=_excludes(table),
         platforms=read_platforms(table, "platforms"),
         check_arch=table.typed("check_arch", bool, True),
         where=table.where,
@@ -113,6 +114,23 @@ def _file(table: Table) -> FileSpec:
     )
     table.finish()
     return spec
+
+
+def _excludes(table: Table) -> tuple[str, ...]:
+    """``exclude`` patterns (gitignore syntax), each compiled once here to reject bad ones."""
+    patterns = table.strings("exclude")
+    if patterns:
+        import pathspec
+
+        for index, pattern in enumerate(patterns):
+            try:
+                pathspec.GitIgnoreSpec.from_lines([pattern])
+            except (ValueError, re.error) as exc:
+                raise table.error(
+                    f"exclude[{index}]",
+                    f"invalid pattern {pattern!r} ({exc}); use gitignore syntax, e.g. '**/*.map'",
+                ) from None
+    return patterns
 
 
 def _check_placeholders(table: Table, name: str, value: str) -> None:
@@ -139,9 +157,10 @@ def _link(table: Table) -> LinkSpec:
     target = table.string("target")
     if not target:
         raise table.error("target", "missing 'target': the path the link points to")
-    spec = LinkSpec(
-        image_path(table, "path", table.string("path")), target, read_owner(table), table.where
-    )
+    if "\0" in target:
+        raise table.error("target", "a link target may not contain a NUL byte")
+    path = image_path(table, "path", table.string("path"), root_ok=False)
+    spec = LinkSpec(path, target, read_owner(table), table.where)
     table.finish()
     return spec
 
@@ -151,7 +170,7 @@ def _content(table: Table) -> ContentSpec:
     if not isinstance(text, str):
         raise table.error("text", "missing 'text': the file's content as a string")
     spec = ContentSpec(
-        image_path(table, "dst", table.string("dst")),
+        image_path(table, "dst", table.string("dst"), root_ok=False),
         text.encode(),
         _mode(table, 0o644),
         read_owner(table),
@@ -162,8 +181,13 @@ def _content(table: Table) -> ContentSpec:
     return spec
 
 
-def image_path(table: Table, name: str, path: str, keep_slash: bool = False) -> str:
-    """An absolute image path, normalised; a trailing '/' is kept when asked."""
+def image_path(
+    table: Table, name: str, path: str, keep_slash: bool = False, root_ok: bool = True
+) -> str:
+    """An absolute image path, normalised; a trailing '/' is kept when asked.
+
+    ``root_ok`` False: the path names a file or link, which the root directory cannot be.
+    """
     if not path:
         raise table.error(name, "missing: give an absolute path in the image, e.g. /app")
     if not path.startswith("/"):
@@ -174,6 +198,8 @@ def image_path(table: Table, name: str, path: str, keep_slash: bool = False) -> 
     norm = "/" if norm == "//" else norm
     if any(part.startswith(WHITEOUT_PREFIX) for part in norm.split("/")):
         raise table.error(name, f"'{path}': names starting with '.wh.' are reserved for whiteouts")
+    if norm == "/" and not root_ok:
+        raise table.error(name, "'/' is the root directory; give a path below it, e.g. /app")
     if keep_slash and path.endswith("/") and norm != "/":
         norm += "/"
     return norm
@@ -212,6 +238,8 @@ def read_owner(table: Table, key: str = "owner") -> Owner | None:
         raise table.error(
             key, f"invalid owner '{value}': use USER[:GROUP], names or ids, e.g. \"1000:1000\""
         )
+    if any(p.isdigit() and int(p) > MAX_ID for p in parts):
+        raise table.error(key, f"invalid owner '{value}': ids range from 0 to {MAX_ID}")
     return Owner(parts[0], parts[1] if len(parts) == 2 else "")
 
 
@@ -223,7 +251,7 @@ def _xattrs(table: Table) -> Xattrs:
             raise table.error(
                 f"xattrs.{name}",
                 f"invalid xattr name '{name}': use NAMESPACE.NAME with namespace "
-                "user, trusted or security",
+                "user, trusted or security, without '=' or NUL",
             )
     caps = table.strings("capabilities")
     if caps:
@@ -236,4 +264,5 @@ def _xattrs(table: Table) -> Xattrs:
     return tuple(sorted(result.items()))
 
 
-_XATTR_NAME = re.compile(r"^(user|trusted|security)\.[^\x00]+$")
+# No '=' (a PAX record's key ends at the first '=') and no NUL.
+_XATTR_NAME = re.compile(r"^(user|trusted|security)\.[^\x00=]+$")

@@ -26,6 +26,8 @@ from builder.spec.values import (
     ALL_PLATFORMS,
     FORMATS,
     INDEX_MODES,
+    MAX_CREATED,
+    MAX_ID,
     TAG,
     BaseRef,
     ConfigSpec,
@@ -201,9 +203,14 @@ def _created(image: Table) -> int | None:
         raise image.error(
             "created", "expected an RFC 3339 time with zone, e.g. 2024-01-01T00:00:00Z"
         )
-    seconds = int(value.timestamp())
-    if seconds < 0:
-        raise image.error("created", "must not be before 1970-01-01T00:00:00Z")
+    try:
+        seconds = int(value.timestamp())
+    except (OverflowError, ValueError):
+        seconds = MAX_CREATED + 1
+    if not 0 <= seconds <= MAX_CREATED:
+        raise image.error(
+            "created", "must be from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z (in UTC)"
+        )
     return seconds
 
 
@@ -244,6 +251,8 @@ def _user(table: Table) -> str:
     user = table.string("user")
     if user and not all(OWNER_PART.match(p) for p in user.split(":", 1)):
         raise table.error("user", f"invalid user '{user}': use UID[:GID] or NAME[:GROUP]")
+    if any(p.isdigit() and int(p) > MAX_ID for p in user.split(":", 1)):
+        raise table.error("user", f"invalid user '{user}': ids range from 0 to {MAX_ID}")
     return user
 
 
@@ -298,8 +307,8 @@ def _id(table: Table, key: str, default: int | None = None) -> int:
     value = table.raw(key)
     if value is None and default is not None:
         return default
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32 - 1:
-        raise table.error(key, f"expected an id from 0 to 4294967294, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_ID:
+        raise table.error(key, f"expected an id from 0 to {MAX_ID}, got {value!r}")
     return value
 
 

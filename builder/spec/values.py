@@ -17,6 +17,10 @@ INDEX_MODES = ("auto", "always")
 ALL_PLATFORMS = "all"
 PLACEHOLDERS = ("os", "arch", "variant", "platform")
 TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+# The last second RFC 3339 can write (9999-12-31T23:59:59Z): the latest creation time.
+MAX_CREATED = 253402300799
+# Owner ids: 0 to 2^32 - 2 (2^32 - 1 is the kernel's "no id"; umoci reads larger ones as 0).
+MAX_ID = 2**32 - 2
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
