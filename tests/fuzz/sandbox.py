@@ -118,6 +118,9 @@ def _child(case: Case, root: Path) -> None:
         os.dup2(null, 0)
         os.dup2(out, 1)
         os.dup2(err, 2)
+        # Under pytest, sys.stdout and sys.stderr are its capture objects: rebind them.
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
         os.chdir(root / "ctx")
         os.environ.update(_environment(case, root))
         from builder.cli.main import main
