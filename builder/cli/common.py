@@ -16,6 +16,11 @@ from builder.spec.load import check_tag
 from builder.spec.locations import Output
 from builder.spec.values import ALL_PLATFORMS
 
+TRUST = (
+    "do not read the base's layers to check them (digest, diff_id, media type, tar) "
+    "unless the build needs their files; see docs/bases.md"
+)
+
 
 def tag_arg(text: str) -> str:
     """A ``--tag`` value, or a usage error saying what a tag may hold."""

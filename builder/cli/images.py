@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builder.cli.common import finish, platform_arg, platforms_arg, summary_head, tag_arg
+from builder.cli.common import TRUST, finish, platform_arg, platforms_arg, summary_head, tag_arg
 from builder.cli.registry import add_registry_flags, clients
 from builder.errors import UsageError
 from builder.model import Platform
@@ -197,6 +197,7 @@ def add_index(commands: Any, parser_class: type[argparse.ArgumentParser]) -> Non
         default="oci",
         help="oci: an OCI image index (default); docker: a Docker manifest list",
     )
+    p.add_argument("--trust-base", action="store_true", help=TRUST.replace("base", "sources"))
     add_registry_flags(p)
     p.add_argument("--quiet", "-q", action="store_true", help="print only the digest")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
@@ -215,6 +216,7 @@ def _create(args: argparse.Namespace) -> int:
         annotations=_annotations(args.annotation),
         format=args.format,
         clients=registries,
+        trust_sources=args.trust_base,
     )
     try:
         result = create_index(options)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from builder import __version__
-from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
+from builder.cli.common import TRUST, finish, platforms_arg, summary_head, tag_arg
 from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
@@ -86,6 +86,7 @@ def _add_build(commands: Any) -> None:
     b.add_argument(
         "--locked", action="store_true", help="fail unless image.lock exists and matches the base"
     )
+    b.add_argument("--trust-base", action="store_true", help=TRUST)
     add_registry_flags(b)
     b.add_argument(
         "--no-cache",
@@ -193,6 +194,7 @@ def _build(args: argparse.Namespace) -> int:
         push=args.push,
         by_digest=args.by_digest,
         locked=args.locked,
+        trust_base=args.trust_base,
         warn=lambda message: print(f"bale: {message}", file=sys.stderr),
     )
     active = registry_clients(args)

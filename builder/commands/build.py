@@ -55,6 +55,7 @@ class BuildOptions:
     push: bool = False
     by_digest: bool = False
     locked: bool = False
+    trust_base: bool = False
     warn: Callable[[str], None] | None = None
 
 
@@ -221,7 +222,7 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
     with tempfile.TemporaryDirectory(prefix="bale-") as work:
-        check = checks_base(base_ref, outputs)
+        check = checks_base(base_ref, outputs) and not options.trust_base
         builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1, check)
 
         def one(wanted: Platform | None) -> Image:

@@ -60,6 +60,7 @@ class IndexOptions:
     format: str = "oci"
     created: int = 0
     clients: Clients | None = None
+    trust_sources: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +95,9 @@ def create_index(options: IndexOptions) -> IndexResult:
     clients = options.clients
     with ExitStack() as stack:
         local_output = any(o.transport != "docker" for o in options.outputs)
+        check = None if options.trust_sources else local_output
         members = tuple(
-            member_of(stack.enter_context(open_source(text, clients)), local_output)
+            member_of(stack.enter_context(open_source(text, clients)), check)
             for text in options.sources
         )
         check_platforms(members)
@@ -109,12 +111,13 @@ def create_index(options: IndexOptions) -> IndexResult:
     return replace(result, pushed=tuple(pushed))
 
 
-def member_of(source: Source, check: bool = True) -> Member:
+def member_of(source: Source, check: bool | None = True) -> Member:
     """The single-platform image ``source`` names; an index must hold exactly one.
 
     Its layers are read and checked (as a build checks its base) when ``check``
     or when the source is local: whenever bale copies them. A registry source
     pushed to registries is mounted, not copied, and not downloaded to be read.
+    ``check`` None (``--trust-base``): never.
     """
     descriptor = source.root
     if descriptor.media_type in INDEX_TYPES:
@@ -133,7 +136,7 @@ def member_of(source: Source, check: bool = True) -> Member:
             f"'{source.text}': its config names no os and architecture, so it cannot have "
             "a place in an index"
         )
-    if check or not isinstance(source.store, RegistryStore):
+    if check or (check is not None and not isinstance(source.store, RegistryStore)):
         check_layers(source.store, image)
     blobs: list[Blob] = [StoreBlob(layer, source.store) for layer in image.layers]
     blobs += [
