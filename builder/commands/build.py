@@ -20,12 +20,11 @@ from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_b
 from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
 from builder.layer.build import Layer, build_layer
 from builder.layer.cache import LayerCache
-from builder.layer.compress import Codec
 from builder.layer.entries import Entry, InlineContent, Kind
 from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_entries
 from builder.layer.sources import layer_entries
 from builder.layer.tarwriter import tar_size
-from builder.model import Blob, Descriptor, Platform
+from builder.model import Blob, Codec, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.load import check_tag, load
 from builder.spec.locations import Output

@@ -9,7 +9,6 @@ created is removed).
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -20,7 +19,14 @@ from typing import Any, BinaryIO
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, LayoutError
 from builder.image.store import pick_entry, ref_names
-from builder.model import ANNOTATION_REF_NAME, OCI_INDEX, Blob, Descriptor, canonical_json
+from builder.model import (
+    ANNOTATION_REF_NAME,
+    OCI_INDEX,
+    Blob,
+    BlobCheck,
+    Descriptor,
+    canonical_json,
+)
 
 LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
 COPY_SIZE = 1 << 20
@@ -38,19 +44,17 @@ def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
 
 def _verified_chunks(blob: Blob) -> Iterable[bytes]:
     """The blob's bytes, checked against its descriptor before the last chunk is released."""
-    want = blob.descriptor
-    hasher = hashlib.new(want.digest.algorithm)
-    size = 0
+    check = BlobCheck(blob.descriptor)
     with blob.open() as stream:
         pending = b""
         while chunk := stream.read(COPY_SIZE):
             if pending:
                 yield pending
-            hasher.update(chunk)
-            size += len(chunk)
+            if not check.update(chunk):
+                break
             pending = chunk
-    if size != want.size or hasher.hexdigest() != want.digest.encoded:
-        raise _changed(want, size)
+    if not check.ok:
+        raise _changed(blob.descriptor, check.size)
     if pending:
         yield pending
 

@@ -7,19 +7,19 @@ archive and registry stores implement the same protocol.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
-from builder.errors import DigestMismatch, ImageError, LayoutError
+from builder.errors import ImageError, LayoutError
 from builder.model import (
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
     MANIFEST_TYPES,
     Descriptor,
     Platform,
+    VerifiedReader,
 )
 
 MAX_DOCUMENT = 4 << 20
@@ -38,8 +38,9 @@ def read_document(store: Store, descriptor: Descriptor) -> tuple[bytes, dict[str
     if descriptor.size > MAX_DOCUMENT:
         raise ImageError(f"{store.name}: {descriptor.digest} is {descriptor.size} bytes, too large")
     with store.open(descriptor) as stream:
-        data = stream.read(descriptor.size + 1)
-    verify(store.name, descriptor, data)
+        reader = VerifiedReader(stream, descriptor, store.name)
+        data = reader.read(descriptor.size + 1)
+        reader.finish()
     try:
         document = json.loads(data)
     except ValueError as exc:
@@ -47,15 +48,6 @@ def read_document(store: Store, descriptor: Descriptor) -> tuple[bytes, dict[str
     if not isinstance(document, dict):
         raise ImageError(f"{store.name}: {descriptor.digest} is not a JSON object")
     return data, document
-
-
-def verify(where: str, descriptor: Descriptor, data: bytes) -> None:
-    actual = hashlib.new(descriptor.digest.algorithm, data).hexdigest()
-    if len(data) != descriptor.size or actual != descriptor.digest.encoded:
-        raise DigestMismatch(
-            f"{where}: content of {descriptor.digest} does not match its digest or size "
-            f"({len(data)} bytes, expected {descriptor.size}); the image is corrupt"
-        )
 
 
 @dataclass(frozen=True, slots=True)

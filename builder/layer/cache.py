@@ -43,9 +43,8 @@ import zstandard
 from builder.atomic import atomic_write
 from builder.errors import BaleError
 from builder.layer.build import Layer
-from builder.layer.compress import Codec
 from builder.layer.entries import Entry, HostFile, InlineContent
-from builder.model import Descriptor, Digest
+from builder.model import Codec, Descriptor, Digest
 
 # Bump whenever the tar encoding or the chunking changes the bytes of a layer.
 LAYER_FORMAT = 1

@@ -18,16 +18,14 @@ from typing import BinaryIO
 import zstandard
 
 from builder.errors import DigestMismatch, ImageError, SourceError
-from builder.layer.decompress import codec_of_media_type, decompressed
+from builder.layer.decompress import decompressed
 from builder.layer.entries import (
-    OPAQUE_MARKER,
     TAR_KINDS,
-    WHITEOUT_PREFIX,
     Entry,
     InlineContent,
     Kind,
 )
-from builder.model import Descriptor, Digest
+from builder.model import OPAQUE_MARKER, WHITEOUT_PREFIX, Descriptor, Digest, layer_codec
 from builder.spec.values import LayerSpec
 
 # Files whose content is kept while reading: the account databases.
@@ -187,7 +185,7 @@ def read_layer(
 ) -> list[tuple[str, Node]]:
     """A base layer's members; raises DigestMismatch when it does not hash to ``diff_id``."""
     with stream:
-        hashing = _Hashing(decompressed(stream, codec_of_media_type(descriptor.media_type)))
+        hashing = _Hashing(decompressed(stream, layer_codec(descriptor.media_type)))
         try:
             members = list(tar_members(_Padded(hashing), where))  # type: ignore[arg-type]
             actual = hashing.drain()

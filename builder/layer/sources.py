@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from builder.errors import SourceError
 from builder.layer.archcheck import check_file, worth_checking
-from builder.layer.entries import WHITEOUT_PREFIX, Entry, HostFile, InlineContent, Kind, sort_key
-from builder.model import Platform
+from builder.layer.entries import Entry, HostFile, InlineContent, Kind, sort_key
+from builder.model import WHITEOUT_PREFIX, Platform
 from builder.spec.values import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
 
 if TYPE_CHECKING:

@@ -10,9 +10,7 @@ import re
 from typing import overload
 
 from builder.errors import BaleError, SpecError
-from builder.layer.compress import CODECS, Codec
-from builder.layer.entries import WHITEOUT_PREFIX
-from builder.model import Platform
+from builder.model import CODECS, WHITEOUT_PREFIX, Codec, Platform
 from builder.spec.capability import encode_capabilities
 from builder.spec.tomlread import Table
 from builder.spec.values import (

@@ -9,8 +9,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.layer.compress import Codec
-from builder.model import Platform
+from builder.model import Codec, Platform
 
 FORMATS = ("oci", "docker")
 INDEX_MODES = ("auto", "always")

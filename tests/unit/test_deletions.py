@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from builder.errors import SourceError
-from builder.layer.compress import Codec
 from builder.layer.entries import Kind
 from builder.layer.lower import LowerFS, Node, whiteout_entries
+from builder.model import Codec
 from builder.spec.values import LayerSpec
 
 DIR, FILE = Node(Kind.DIR, 0o755), Node(Kind.FILE, 0o644)

@@ -13,9 +13,8 @@ from builder.errors import DigestMismatch, LayoutError
 from builder.formats.layout import LayoutStore, write_layout
 from builder.image.assemble import JsonBlob
 from builder.layer.build import Layer, build_layer
-from builder.layer.compress import Codec
 from builder.layer.entries import Entry, InlineContent, Kind
-from builder.model import OCI_MANIFEST, Descriptor
+from builder.model import OCI_MANIFEST, Codec, Descriptor
 
 
 def _blob(text: str) -> JsonBlob:
