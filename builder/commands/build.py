@@ -27,8 +27,8 @@ from builder.layer.tarwriter import tar_size
 from builder.model import Blob, Codec, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.load import check_tag, load
-from builder.spec.locations import Output
-from builder.spec.values import BaseRef, ImageSpec, LayerSpec
+from builder.spec.locations import Location, Output
+from builder.spec.values import ImageSpec, LayerSpec
 
 if TYPE_CHECKING:
     from builder.commands.bases import BaseImage
@@ -50,7 +50,7 @@ class BuildOptions:
     all_platforms: bool = False
     clients: Clients | None = None
     # verify builds a copy of the context but keeps the base the original names.
-    base_ref: BaseRef | None = None
+    base_ref: Location | None = None
     push: bool = False
     by_digest: bool = False
     locked: bool = False
@@ -239,14 +239,14 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     return dataclasses.replace(result, pushed=tuple(pushed))
 
 
-def _load_base(ref: BaseRef, wanted: Platform | None, clients: Clients) -> BaseImage:
+def _load_base(ref: Location, wanted: Platform | None, clients: Clients) -> BaseImage:
     from builder.commands.bases import load_base  # registry and archive readers: only with a base
 
     return load_base(ref, wanted, clients)
 
 
 def _requested(
-    options: BuildOptions, spec: ImageSpec, base_ref: BaseRef | None, clients: Clients
+    options: BuildOptions, spec: ImageSpec, base_ref: Location | None, clients: Clients
 ) -> Sequence[Platform | None]:
     """The platforms to build: --platform, else image.toml's; "all" asks the base."""
     wants_all = options.all_platforms or (spec.all_platforms and not options.platforms)
