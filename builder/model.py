@@ -45,6 +45,8 @@ ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CREATED = "org.opencontainers.image.created"
 ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
 ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest"
+# The name containerd and Docker give an image they import from an OCI layout.
+ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 
 _ALGORITHM = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*$")
 _ENCODED = re.compile(r"^[a-zA-Z0-9=_-]+$")

@@ -16,7 +16,7 @@ from builder.model import Digest
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 DEFAULT_TAG = "latest"
-_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _TRANSPORT = "docker://"
 
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
@@ -94,7 +94,7 @@ def split_registry(name: str, original: str) -> tuple[str, str]:
     """Split a name into (registry, repository), applying Docker Hub defaults."""
     first, sep, remainder = name.partition("/")
     if sep and _looks_like_registry(first):
-        registry = DOCKER_HUB if first.lower() in _HUB_ALIASES else first
+        registry = DOCKER_HUB if first.lower() in HUB_ALIASES else first
         if not _HOST.match(registry):
             raise InvalidReference(f"invalid registry host '{first}' in '{original}'")
         repository = remainder

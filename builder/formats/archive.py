@@ -25,6 +25,7 @@ from builder.errors import DigestMismatch, ImageError, LayoutError
 from builder.formats.layout import LAYOUT_FILE
 from builder.image.store import SourceImage, pick_entry, ref_names, resolve_image
 from builder.model import (
+    ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
     OCI_CONFIG,
@@ -41,7 +42,6 @@ from builder.model import (
 )
 
 DEFAULT_NAME = "bale"
-ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 
 
 class BlobStore:
@@ -216,7 +216,6 @@ class _HashingReader:
 
 
 _CHUNK = 1 << 20
-IMAGE_NAME = "io.containerd.image.name"
 
 
 class _TarBlobs:
@@ -266,7 +265,7 @@ class _TarBlobs:
 def _all_names(entry: Descriptor) -> set[str]:
     """A tag, a full name and its short forms (docker.io/library/app:1 → app:1)."""
     names = ref_names(entry)
-    full = entry.annotations.get(IMAGE_NAME, "")
+    full = entry.annotations.get(ANNOTATION_IMAGE_NAME, "")
     if full:
         names |= {full, full.removeprefix("docker.io/"), full.removeprefix("docker.io/library/")}
     return names

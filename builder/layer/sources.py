@@ -18,6 +18,7 @@ from builder.errors import SourceError
 from builder.layer.archcheck import check_file, worth_checking
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind, sort_key
 from builder.model import WHITEOUT_PREFIX, Platform
+from builder.spec.layers import glob_matcher
 from builder.spec.values import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
 
 if TYPE_CHECKING:
@@ -159,11 +160,7 @@ def _add_files(collector: _Collector, spec: FileSpec) -> None:
         dst = _rel(spec.dst)
         if dst:
             collector.add(Entry(dst, Kind.DIR, 0o755, uid, gid), where)
-        matcher = None
-        if spec.exclude:
-            import pathspec  # only when something is excluded: it costs more than a small walk
-
-            matcher = pathspec.GitIgnoreSpec.from_lines(spec.exclude)
+        matcher = glob_matcher(spec.exclude) if spec.exclude else None
         _walk(collector, spec, str(real), "", dst, matcher, (uid, gid))
         return
     dst = spec.dst + real.name if spec.dst.endswith("/") else spec.dst
