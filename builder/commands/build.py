@@ -22,7 +22,7 @@ from builder.layer.build import Layer, build_layer
 from builder.layer.cache import LayerCache
 from builder.layer.entries import Entry, InlineContent, Kind
 from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_entries
-from builder.layer.sources import layer_entries
+from builder.layer.sources import in_context, layer_entries
 from builder.layer.tarwriter import tar_size
 from builder.model import Blob, Codec, Descriptor, Platform
 from builder.registry.options import Clients
@@ -339,7 +339,7 @@ def _layer_plan(
         owner = accounts.resolve(layer.tar_owner, where) if layer.tar_owner else None
         from builder.layer.tarimport import import_tar
 
-        imported = import_tar(spec.context / layer.tar, work, where, owner)
+        imported = import_tar(in_context(spec.context, layer.tar, where), work, where, owner)
         extra += [(e, where) for e in imported.entries]
         groups = imported.groups
     return layer_entries(

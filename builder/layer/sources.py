@@ -145,15 +145,20 @@ def _add_content(collector: _Collector, spec: ContentSpec) -> None:
     collector.add(entry, spec.where)
 
 
-def _add_files(collector: _Collector, spec: FileSpec) -> None:
-    root = collector.context
-    source = root / spec.src
-    where = f"{spec.where} (src '{spec.src}')"
+def in_context(root: Path, relative: str, where: str) -> Path:
+    """The real path of ``relative`` in the build context; symlinks may not lead out of it."""
+    source = root / relative
     if not os.path.lexists(source):
         raise SourceError(f"{where}: {source} does not exist in the build context {root}")
     real = Path(os.path.realpath(source))
     if not _inside(real, root):
         raise SourceError(f"{where}: resolves to {real}, outside the build context {root}")
+    return real
+
+
+def _add_files(collector: _Collector, spec: FileSpec) -> None:
+    where = f"{spec.where} (src '{spec.src}')"
+    real = in_context(collector.context, spec.src, where)
     st = os.stat(real)
     uid, gid = collector.ids(spec.owner, spec.where)
     if stat.S_ISDIR(st.st_mode):
