@@ -37,9 +37,9 @@ def elf_machine(head: bytes) -> tuple[str, str] | None:
     """(GOARCH, machine name) from an ELF header, None if not ELF or an unknown machine."""
     if len(head) < 20 or not head.startswith(ELF_MAGIC) or head[5] not in (1, 2):
         return None
-    order = "little" if head[5] == 1 else "big"
-    found = _MACHINES.get(int.from_bytes(head[18:20], order))
-    if found is not None and found[0] == "ppc64le" and order == "big":
+    little = head[5] == 1
+    found = _MACHINES.get(int.from_bytes(head[18:20], "little" if little else "big"))
+    if found is not None and found[0] == "ppc64le" and not little:
         return "ppc64", found[1]
     return found
 
