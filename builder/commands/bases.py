@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from builder.errors import ImageError
 from builder.formats.locate import open_local, open_registry
-from builder.image.store import SourceImage, Store, platforms_of, resolve_image
+from builder.image.store import SourceImage, Store, StoreBlob, platforms_of, resolve_image
 from builder.model import (
     DOCKER_LAYER,
     DOCKER_LAYER_GZIP,
@@ -34,20 +34,11 @@ _OCI_LAYER_TYPE = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_LAYER: OCI_LAYER}
 
 
 @dataclass(frozen=True, slots=True)
-class BaseLayer:
+class BaseLayer(StoreBlob):
     """A layer of the base: its blob is copied from the store unchanged."""
 
-    descriptor: Descriptor
     diff_id: Digest
-    store: Store
     created_by: str = ""
-
-    @property
-    def verified_file(self) -> None:
-        return None
-
-    def open(self) -> BinaryIO:
-        return self.store.open(self.descriptor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +140,8 @@ def load_base(
             Descriptor(
                 _OCI_LAYER_TYPE.get(d.media_type, d.media_type), d.digest, d.size, d.annotations
             ),
-            diff_id,
             store,
+            diff_id,
             created_by,
         )
         for d, diff_id, created_by in zip(source.layers, diff_ids, steps, strict=True)

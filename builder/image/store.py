@@ -135,3 +135,18 @@ def pick_entry(
 
 def ref_names(entry: Descriptor) -> set[str]:
     return {entry.annotations.get(ANNOTATION_REF_NAME, "")} - {""}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreBlob:
+    """A blob read from a store when an output copies it; verified as it is copied."""
+
+    descriptor: Descriptor
+    store: Store
+
+    @property
+    def verified_file(self) -> None:
+        return None
+
+    def open(self) -> BinaryIO:
+        return self.store.open(self.descriptor)
