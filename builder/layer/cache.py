@@ -248,7 +248,7 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         except (OSError, ValueError, KeyError, TypeError, BaleError):
             path.unlink(missing_ok=True)
             records += 1
-    for path in sorted((root / "blobs" / "sha256").glob("*")):
+    for path in sorted(LayerCache(root).blob_dir.glob("*")):
         st = path.stat()
         if path.name in kept or st.st_mtime >= cutoff:
             continue
