@@ -1,0 +1,135 @@
+"""The docs stay true to the code: whole tables, keys the parser knows, real install steps."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from builder.errors import SpecError
+from builder.spec.load import load, parse_base
+from tests.helpers import write_toml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = sorted([ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+MARKDOWN = MarkdownIt("commonmark").enable("table")
+
+
+def _tokens(path: Path) -> list[Token]:
+    return MARKDOWN.parse(path.read_text())
+
+
+def tables(path: Path) -> list[tuple[str, list[list[str]]]]:
+    """Each table's heading (the nearest one above it) and its rows of cell text."""
+    found: list[tuple[str, list[list[str]]]] = []
+    heading, rows, row = "", [], []
+    tokens = _tokens(path)
+    for i, token in enumerate(tokens):
+        if token.type == "inline" and tokens[i - 1].type == "heading_open":
+            heading = token.content
+        elif token.type == "table_open":
+            rows = []
+        elif token.type == "tr_open":
+            row = []
+        elif token.type == "inline" and tokens[i - 1].type in {"td_open", "th_open"}:
+            row.append(token.content)
+        elif token.type == "tr_close":
+            rows.append(row)
+        elif token.type == "table_close":
+            found.append((heading, rows[1:]))
+    return found
+
+
+def section(path: Path, heading: str) -> str:
+    """The markdown text under ``## heading`` up to the next heading of that level."""
+    text = path.read_text()
+    return text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_no_table_row_falls_out_of_its_table(path: Path) -> None:
+    """A blank line inside a table ends it: the rows after it render as a paragraph."""
+    tokens = _tokens(path)
+    stray = [
+        f"{path.name}:{t.map[0] + 1 if t.map else '?'}: {t.content.splitlines()[0]}"
+        for i, t in enumerate(tokens)
+        if t.type == "inline" and tokens[i - 1].type == "paragraph_open"
+        if t.content.lstrip().startswith("|")
+    ]
+    assert not stray, "table rows outside a table:\n" + "\n".join(stray)
+
+
+def _known_layer_keys(tmp_path: Path) -> set[str]:
+    """The keys the parser accepts in [[layers]], from its own unknown-key message."""
+    write_toml(tmp_path, '[[layers]]\nzzz_not_a_key = 1\ncontent = [{ dst = "/a", text = "" }]\n')
+    with pytest.raises(SpecError) as caught:
+        load(tmp_path / "image.toml")
+    listed = re.search(r"known keys: ([^)]*)\)", str(caught.value))
+    assert listed, str(caught.value)
+    return {key.strip() for key in listed.group(1).split(",")}
+
+
+def test_layers_table_documents_keys_the_parser_knows(tmp_path: Path) -> None:
+    (rows,) = [
+        rows for heading, rows in tables(ROOT / "docs" / "image-toml.md") if heading == "[[layers]]"
+    ]
+    documented = {row[0].strip("`") for row in rows}
+    assert "platforms" in documented and "content" in documented
+    assert documented <= _known_layer_keys(tmp_path)
+
+
+def test_registry_base_examples_parse_as_documented() -> None:
+    """docs/bases.md's registry base table: each `base =` value means what it says."""
+    (rows,) = [
+        rows for heading, rows in tables(ROOT / "docs" / "bases.md") if heading == "Registry bases"
+    ]
+    assert len(rows) >= 3
+    for written, meaning in ((row[0], row[1]) for row in rows):
+        value = written.strip("`").strip('"')
+        base = parse_base(value, ROOT)
+        assert base.transport == "docker", written
+        assert f"`{base.reference}`" in meaning, (written, base.reference)
+
+
+def _test_script_packages() -> list[str]:
+    """The `debs=( ... )` list of scripts/test.sh, comments dropped."""
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    body = re.search(r"^debs=\((.*?)^\)", script, re.S | re.M)
+    assert body, "scripts/test.sh has no debs=( ... ) list"
+    return " ".join(line.split("#")[0] for line in body.group(1).splitlines()).split()
+
+
+def test_readme_leaves_the_apt_list_to_scripts_test_sh() -> None:
+    """One list of Debian packages: the README points at it instead of copying part of it."""
+    packages = _test_script_packages()
+    assert "python3-venv" in packages and "skopeo" in packages
+    text = section(ROOT / "README.md", "Two commands")
+    after_command_2 = text.split("bash scripts/test.sh", 1)[1]
+    assert "scripts/test.sh" in after_command_2
+    copied = [p for p in packages if re.search(rf"`{re.escape(p)}`", after_command_2)]
+    assert not copied, f"README repeats part of scripts/test.sh's list: {copied}"
+
+
+@pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
+def test_pip_installs_only_what_exists(path: Path) -> None:
+    """bale is not on PyPI: `pip install bale` (or bale[...]) cannot work."""
+    wrong = re.findall(r"pip install (?:-\S+ )*(bale\b\S*)", path.read_text())
+    assert not wrong, f"{path.name}: {wrong}; install from a checkout or a git URL"
+
+
+def test_ci_runs_readme_command_2_with_ci_true() -> None:
+    command = re.findall(r"```sh\n(.*?)\n```", section(ROOT / "README.md", "Two commands"), re.S)
+    lines = [
+        line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and line[0] != "#"
+    ]
+    assert lines[-1] == f"exec {command[1]}"
+    assert "export CI=true" in lines[:-1]
+
+
+def test_test_script_installs_nothing_into_the_system_python() -> None:
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    pips = re.findall(r"^.*pip install.*$", script, re.M)
+    assert pips and all(line.lstrip().startswith('"$venv/bin/') for line in pips), pips
