@@ -87,3 +87,28 @@ def test_readme_command_1_builds_the_example_with_the_system_python(tmp_path: Pa
     assert "sha256:" + hashlib.sha256(seen).hexdigest() == digest
     rootfs = umoci_unpack(clone / "bale-out", "latest", tmp_path / "bundle")
     assert (rootfs / "app" / "hello").stat().st_mode & 0o111
+
+
+def test_readme_command_2_installs_into_its_own_venv_with_the_system_python(
+    tmp_path: Path,
+) -> None:
+    """scripts/test.sh makes .venv-test from Debian's python3 and runs pytest from it
+    (here only collecting one test file: the whole suite runs as CI's own command)."""
+    _require_system_venv()
+    command = readme_command(2)
+    clone = tmp_path / "clone"
+    shutil.copytree(ROOT, clone, ignore=NOT_COPIED, symlinks=True)
+    run = subprocess.run(
+        ["bash", "-euc", f"{command} --collect-only tests/unit/test_docs.py"],
+        cwd=clone,
+        env=_system_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    assert "tests/unit/test_docs.py::" in run.stdout
+    venv_python = (clone / ".venv-test" / "bin" / "python").resolve()
+    assert venv_python.parent == SYSTEM_PYTHON.parent, venv_python
+    assert (clone / ".venv-test" / "bin" / "bale").exists()
