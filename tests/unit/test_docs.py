@@ -133,3 +133,39 @@ def test_test_script_installs_nothing_into_the_system_python() -> None:
     script = (ROOT / "scripts" / "test.sh").read_text()
     pips = re.findall(r"^.*pip install.*$", script, re.M)
     assert pips and all(line.lstrip().startswith('"$venv/bin/') for line in pips), pips
+
+
+def _help_texts(capsys: pytest.CaptureFixture[str]) -> str:
+    from builder.cli.main import main
+
+    texts = []
+    for command in (["build"], ["inspect"], ["diff"], ["lock"], ["login"], ["logout"]):
+        with pytest.raises(SystemExit):
+            main([*command, "--help"])
+        texts.append(capsys.readouterr().out)
+    return "\n".join(texts)
+
+
+def test_registries_md_names_only_real_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (ROOT / "docs" / "registries.md").read_text()
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", text))
+    assert {"--ca-cert", "--insecure-registry", "--verbose", "--push"} <= flags
+    known = set(re.findall(r"--[a-z][a-z-]+", _help_texts(capsys)))
+    assert flags <= known, sorted(flags - known)
+
+
+def test_registries_md_quotes_messages_bale_prints() -> None:
+    """Each troubleshooting row starts from words that occur in bale's own source."""
+    (rows,) = [
+        rows
+        for heading, rows in tables(ROOT / "docs" / "registries.md")
+        if heading == "Troubleshooting"
+    ]
+    source = "\n".join(p.read_text() for p in (ROOT / "builder").rglob("*.py"))
+    for row in rows:
+        quoted = row[0].split("`")[1]
+        # Placeholders (HOST, NAME, N), "..." and numbers stand for what bale fills in.
+        pieces = [p.strip(" ;:()'") for p in re.split(r"\.\.\.|\b[A-Z][A-Z_]*\b|\d+", quoted)]
+        assert any(pieces), row[0]
+        for piece in (p for p in pieces if len(p) > 3):
+            assert piece in source, (row[0], piece)
