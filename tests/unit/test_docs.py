@@ -169,3 +169,13 @@ def test_registries_md_quotes_messages_bale_prints() -> None:
         assert any(pieces), row[0]
         for piece in (p for p in pieces if len(p) > 3):
             assert piece in source, (row[0], piece)
+
+
+def test_architecture_registries_section_names_real_modules() -> None:
+    text = section(ROOT / "docs" / "ARCHITECTURE.md", "Registries")
+    named = set(re.findall(r"`([\w/]+\.py)`", text))
+    assert len(named) >= 8
+    found = [*(ROOT / "builder").rglob("*.py"), *(ROOT / "tests").rglob("*.py")]
+    modules = {str(p.relative_to(ROOT)) for p in found}
+    missing = [n for n in named if not any(m == n or m.endswith("/" + n) for m in modules)]
+    assert not missing, missing
