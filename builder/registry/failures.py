@@ -54,25 +54,33 @@ class TransientError(RegistryError):
 
 
 class Budget:
-    """Counts the consecutive transient failures of one request and sleeps between them."""
+    """Counts the consecutive transient failures of one request and sleeps between them.
+
+    ``ceiling`` bounds the failures of the whole operation, progress or not.
+    """
 
     def __init__(
         self,
         policy: RetryPolicy,
         operation: str,
         sleep: Callable[[float], None] = time.sleep,
+        ceiling: int | None = None,
     ) -> None:
         self._policy = policy
         self._operation = operation
         self._sleep = sleep
+        self._ceiling = ceiling
         self.failures = 0
+        self.total = 0
 
     def spend(self, error: TransientError) -> None:
         """Wait before the next try, or raise RegistryError once the tries are used up."""
         self.failures += 1
-        if self.failures >= self._policy.tries:
+        self.total += 1
+        spent = self._ceiling is not None and self.total >= self._ceiling
+        if self.failures >= self._policy.tries or spent:
             raise RegistryError(
-                f"{self._operation} failed after {self.failures} tries; last error: "
+                f"{self._operation} failed after {self.total} tries; last error: "
                 f"{error.reason.rstrip('.')}. The registry may be overloaded or unreachable: "
                 f"try again later, or allow more tries ({RETRIES_HINT})"
             ) from None

@@ -97,8 +97,8 @@ class Transport:
         creds = self.auth.credentials
         return tuple(s for s in (creds.password, creds.identity_token) if s)
 
-    def budget(self, operation: str) -> Budget:
-        return Budget(self.policy, operation, self._sleep)
+    def budget(self, operation: str, ceiling: int | None = None) -> Budget:
+        return Budget(self.policy, operation, self._sleep, ceiling)
 
     def request(self, call: Call) -> httpx.Response:
         """``attempt`` with retries; raises RegistryError once the budget is spent."""

@@ -8,9 +8,12 @@ offset; if the session is gone we check whether the blob already landed, and
 otherwise start a new session. Every byte is re-read through the opener.
 
 Tries are counted per request: the PATCH or PUT that failed gets the retry
-policy's tries, and a confirmed advance of the offset earns fresh ones. The
+policy's tries, and a chunk the registry accepted earns fresh ones. The
 recovery requests (session status, HEAD, a new session) carry their own
-retries and never use up the data request's.
+retries and never use up the data request's. As a registry may drop a whole
+session when one PATCH is cut (distribution 2.8 does), progress is counted
+within the session; so that this cannot go on forever, one blob stops after
+``tries * max(2, chunks)`` failures in all.
 """
 
 from __future__ import annotations
@@ -61,26 +64,31 @@ class BlobUpload:
         self.sessions = 0
 
     def run(self) -> None:
-        budget = self._t.budget(self._plan.operation)
+        budget = self._t.budget(self._plan.operation, self._t.policy.tries * self._chunks())
         location: httpx.URL | None = self._start()
-        lost, offset, confirmed = location, 0, 0
+        lost, offset = location, 0
         while True:
             try:
                 if location is None:
                     if self._landed():
                         return
                     location, offset = self._resume(lost) or (self._start(), 0)
-                else:
-                    step = self._step(location, offset)
-                    if step is None:
-                        return
-                    location, offset = step
-                if offset > confirmed:
-                    confirmed = offset
+                    continue
+                step = self._step(location, offset)
+                if step is None:
+                    return
+                if step[1] > offset:
                     budget.progress()
+                location, offset = step
             except TransientError as error:
                 budget.spend(error)
                 lost, location = location or lost, None
+
+    def _chunks(self) -> int:
+        """How many requests carry the blob (at least 2, so a small blob gets a margin)."""
+        if not self._plan.chunked:
+            return 2
+        return max(2, -(-self._plan.descriptor.size // self._plan.chunk_size) + 1)
 
     def _start(self) -> httpx.URL:
         self.sessions += 1

@@ -1,7 +1,8 @@
 """A fault-injecting HTTP proxy between the client and a plain-HTTP registry.
 
 One request per connection (``Connection: close`` is forced upstream). Armed
-faults fire on matching requests a given number of times:
+faults fire on matching requests a given number of times (``every``: only on
+every n-th match):
 
 - ``drop``: forward the head and ``after`` body bytes, then cut both connections;
 - ``status``: answer ``status`` itself (with ``Retry-After`` if given);
@@ -40,6 +41,8 @@ class Fault:
     status: int = 500
     retry_after: str | None = None
     seconds: float = 0.0
+    every: int = 1  # fire on the 1st, (1+every)th, ... matching request only
+    seen: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and method == self.method and self.path_contains in path
@@ -107,6 +110,9 @@ class FaultProxy:
             self.requests.append((method, path))
             for fault in self.faults:
                 if fault.matches(method, path):
+                    fault.seen += 1
+                    if (fault.seen - 1) % fault.every:
+                        continue
                     fault.times -= 1
                     self.fired[fault.kind] += 1
                     return fault
