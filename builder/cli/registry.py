@@ -93,7 +93,7 @@ def _seconds(args: argparse.Namespace, name: str, env: str, default: float) -> f
     except ValueError:
         value = math.nan
     if not (0 < value <= 86400):
-        raise UsageError(f"{source}={text!r}: give a number of seconds between 0 and 86400")
+        raise UsageError(f"{source}={text!r}: give a number of seconds above 0, at most 86400")
     return value
 
 

@@ -66,12 +66,12 @@ def connect(transport: Transport, host: str, insecure: bool) -> tuple[httpx.URL,
         except TransientError as error:
             hint = _FINAL.get(error.kind)
             if hint is not None:
-                raise RegistryError(f"cannot reach {host}: {error.reason}; {hint}") from None
+                raise RegistryError(f"{error.reason}; {hint}") from None
             timeouts += error.kind == "timeout"
             if timeouts >= SILENT_TRIES:
                 raise RegistryError(
-                    f"cannot reach {host}: {error.reason} ({timeouts} tries); the registry "
-                    "accepts connections but does not answer. Check it, or allow more time "
+                    f"{error.reason} ({timeouts} tries); the registry accepts connections "
+                    "but does not answer. Check it, or allow more time "
                     "(--connect-timeout, --read-timeout)"
                 ) from None
             budget.spend(error)
