@@ -13,7 +13,7 @@ recovery requests (session status, HEAD, a new session) carry their own
 retries and never use up the data request's. As a registry may drop a whole
 session when one PATCH is cut (distribution 2.8 does), progress is counted
 within the session; so that this cannot go on forever, one blob stops after
-``tries * max(2, chunks)`` failures in all.
+``tries * max(2, chunks + 1)`` failures in all.
 """
 
 from __future__ import annotations
