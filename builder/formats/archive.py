@@ -22,11 +22,12 @@ from typing import Any, BinaryIO, cast
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, ImageError, LayoutError
 from builder.formats.layout import LAYOUT_FILE
-from builder.image.blobread import checked, open_regular
+from builder.image.blobread import open_regular
 from builder.image.documents import MAX_DOCUMENT, check_index, expect, parse_json
 from builder.image.store import SourceImage, pick_entry, ref_names, resolve_image
 from builder.layer.tarcheck import BoundedTarInfo
 from builder.model import (
+    ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
     OCI_CONFIG,
@@ -43,7 +44,6 @@ from builder.model import (
 )
 
 DEFAULT_NAME = "bale"
-ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 
 
 class BlobStore:
@@ -218,7 +218,6 @@ class _HashingReader:
 
 
 _CHUNK = 1 << 20
-IMAGE_NAME = "io.containerd.image.name"
 
 
 class _TarBlobs:
@@ -260,7 +259,7 @@ class _TarBlobs:
         if digest in self._documents:
             return io.BytesIO(self._documents[digest])
         default = digest.blob_path
-        return checked(self.member(self._members.get(digest, default)), descriptor, self.name)
+        return self.member(self._members.get(digest, default))
 
     def document(self, member: str) -> Any:
         """A JSON member of the archive (index.json, manifest.json), parsed with limits."""
@@ -280,7 +279,7 @@ class _TarBlobs:
 def _all_names(entry: Descriptor) -> set[str]:
     """A tag, a full name and its short forms (docker.io/library/app:1 → app:1)."""
     names = ref_names(entry)
-    full = entry.annotations.get(IMAGE_NAME, "")
+    full = entry.annotations.get(ANNOTATION_IMAGE_NAME, "")
     if full:
         names |= {full, full.removeprefix("docker.io/"), full.removeprefix("docker.io/library/")}
     return names

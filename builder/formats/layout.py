@@ -18,10 +18,17 @@ from typing import Any, BinaryIO
 
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, LayoutError
-from builder.image.blobread import checked, open_regular
+from builder.image.blobread import open_regular
 from builder.image.documents import MAX_DOCUMENT, check_index, parse_json
 from builder.image.store import pick_entry, ref_names
-from builder.model import ANNOTATION_REF_NAME, OCI_INDEX, Blob, Descriptor, canonical_json
+from builder.model import (
+    ANNOTATION_REF_NAME,
+    OCI_INDEX,
+    Blob,
+    BlobCheck,
+    Descriptor,
+    canonical_json,
+)
 
 LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
 COPY_SIZE = 1 << 20
@@ -39,19 +46,17 @@ def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
 
 def _verified_chunks(blob: Blob) -> Iterable[bytes]:
     """The blob's bytes, checked against its descriptor before the last chunk is released."""
-    want = blob.descriptor
-    hasher = want.digest.new_hasher()
-    size = 0
+    check = BlobCheck(blob.descriptor)
     with blob.open() as stream:
         pending = b""
         while chunk := stream.read(COPY_SIZE):
             if pending:
                 yield pending
-            hasher.update(chunk)
-            size += len(chunk)
+            if not check.update(chunk):
+                break
             pending = chunk
-    if size != want.size or hasher.hexdigest() != want.digest.encoded:
-        raise _changed(want, size)
+    if not check.ok:
+        raise _changed(blob.descriptor, check.size)
     if pending:
         yield pending
 
@@ -202,7 +207,7 @@ class LayoutStore:
         path = blob_path(self.root, descriptor)
         if not path.exists() and not path.is_symlink():
             raise LayoutError(f"{self.name}: blob {descriptor.digest} is missing")
-        return checked(open_regular(path, self.name, inside=self.root), descriptor, self.name)
+        return open_regular(path, self.name, inside=self.root)
 
     def close(self) -> None:
         """Nothing to release; present so every local store closes alike."""

@@ -1,21 +1,18 @@
-"""Reading a blob's bytes from a file: regular files only, bounded by the descriptor.
+"""Opening a blob or archive file: regular files only, symlinks only within the layout.
 
-A blob named by a descriptor is read through ``Checked``: it yields at most
-``size`` bytes, refuses a file that holds more or fewer, and compares the
-digest once the last byte has passed, so a FIFO, ``/dev/zero`` or a
-bit-flipped layer stops with one clear error instead of a hang or a copy.
+A FIFO would block the read forever, ``/dev/zero`` never ends, and a symlink
+to a host file would copy that file into an image; each is one clear error
+here. (The bytes are then checked against their descriptor by ``VerifiedReader``.)
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import tarfile
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO
 
-from builder.errors import DigestMismatch, ImageError, LayoutError
-from builder.model import Descriptor
+from builder.errors import LayoutError
 
 
 def open_regular(path: Path, where: str, inside: Path | None = None) -> BinaryIO:
@@ -35,56 +32,3 @@ def open_regular(path: Path, where: str, inside: Path | None = None) -> BinaryIO
         raise LayoutError(f"{where}: {path} is not a regular file (a FIFO, device or directory)")
     os.set_blocking(fd, True)
     return open(fd, "rb")
-
-
-class Checked:
-    """A read-only stream of one blob: at most its descriptor's size, digest checked at the end."""
-
-    def __init__(self, stream: BinaryIO | Any, descriptor: Descriptor, where: str) -> None:
-        self.stream = stream
-        self.descriptor = descriptor
-        self.where = where
-        self.hasher = descriptor.digest.new_hasher()
-        self.left = descriptor.size
-        self.checked = False
-
-    def read(self, size: int = -1) -> bytes:
-        want = self.left if size is None or size < 0 else min(size, self.left)
-        try:
-            data: bytes = self.stream.read(want) if want else b""
-            if not data and not self.checked:
-                self._check()
-        except (OSError, tarfile.TarError) as exc:
-            raise ImageError(f"{self.where}: cannot read {self.descriptor.digest}: {exc}") from None
-        self.hasher.update(data)
-        self.left -= len(data)
-        return data
-
-    def _check(self) -> None:
-        self.checked = True
-        want = self.descriptor
-        if self.left or self.stream.read(1):
-            raise DigestMismatch(
-                f"{self.where}: blob {want.digest} is not {want.size} bytes long, as its "
-                "descriptor says; the image is corrupt"
-            )
-        if self.hasher.hexdigest() != want.digest.encoded:
-            raise DigestMismatch(
-                f"{self.where}: blob {want.digest} does not match its digest; the image is corrupt"
-            )
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.stream.close()
-
-    def __enter__(self) -> Checked:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def checked(stream: BinaryIO | Any, descriptor: Descriptor, where: str) -> BinaryIO:
-    return cast(BinaryIO, Checked(stream, descriptor, where))

@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO, cast
 
-from builder.errors import DigestMismatch, ImageError
+from builder.errors import ImageError
 from builder.image.store import Store
 from builder.layer.decompress import DECODE_ERRORS, decompressed
 from builder.layer.tarcheck import BoundedTarInfo, TarStream
-from builder.model import Descriptor, Digest
+from builder.model import Descriptor, Digest, VerifiedReader, layer_codec
 
 READ_SIZE = 1 << 20
 _KINDS = {
@@ -104,33 +104,18 @@ class _Counting:
             pass
 
 
-def codec_of(media_type: str) -> str:
-    """gzip, zstd or none, from a layer media type (OCI or Docker)."""
-    if media_type.endswith(("+gzip", ".gzip")):
-        return "gzip"
-    if media_type.endswith(("+zstd", ".zstd")):
-        return "zstd"
-    return "none"
-
-
 @contextmanager
 def uncompressed(store: Store, layer: Descriptor) -> Iterator[TarStream]:
     """The layer's tar bytes; its stored digest is verified when the block ends."""
     with store.open(layer) as raw_stream:
-        layer.digest.new_hasher()  # an algorithm bale cannot check is an error here
-        raw = _Counting(raw_stream, layer.digest.algorithm)
-        tar = TarStream(decompressed(cast(BinaryIO, raw), codec_of(layer.media_type)))
+        raw = VerifiedReader(raw_stream, layer, f"{store.name}: layer")
+        tar = TarStream(decompressed(cast(BinaryIO, raw), layer_codec(layer.media_type)))
         try:
             yield tar
             tar.drain()
-            raw.drain()
+            raw.finish()
         except (*DECODE_ERRORS, tarfile.TarError) as exc:
             raise ImageError(f"{store.name}: layer {layer.digest} cannot be read: {exc}") from None
-    if raw.size != layer.size or raw.hasher.hexdigest() != layer.digest.encoded:
-        raise DigestMismatch(
-            f"{store.name}: layer {layer.digest} does not match its digest or size; "
-            "the image is corrupt"
-        )
 
 
 def measure(store: Store, layer: Descriptor) -> tuple[int, Digest]:

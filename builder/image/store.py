@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Protocol
 
-from builder.errors import DigestMismatch, ImageError, LayoutError
+from builder.errors import ImageError, LayoutError
 from builder.image.documents import (
     MAX_DOCUMENT,
     check_config,
@@ -29,6 +29,7 @@ from builder.model import (
     Descriptor,
     Digest,
     Platform,
+    VerifiedReader,
 )
 
 CONFIG_TYPES = frozenset({OCI_CONFIG, DOCKER_CONFIG})
@@ -49,23 +50,13 @@ def read_document(store: Store, descriptor: Descriptor) -> tuple[bytes, dict[str
     if descriptor.size > MAX_DOCUMENT:
         raise ImageError(f"{store.name}: {descriptor.digest} is {descriptor.size} bytes, too large")
     with store.open(descriptor) as stream:
-        data = stream.read(descriptor.size + 1)
-    verify(store.name, descriptor, data)
+        reader = VerifiedReader(stream, descriptor, store.name)
+        data = reader.read(descriptor.size + 1)
+        reader.finish()
     document = parse_json(data, f"{store.name}: {descriptor.digest}")
     if not isinstance(document, dict):
         raise ImageError(f"{store.name}: {descriptor.digest} is not a JSON object")
     return data, document
-
-
-def verify(where: str, descriptor: Descriptor, data: bytes) -> None:
-    hasher = descriptor.digest.new_hasher()
-    hasher.update(data)
-    actual = hasher.hexdigest()
-    if len(data) != descriptor.size or actual != descriptor.digest.encoded:
-        raise DigestMismatch(
-            f"{where}: content of {descriptor.digest} does not match its digest or size "
-            f"({len(data)} bytes, expected {descriptor.size}); the image is corrupt"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,3 +165,18 @@ def pick_entry(
 
 def ref_names(entry: Descriptor) -> set[str]:
     return {entry.annotations.get(ANNOTATION_REF_NAME, "")} - {""}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreBlob:
+    """A blob read from a store when an output copies it; verified as it is copied."""
+
+    descriptor: Descriptor
+    store: Store
+
+    @property
+    def verified_file(self) -> None:
+        return None
+
+    def open(self) -> BinaryIO:
+        return self.store.open(self.descriptor)

@@ -8,37 +8,34 @@ answers what delete globs match and what /etc/passwd and /etc/group hold.
 
 from __future__ import annotations
 
-import fnmatch
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from builder.errors import DigestMismatch, ImageError, SourceError
-from builder.layer.decompress import DECODE_ERRORS, codec_of_media_type, decompressed
+from builder.layer.decompress import DECODE_ERRORS, decompressed
 from builder.layer.entries import (
-    OPAQUE_MARKER,
     TAR_KINDS,
-    WHITEOUT_PREFIX,
     Entry,
     InlineContent,
     Kind,
 )
 from builder.layer.tarcheck import BoundedTarInfo, TarStream
-from builder.model import Descriptor, Digest
+from builder.model import (
+    OPAQUE_MARKER,
+    WHITEOUT_PREFIX,
+    Descriptor,
+    Digest,
+    VerifiedReader,
+    layer_codec,
+)
+from builder.spec.layers import glob_matcher
 from builder.spec.values import LayerSpec
 
 # Files whose content is kept while reading: the account databases.
 KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow"})
 _MAX_KEPT = 4 << 20
-
-
-def _match(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    if not parts:
-        return not names
-    if parts[0] == "**":
-        return _match(names, parts[1:]) or (bool(names) and _match(names[1:], parts))
-    return bool(names) and fnmatch.fnmatchcase(names[0], parts[0]) and _match(names[1:], parts[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,13 +84,17 @@ class LowerFS:
         return self.nodes.get(path)
 
     def glob(self, pattern: str) -> list[str]:
-        """Paths matching an absolute glob, component by component.
+        """The top-most paths an absolute glob (image.toml's gitignore dialect) matches.
 
-        ``*``, ``?`` and ``[...]`` stay within one name; a ``**`` component
-        matches any number of whole components, none included.
+        A matched directory's contents match with it; only the directory is returned.
         """
-        parts = tuple(pattern.strip("/").split("/"))
-        return sorted(path for path in self.nodes if _match(tuple(path.split("/")), parts))
+        matcher = glob_matcher([pattern])
+        hits = {
+            path
+            for path, node in self.nodes.items()
+            if matcher.match_file(path + "/" if node.kind is Kind.DIR else path)
+        }
+        return sorted(path for path in hits if not _covered(path, hits))
 
     def content(self, path: str) -> bytes | None:
         node = self.nodes.get(path)
@@ -148,9 +149,11 @@ def read_layer(
 ) -> list[tuple[str, Node]]:
     """A base layer's members; raises DigestMismatch when it does not hash to ``diff_id``."""
     with stream:
-        tar = TarStream(decompressed(stream, codec_of_media_type(descriptor.media_type)))
+        raw = VerifiedReader(stream, descriptor, f"{where}: layer")
+        tar = TarStream(decompressed(cast(BinaryIO, raw), layer_codec(descriptor.media_type)))
         try:
             members = list(tar_members(tar, where))
+            raw.finish()
         except DECODE_ERRORS as exc:
             raise ImageError(
                 f"{where}: cannot decompress layer {descriptor.digest}: {exc}"

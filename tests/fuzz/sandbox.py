@@ -175,7 +175,7 @@ def _exec(case: Case, root: Path, timeout: float) -> int | None:
     env = {**os.environ, **_environment(case, root)}
     with open(root / "stderr", "wb") as err, open(root / "stdout", "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "builder.cli", *case.argv],
+            [sys.executable, "-m", "builder.cli.main", *case.argv],
             cwd=root / "ctx",
             env=env,
             stdin=subprocess.DEVNULL,
