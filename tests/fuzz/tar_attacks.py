@@ -288,11 +288,51 @@ def _inspect_case(name: str, data: bytes) -> Case:
 
 MODES = (_import_case, _base_case, _inspect_case)
 
+DEEP_TOML = """[image]
+created = "2024-01-01T00:00:00Z"
+[[layers]]
+name = "deep"
+tar = "attack.tar"
+[[layers]]
+name = "globs"
+delete = ["/**/**/**/**/**/**/**/**/nomatch"]
+missing_ok = true
+content = [{ dst = "/x", text = "x" }]
+"""
+
+
+def _context_cases() -> Iterator[Case]:
+    """How ``tar =`` and the globs meet the build context (the lead's fixes of issue 11)."""
+    deep = _tar(_member(b"/".join([b"d"] * 1200) + b"/f", b"x"))
+
+    def deep_tree(root: Path) -> None:
+        _prepare_common(root)
+        (root / "ctx" / "image.toml").write_text(DEEP_TOML)
+        (root / "ctx" / "attack.tar").write_bytes(deep)
+
+    def linked_dir(root: Path) -> None:
+        _prepare_common(root)
+        (root / "outside" / "x.tar").write_bytes(_good())
+        (root / "ctx" / "dirlink").symlink_to("../outside")
+        (root / "ctx" / "image.toml").write_text(IMPORT_TOML.replace("attack.tar", "dirlink/x.tar"))
+
+    def linked_file(root: Path) -> None:
+        _prepare_common(root)
+        (root / "outside" / "x.tar").write_bytes(_good())
+        (root / "ctx" / "attack.tar").symlink_to("../outside/x.tar")
+        (root / "ctx" / "image.toml").write_text(IMPORT_TOML)
+
+    argv = ("build", "-o", "oci:../out/layout:new")
+    yield Case("context/deep-tree-glob", argv, deep_tree, ok_allowed=True)
+    yield Case("context/tar-through-dir-symlink", argv, linked_dir)
+    yield Case("context/tar-symlink-out", argv, linked_file)
+
 
 def all_cases(big: bool = False) -> Iterator[Case]:
     for name, data in cases(big):
         for mode in MODES:
             yield mode(name, data)
+    yield from _context_cases()
 
 
 def report(results: list[Result]) -> int:

@@ -154,6 +154,10 @@ TIMES: list[Any] = [
     dt.date(2024, 1, 1),
     dt.time(12, 0),
 ]
+# Output locations near the grammar's edges (relative paths only: the sandbox's own).
+OUTPUTS = ["oci:", "oci-archive:", "docker://", "docker-archive:", "oci:../out/layout:a:b"]
+OUTPUTS += ["oci-archive:../out/a.tar:", "docker-archive:../out/d.tar:Name:tag", "nope:x"]
+OUTPUTS += ["oci:../out/layout:" + "t" * 200, "oci:../out/layout/index.json", "oci:../out/layout:@"]
 EPOCHS = ["", "0", "²", "١٢٣", "1" * 20, "-1", "253402300799", "253402300800", " 5 ", "1e9"]
 
 
@@ -337,6 +341,8 @@ def make_case(number: int, seed: int) -> tuple[Case, str]:
         argv += rng.choice(
             [["-j", "1000"], ["-j", "-1"], ["--source-date-epoch", "99999999999999"]]
         )
+    if rng.random() < 0.05:
+        argv[1:3] = ["-o", rng.choice(OUTPUTS)]
 
     def prepare(root: Path) -> None:
         _context(root)
