@@ -17,7 +17,8 @@ from typing import Any
 
 from builder.atomic import atomic_write
 from builder.commands.bases import open_store
-from builder.errors import LockError
+from builder.errors import ImageError, LockError
+from builder.image.documents import parse_json
 from builder.image.store import platforms_of, resolve_image
 from builder.model import INDEX_TYPES, Digest
 from builder.registry.options import Clients
@@ -80,7 +81,7 @@ def write(path: Path, data: bytes) -> None:
 def read(path: Path) -> LockedBase | None:
     """The lock's base entry (None when the lock says the base is not from a registry)."""
     try:
-        document = json.loads(path.read_bytes())
+        document = parse_json(path.read_bytes(), str(path))
         if document.get("version") != LOCK_VERSION:
             raise ValueError(f"version {document.get('version')!r}, expected {LOCK_VERSION}")
         base = document["base"]
@@ -94,7 +95,7 @@ def read(path: Path) -> LockedBase | None:
             str(base["mediaType"]),
             platforms,
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ImageError) as exc:
         raise LockError(f"{path} is not a valid bale lock ({exc}); run 'bale lock' again") from None
 
 

@@ -9,7 +9,6 @@ created is removed).
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -128,9 +127,11 @@ def read_index(root: Path) -> dict[str, Any]:
     if not path.exists():
         return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
     try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:
+        with open_regular(path, str(root), inside=root) as stream:
+            data = stream.read(MAX_DOCUMENT + 1)
+    except OSError as exc:
         raise LayoutError(f"{path}: not a readable JSON image index: {exc}") from None
+    document = parse_json(data, str(path))
     if not isinstance(document, dict) or not isinstance(document.get("manifests"), list):
         raise LayoutError(f"{path}: not an OCI image index (no 'manifests' array)")
     return document

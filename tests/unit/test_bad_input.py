@@ -121,3 +121,16 @@ def test_large_owner_id_written_as_pax(tmp_path: Path) -> None:
     uid, gid, pax = found["f"]
     assert (uid, gid) == (4294967294, 3000000)
     assert pax.get("uid") == "4294967294" and pax.get("gid") == "3000000"
+
+
+def test_output_index_nested_too_deep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An existing output layout whose index.json nests deeper than Python's recursion."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    (out / "index.json").write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    path = write_toml(tmp_path, LAYER)
+    assert main(["build", "-f", str(path), "-o", f"oci:{out}", "-q"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("bale: error:") == 1 and "nested more than 64 levels" in err
+    assert (out / "index.json").read_bytes().startswith(b"[[[")
