@@ -27,7 +27,7 @@ _BY_MIME = {
 # What a damaged or truncated compressed stream raises, whatever its codec.
 DECODE_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 # Compressed bytes fed to zstd at a time: at most ~32,000:1 expansion, so at most 64 MiB out.
-_ZSTD_FEED = 2048
+_ZSTD_FEED = 8192
 
 
 class _Zstd:
@@ -44,27 +44,31 @@ class _Zstd:
         self.started = False
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self.pending) - self.offset < size:
+        chunks = [self.pending[self.offset :]]
+        have = len(chunks[0])
+        while size < 0 or have < size:
             data = self.stream.read(_ZSTD_FEED)
             if not data:
                 if self.started and not self.frame.eof:
                     raise EOFError("the zstd stream ends inside a frame; it is truncated")
                 break
-            self.pending = self.pending[self.offset :]
-            self.offset = 0
-            self._feed(data)
-        end = len(self.pending) if size < 0 else self.offset + size
-        out = self.pending[self.offset : end]
-        self.offset += len(out)
-        return out
+            out = self._feed(data)
+            chunks.append(out)
+            have += len(out)
+        buffer = b"".join(chunks)
+        end = len(buffer) if size < 0 else min(size, len(buffer))
+        self.pending, self.offset = buffer, end
+        return buffer[:end]
 
-    def _feed(self, data: bytes) -> None:
+    def _feed(self, data: bytes) -> bytes:
+        out = []
         while data:
             if self.frame.eof:
                 self.frame = zstandard.ZstdDecompressor().decompressobj()
             self.started = True
-            self.pending += self.frame.decompress(data)
+            out.append(self.frame.decompress(data))
             data = self.frame.unused_data if self.frame.eof else b""
+        return b"".join(out)
 
     def close(self) -> None:
         self.stream.close()
