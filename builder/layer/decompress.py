@@ -27,7 +27,7 @@ _BY_MIME = {
 # What a damaged or truncated compressed stream raises, whatever its codec.
 DECODE_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
 # Compressed bytes fed to zstd at a time: at most ~32,000:1 expansion, so at most 64 MiB out.
-_ZSTD_FEED = 8192
+_ZSTD_FEED = 2048
 
 
 class _Zstd:
