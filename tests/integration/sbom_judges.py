@@ -16,14 +16,20 @@ from tests.helpers import referrers
 SPDX = "application/spdx+json"
 CYCLONEDX = "application/vnd.cyclonedx+json"
 IN_TOTO = "application/vnd.in-toto+json"
+# The `pyspdxtools` command, run by this interpreter wherever its script was installed.
+PYSPDXTOOLS = "import sys; from spdx_tools.spdx.clitools.pyspdxtools import main; sys.exit(main())"
 
 
 def spdx_valid(document: bytes, work: Path) -> None:
     """spdx-tools' ``pyspdxtools -i`` (parse and validate) accepts the document."""
     path = work / "doc.spdx.json"
     path.write_bytes(document)
-    tool = Path(sys.executable).with_name("pyspdxtools")
-    run = subprocess.run([str(tool), "-i", str(path)], capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [sys.executable, "-c", PYSPDXTOOLS, "-i", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
