@@ -226,3 +226,14 @@ def test_cached_scans_and_hashes_give_the_same_artifacts(tmp_path: Path) -> None
     assert packages(spdx, "deb") == {("tzdata", "2024a-0+deb12u1")}
     assert packages(spdx, "pypi") == set()
     assert {f["fileName"] for f in json.loads(spdx)["files"]} == {"./srv/extra.txt"}
+
+
+def test_verify_compares_the_artifacts_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = context(tmp_path / "ctx", 'sbom = ["spdx", "cyclonedx"]')
+    assert main(["verify", "--json", "-f", str(spec)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    first, second = report["referrers"]
+    assert len(first) == 3 and first == second
+    assert report["reproducible"] and report["differingReferrers"] == []

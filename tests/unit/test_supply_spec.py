@@ -85,3 +85,20 @@ def test_prune_ages_out_the_sbom_caches(tmp_path: Path) -> None:
     assert not old.exists() and new.exists()
     prune(tmp_path, None)
     assert not new.exists()
+
+
+def test_verify_result_is_not_reproducible_when_an_artifact_differs() -> None:
+    from builder.commands.verify import VerifyResult
+    from builder.model import OCI_MANIFEST, Descriptor, Digest
+
+    image = Descriptor(OCI_MANIFEST, Digest.of(b"m"), 1)
+    same = (("application/spdx+json", "sha256:a"), ("application/vnd.in-toto+json", "sha256:b"))
+    other = (same[0], ("application/vnd.in-toto+json", "sha256:c"))
+    assert VerifyResult(image, image, (), same, same).reproducible
+    changed = VerifyResult(image, image, (), same, other)
+    assert not changed.reproducible
+    assert changed.differing_artifacts == ["application/vnd.in-toto+json"]
+    assert VerifyResult(image, image, (), same, same[:1]).differing_artifacts == [
+        "application/spdx+json",
+        "application/vnd.in-toto+json",
+    ]
