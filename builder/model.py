@@ -231,6 +231,7 @@ class Descriptor:
     size: int
     annotations: Mapping[str, str] = field(default_factory=dict)
     platform: Platform | None = None
+    artifact_type: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -238,6 +239,8 @@ class Descriptor:
             "digest": str(self.digest),
             "size": self.size,
         }
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         if self.platform is not None:
@@ -258,6 +261,7 @@ class Descriptor:
             size=obj["size"],
             annotations=dict(obj.get("annotations") or {}),
             platform=Platform.from_json(platform) if platform else None,
+            artifact_type=obj.get("artifactType") or "",
         )
 
 
@@ -289,6 +293,8 @@ def _descriptor_problem(obj: Any) -> str:
         and all(isinstance(platform.get(k, ""), str) for k in ("os", "architecture", "variant"))
     ):
         return "'platform' must be an object of strings"
+    if not isinstance(obj.get("artifactType", ""), str):
+        return "'artifactType' must be a string"
     return ""
 
 

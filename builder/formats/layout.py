@@ -137,14 +137,23 @@ def read_index(root: Path) -> dict[str, Any]:
     return document
 
 
-def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str]) -> bytes:
-    """Move ``tags`` to ``root``; keep every other image the layout holds."""
+def _updated_index(
+    index: dict[str, Any],
+    root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor] = (),
+) -> bytes:
+    """Move ``tags`` to ``root`` and list ``referrers`` once each, untagged; keep every
+    other image the layout holds."""
+    listed = {str(referrer.digest) for referrer in referrers}
     kept = []
     for item in index["manifests"]:
         annotations = item.get("annotations") or {}
         if tags and annotations.get(ANNOTATION_REF_NAME) in tags:
             continue
         if not tags and not annotations and item.get("digest") == str(root.digest):
+            continue
+        if item.get("digest") in listed and ANNOTATION_REF_NAME not in annotations:
             continue
         kept.append(item)
     new = [
@@ -153,13 +162,18 @@ def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str])
         ).to_json()
         for tag in tags
     ] or [root.to_json()]
+    new += [referrer.to_json() for referrer in referrers]
     return canonical_json({**index, "manifests": kept + new})
 
 
 def write_layout(
-    root: Path, blobs: Sequence[Blob], index_root: Descriptor, tags: Sequence[str]
+    root: Path,
+    blobs: Sequence[Blob],
+    index_root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor] = (),
 ) -> None:
-    """Add ``blobs`` and point ``tags`` at ``index_root``; all or nothing."""
+    """Add ``blobs``, point ``tags`` at ``index_root`` and list ``referrers``; all or nothing."""
     existed = root.exists()
     added: list[Path] = []
     try:
@@ -175,7 +189,7 @@ def write_layout(
             else:
                 _write_atomic(path, _verified_chunks(blob))
             added.append(path)
-        _write_atomic(root / "index.json", [_updated_index(index, index_root, tags)])
+        _write_atomic(root / "index.json", [_updated_index(index, index_root, tags, referrers)])
         _fsync_dir(root)
     except BaseException as exc:
         for path in added:
@@ -213,11 +227,14 @@ class LayoutStore:
     def close(self) -> None:
         """Nothing to release; present so every local store closes alike."""
 
-    def lookup(self, tag: str) -> Descriptor:
-        """The index.json entry named ``tag``; with no tag, the only entry."""
+    def index_entries(self) -> list[Descriptor]:
+        """Every entry of index.json: tagged images, untagged ones and referrers."""
         where = f"{self.name}: index.json"
         with open_regular(self.root / "index.json", self.name, inside=self.root) as stream:
             data = stream.read(MAX_DOCUMENT + 1)
         index = check_index(parse_json(data, where), where)
-        entries = [Descriptor.from_json(m) for m in index.get("manifests") or []]
-        return pick_entry(entries, tag, self.name, ref_names)
+        return [Descriptor.from_json(m) for m in index.get("manifests") or []]
+
+    def lookup(self, tag: str) -> Descriptor:
+        """The index.json entry named ``tag``; with no tag, the only image."""
+        return pick_entry(self.index_entries(), tag, self.name, ref_names)

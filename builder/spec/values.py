@@ -14,6 +14,7 @@ from builder.spec.locations import Location
 FORMATS = ("oci", "docker")
 INDEX_MODES = ("auto", "always")
 ALL_PLATFORMS = "all"
+SBOM_FORMATS = ("spdx", "cyclonedx")
 PLACEHOLDERS = ("os", "arch", "variant", "platform")
 # The last second RFC 3339 can write (9999-12-31T23:59:59Z): the latest creation time.
 MAX_CREATED = 253402300799
@@ -146,3 +147,5 @@ class ImageSpec:
     groups: tuple[GroupSpec, ...] = ()
     all_platforms: bool = False
     repository: str = ""
+    sbom: tuple[str, ...] = SBOM_FORMATS[:1]
+    provenance: bool = True
