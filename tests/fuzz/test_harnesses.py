@@ -118,3 +118,12 @@ def test_damaged_bases_short() -> None:
     cases = list(damaged_bases.all_cases())[::29]
     results = [run(c, timeout=60) for c in cases]
     assert [(r.name, r.verdict) for r in results if not r.passed] == []
+
+
+@pytest.mark.parametrize("name", ["build/layer-fifo", "build/config-nested-100000"])
+def test_real_program_one_line(name: str) -> None:
+    """The same judgement with the real ``bale`` program (a process of its own, not a fork)."""
+    (case,) = _by_name(list(damaged_bases.all_cases()), [name])
+    result = run(case, timeout=60, exec_=True)
+    assert result.verdict == "error", (result.verdict, result.stderr[-2000:])
+    assert len(result.stderr.strip().splitlines()) == 1
