@@ -127,7 +127,8 @@ class _LayerBuilder:
     def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
         below = base.layers if base is not None else None
         name = base.name if base else ""
-        plans = plan_layers(self.spec, platform, below, name, self.work, self.check_base)
+        check, cache = self.check_base, self.options.cache
+        plans = plan_layers(self.spec, platform, below, name, self.work, check, cache)
         layers = []
         for plan in plans:
             layer = self.layer(plan.name, plan.codec, plan.entries)

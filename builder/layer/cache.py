@@ -7,6 +7,7 @@ Layout of the cache directory (``BALE_CACHE_DIR``, else the user cache dir
     layers/<key>.json      cache key -> {digest, diffId, size, mediaType, stamp}
     file-hashes/<hex>.json a layer's diff_id -> each regular file's sha256 and sha1 (the SBOM's)
     layer-scans/<v>-<hex>.json a base layer's diff_id -> its members as the SBOM reads them
+    checked/<hex>          an empty mark: a base layer (digest, size, media type, diff_id) read and found sound
 
 The key hashes everything that decides a layer's bytes: bale's layer-format
 version and compression backends, the codec, the tar mtime, and every entry's
@@ -55,6 +56,7 @@ BLOB_RACY_NS = 50_000_000
 HASH_READ = 1 << 20
 FILE_HASHES = "file-hashes"
 LAYER_SCANS = "layer-scans"
+CHECKED = "checked"
 Clock = Callable[[], int]
 Builder = Callable[[Path], Layer]
 
@@ -163,6 +165,15 @@ class LayerCache:
     def record_path(self, key: str) -> Path:
         return self.root / "layers" / f"{key}.json"
 
+    def checked_path(self, descriptor: Descriptor, diff_id: Digest) -> Path:
+        """The marker of a base layer that was read and found sound (digest, diff_id, tar).
+
+        Those are properties of the bytes the digest names, under that media type;
+        the bytes themselves are checked against the digest whenever they are copied.
+        """
+        text = f"{descriptor.digest} {descriptor.size} {descriptor.media_type} {diff_id}"
+        return self.root / CHECKED / hashlib.sha256(text.encode()).hexdigest()
+
     def layer(
         self,
         entries: Sequence[Entry],
@@ -232,7 +243,7 @@ class Pruned:
 
 def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Pruned:
     """Remove layer records unused for ``max_age_s``, the old blobs no record needs
-    and the SBOM's file hashes and layer scans unused as long.
+    and the SBOM's file hashes, layer scans and base-layer check marks unused as long.
 
     ``max_age_s=None`` empties the cache. A record's mtime is refreshed on
     every hit; a blob (a layer or a registry pull) is kept while a kept record
@@ -261,6 +272,7 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         freed += st.st_size
         blobs += path.name[0] != "."
     derived = [*(root / FILE_HASHES).glob("*.json"), *(root / LAYER_SCANS).glob("*.json")]
+    derived += (root / CHECKED).glob("*")
     for path in sorted(derived):
         st = path.stat()
         if st.st_mtime < cutoff:

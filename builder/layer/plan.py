@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
+from builder.layer.cache import LayerCache
 from builder.layer.entries import Entry, InlineContent, Kind
 from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_entries
 from builder.layer.sources import in_context, layer_entries
@@ -72,14 +73,17 @@ def plan_layers(
     base_name: str,
     work: Path,
     check_base: bool = False,
+    cache: LayerCache | None = None,
 ) -> Iterator[Planned]:
     """Each layer's entries in build order; the next is planned once the caller asks.
 
     ``check_base``: read every base layer (digest, diff_id, media type, tar) even
-    when the build does not need their files.
+    when the build does not need their files, unless ``cache`` remembers it sound.
     """
     track = needs_lower(spec)
-    lower = _lower_of(base or (), base_name) if track or check_base else LowerFS()
+    lower = _lower_of(base or (), base_name) if track else LowerFS()
+    if check_base and not track:
+        _check(base or (), base_name, cache)
     accounts = _accounts(spec, lower)
     parents = base is None
     layers = [s for s in spec.layers if not s.platforms or platform in s.platforms]
@@ -97,6 +101,19 @@ def plan_layers(
         yield Planned(layer.name, layer.codec, entries)
         if track and number < len(layers):
             lower.apply(entry_members(entries))
+
+
+def _check(base: Sequence[BaseLayer], name: str, cache: LayerCache | None) -> None:
+    """Read each base layer once per cache: what was found sound is remembered."""
+    for layer in base:
+        marker = cache.checked_path(layer.descriptor, layer.diff_id) if cache else None
+        if marker is not None and marker.exists():
+            marker.touch()  # used: kept by ``bale cache prune`` as long as it is used
+            continue
+        read_layer(layer.open(), layer.descriptor, layer.diff_id, name)
+        if marker is not None:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
 
 
 def _lower_of(base: Sequence[BaseLayer], name: str) -> LowerFS:

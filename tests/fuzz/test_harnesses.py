@@ -127,3 +127,34 @@ def test_real_program_one_line(name: str) -> None:
     result = run(case, timeout=60, exec_=True)
     assert result.verdict == "error", (result.verdict, result.stderr[-2000:])
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_checked_base_layer_remembered_and_copies_still_checked() -> None:
+    """A sound base layer is read once per cache; a later bit flip is still caught on copy."""
+
+    def good(root):  # type: ignore[no-untyped-def]
+        Layout().write(root / "out" / "layout")
+        Layout().write(root / "ctx" / "base")
+        (root / "ctx" / "image.toml").write_text(
+            damaged_bases.BUILD_TOML.format(base="oci:base:base")
+        )
+
+    def flipped_later(root):  # type: ignore[no-untyped-def]
+        good(root)
+        layout = Layout().fill()
+        (root / "cache" / "checked").mkdir(parents=True)
+        from builder.layer.cache import LayerCache
+        from builder.model import Descriptor, Digest
+
+        layer = Descriptor.from_json(layout.manifest["layers"][0])
+        (LayerCache(root / "cache").checked_path(layer, Digest.parse(layout.diff_id))).touch()
+        path = layout.blob_path(root / "ctx" / "base", layout.layer)
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 1
+        path.write_bytes(bytes(data))
+
+    argv = ("build", "--no-sbom", "--no-provenance", "-o", "oci:../out/fresh:new")
+    assert run(Case("good", argv, good, ok_allowed=True)).verdict == "ok"
+    result = run(Case("flipped-after-check", argv, flipped_later))
+    assert result.verdict == "error", (result.verdict, result.stderr)
+    assert "does not match" in result.stderr or "expected" in result.stderr
