@@ -7,7 +7,7 @@ Layout of the cache directory (``BALE_CACHE_DIR``, else the user cache dir
     layers/<key>.json      cache key -> {digest, diffId, size, mediaType, stamp}
     file-hashes/<hex>.json a layer's diff_id -> each regular file's sha256 and sha1 (the SBOM's)
     layer-scans/<v>-<hex>.json a base layer's diff_id -> its members as the SBOM reads them
-    checked/<hex>          an empty mark: a base layer (digest, size, media type, diff_id) read and found sound
+    checked/<hex>          an empty mark: a base layer (digest, size, type, diff_id) found sound
 
 The key hashes everything that decides a layer's bytes: bale's layer-format
 version and compression backends, the codec, the tar mtime, and every entry's
