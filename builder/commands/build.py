@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ from builder.formats.sinks import write_output
 from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob
 from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
 from builder.layer.build import Layer, build_layer
-from builder.layer.cache import LayerCache
+from builder.layer.cache import LayerCache, cache_dir
 from builder.layer.compress import Codec
 from builder.layer.entries import Entry, InlineContent, Kind
 from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_entries
@@ -34,6 +35,7 @@ from builder.spec.values import BaseRef, ImageSpec, LayerSpec
 
 if TYPE_CHECKING:
     from builder.commands.bases import BaseImage
+    from builder.layer.python.layer import PythonLayers
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
@@ -103,6 +105,7 @@ class _LayerBuilder:
         self, spec: ImageSpec, created: int, work: Path, options: BuildOptions, share: bool
     ) -> None:
         self.spec, self.created, self.work, self.options = spec, created, work, options
+        self._python: PythonLayers | None = None
         self.share = share  # several platforms: worth hashing every entry to find shared layers
         self.built: dict[tuple[object, ...], Layer] = {}
         self.lock = Lock()
@@ -128,9 +131,7 @@ class _LayerBuilder:
         for layer_spec in spec.layers:
             if layer_spec.platforms and platform not in layer_spec.platforms:
                 continue
-            make = partial(
-                _layer_plan, layer_spec, spec, platform, lower, accounts, self.work, parents
-            )
+            make = partial(_layer_plan, layer_spec, spec, platform, lower, accounts, self, parents)
             plans.append((layer_spec.name, layer_spec.codec, make))
         layers = []
         for number, (name, codec, make_entries) in enumerate(plans, 1):
@@ -139,6 +140,20 @@ class _LayerBuilder:
             if track and number < len(plans):
                 lower.apply(entry_members(entries))
         return layers
+
+    @property
+    def python(self) -> PythonLayers:
+        """The build's Python installer, made on first use (it imports packaging, installer)."""
+        with self.lock:
+            if self._python is None:
+                from builder.layer.python.layer import PythonLayers
+
+                self._python = PythonLayers(self.spec.context, cache_dir(), self.work)
+            return self._python
+
+    def close(self) -> None:
+        if self._python is not None:
+            self._python.close()
 
     def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
         key = (name, codec, *entries) if self.share else None
@@ -211,8 +226,10 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     requested = _requested(options, spec, base_ref, clients)
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
-    with tempfile.TemporaryDirectory(prefix="bale-") as work:
-        builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1)
+    with (
+        tempfile.TemporaryDirectory(prefix="bale-") as work,
+        closing(_LayerBuilder(spec, created, Path(work), options, len(requested) > 1)) as builder,
+    ):
 
         def one(wanted: Platform | None) -> Image:
             base = _load_base(base_ref, wanted, clients) if base_ref else None
@@ -270,14 +287,15 @@ def _requested(
 def needs_lower(spec: ImageSpec) -> bool:
     """Whether the build must know the files below its layers.
 
-    Deletions match against them and account names resolve through their
-    /etc/passwd and /etc/group; nothing else does, so a build without these
+    Deletions match against them, account names resolve through their
+    /etc/passwd and /etc/group, and Python layers find the interpreter, its
+    site-packages and the C library there; nothing else does, so a build without these
     reads no base layer (a push to the base's registry then mounts them all).
     """
     if spec.users or spec.groups or not _numeric(spec.config.user):
         return True
     for layer in spec.layers:
-        if layer.delete or layer.opaque:
+        if layer.delete or layer.opaque or layer.python:
             return True
         owners = [layer.tar_owner, *(f.owner for f in layer.files)]
         owners += [d.owner for d in layer.dirs] + [s.owner for s in layer.symlinks]
@@ -330,10 +348,11 @@ def _layer_plan(
     platform: Platform,
     lower: LowerFS,
     accounts: Accounts,
-    work: Path,
+    builder: _LayerBuilder,
     implicit_parents: bool,
 ) -> list[Entry]:
-    """Entries of one [[layers]] table: whiteouts, tarball members, then its own entries."""
+    """Entries of one [[layers]] table: whiteouts, tarball members, Python installs, then
+    its own entries."""
     extra = [(e, f"{layer.where} (delete/opaque)") for e in whiteout_entries(layer, lower)]
     groups: Sequence[Sequence[str]] = ()
     if layer.tar:
@@ -341,9 +360,11 @@ def _layer_plan(
         owner = accounts.resolve(layer.tar_owner, where) if layer.tar_owner else None
         from builder.layer.tarimport import import_tar
 
-        imported = import_tar(spec.context / layer.tar, work, where, owner)
+        imported = import_tar(spec.context / layer.tar, builder.work, where, owner)
         extra += [(e, where) for e in imported.entries]
         groups = imported.groups
+    if layer.python is not None:
+        extra += builder.python.entries(layer.python, lower, platform)
     return layer_entries(
         layer,
         spec.context,

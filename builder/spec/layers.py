@@ -14,6 +14,7 @@ from builder.layer.compress import CODECS, Codec
 from builder.layer.entries import WHITEOUT_PREFIX
 from builder.model import Platform
 from builder.spec.capability import encode_capabilities
+from builder.spec.python import read_python
 from builder.spec.tomlread import Table
 from builder.spec.values import (
     PLACEHOLDERS,
@@ -69,6 +70,7 @@ def read_layer(table: Table, default: Codec) -> LayerSpec:
         missing_ok=table.typed("missing_ok", bool, False),
         tar=_tar(table),
         tar_owner=read_owner(table, "tar_owner"),
+        python=read_python(table),
     )
     table.finish()
     return spec
