@@ -118,6 +118,10 @@ class PythonLayers:
                     ("sdist", choice.file.sha256),
                     partial(self._build_sdist, path, choice, dist, target),
                 )
+            else:
+                path = self._once(
+                    ("named", file.sha256), partial(self._named, path, file.filename, file.sha256)
+                )
             result.append((path, str(dist)))
         return result
 
@@ -147,6 +151,14 @@ class PythonLayers:
                 for f in dist.files
             ]
         return fetcher.files(dist.name)
+
+    def _named(self, blob: Path, filename: str, sha256: str) -> Path:
+        """A link to the cached blob under its own name (installer reads tags from it)."""
+        named = self.work / "wheels" / sha256 / filename
+        if not named.exists():
+            named.parent.mkdir(parents=True, exist_ok=True)
+            named.symlink_to(blob)
+        return named
 
     def _build_sdist(self, sdist: Path, choice: Choice, dist: Locked, target: Target) -> Path:
         """A pure wheel built from the sdist once, kept in the cache by the sdist's hash."""
