@@ -33,6 +33,12 @@ class Index:
     def host(self) -> str:
         return httpx.URL(self.url).host
 
+    def secret_url(self) -> str:
+        """The URL with its credentials, for pip's environment only (never shown)."""
+        if not self.username and not self.password:
+            return self.url
+        return str(httpx.URL(self.url).copy_with(username=self.username, password=self.password))
+
     def auth_for(self, url: str) -> httpx.BasicAuth | None:
         """Credentials go only to the index's own host, never to a file host elsewhere."""
         if (self.username or self.password) and httpx.URL(url).host == self.host:

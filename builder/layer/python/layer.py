@@ -88,12 +88,10 @@ class PythonLayers:
         if spec.kind == "project":
             source = self.context / spec.source
             what = f"{spec.where} (project '{spec.source}')"
-            wheel = self._once(
-                ("project", source),
-                lambda: pure_wheel(
-                    source, self.work / "python-project", what, str(target.platform)
-                ),
-            )
+            main = indexes(spec.index_url, "", ())[0].secret_url() if spec.index_url else ""
+            out = self.work / "python-project"
+            build = partial(pure_wheel, source, out, what, str(target.platform), main)
+            wheel = self._once(("project", source), build)
             return [(wheel, what)]
         lock = self._once(("lock", spec.kind, spec.source), lambda: self._read_lock(spec))
         fetcher = self._once(
@@ -116,7 +114,7 @@ class PythonLayers:
             if choice.sdist:
                 path = self._once(
                     ("sdist", choice.file.sha256),
-                    partial(self._build_sdist, path, choice, dist, target),
+                    partial(self._build_sdist, path, choice, dist, target, fetcher),
                 )
             else:
                 path = self._once(
@@ -160,7 +158,9 @@ class PythonLayers:
             named.symlink_to(blob)
         return named
 
-    def _build_sdist(self, sdist: Path, choice: Choice, dist: Locked, target: Target) -> Path:
+    def _build_sdist(
+        self, sdist: Path, choice: Choice, dist: Locked, target: Target, fetcher: Fetcher
+    ) -> Path:
         """A pure wheel built from the sdist once, kept in the cache by the sdist's hash."""
         out = self.cache / "python-wheels" / choice.file.sha256
         built = sorted(out.glob("*.whl")) if out.exists() else []
@@ -169,7 +169,8 @@ class PythonLayers:
         with tempfile.TemporaryDirectory(prefix="bale-sdist-", dir=self.work) as temp:
             named = Path(temp) / choice.file.filename
             shutil.copyfile(sdist, named)
-            return pure_wheel(named, out, f"{dist.where}: {dist}", str(target.platform))
+            main = fetcher.indexes[0].secret_url() if fetcher.indexes else ""
+            return pure_wheel(named, out, f"{dist.where}: {dist}", str(target.platform), main)
 
 
 def _index_of(known: tuple[Index, ...], url: str) -> Index:

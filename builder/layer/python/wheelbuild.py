@@ -26,8 +26,12 @@ _SKIP = shutil.ignore_patterns(
 )
 
 
-def pure_wheel(source: Path, out: Path, what: str, platform: str) -> Path:
-    """Build ``source`` (sdist file or project directory) into a pure wheel in ``out``."""
+def pure_wheel(source: Path, out: Path, what: str, platform: str, index_url: str = "") -> Path:
+    """Build ``source`` (sdist file or project directory) into a pure wheel in ``out``.
+
+    ``index_url`` (credentials included) is where pip finds the build backend.
+    """
+    env = {**os.environ, "PIP_INDEX_URL": index_url} if index_url else None
     with tempfile.TemporaryDirectory(prefix="bale-wheel-") as work:
         src = source
         if source.is_dir():
@@ -45,7 +49,7 @@ def pure_wheel(source: Path, out: Path, what: str, platform: str) -> Path:
             str(wheels),
             str(src),
         ]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         built = sorted(wheels.glob("*.whl")) if wheels.exists() else []
         if result.returncode != 0 or len(built) != 1:
             tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
