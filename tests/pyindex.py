@@ -27,7 +27,13 @@ from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel
 # What the tests install: pure (click), a C extension for both machines
 # (MarkupSafe, cp311 as Debian bookworm's Python is 3.11), a console script
 # (pyflakes), and build backends for test projects and sdists.
-PURE = ("click==8.1.7", "pyflakes==3.2.0", "flit_core==3.9.0", "setuptools==69.5.1", "wheel==0.43.0")
+PURE = (
+    "click==8.1.7",
+    "pyflakes==3.2.0",
+    "flit_core==3.9.0",
+    "setuptools==69.5.1",
+    "wheel==0.43.0",
+)
 BINARY = ("markupsafe==2.1.5",)
 MACHINES = ("manylinux2014_x86_64", "manylinux2014_aarch64")
 VERSION = "v1"
@@ -47,7 +53,9 @@ def wheelhouse() -> Path:
         commands = [[*pip, "--only-binary=:all:", *PURE]]
         for machine in MACHINES:
             target = ["--platform", machine, "--python-version", "3.11", "--abi", "cp311"]
-            commands.append([*pip, "--only-binary=:all:", *target, "--implementation", "cp", *BINARY])
+            commands.append(
+                [*pip, "--only-binary=:all:", *target, "--implementation", "cp", *BINARY]
+            )
         for command in commands:
             result = subprocess.run(command, capture_output=True, text=True, timeout=600)
             if result.returncode != 0:
@@ -70,7 +78,12 @@ class SimpleIndex:
     """A PEP 503 index of ``dirs`` on 127.0.0.1 (``url`` ends in /simple)."""
 
     def __init__(self, *dirs: Path, auth: tuple[str, str] | None = None) -> None:
-        self.files = {p.name: p for d in dirs for p in sorted(d.iterdir()) if p.suffix in (".whl", ".gz", ".zip")}
+        self.files = {
+            p.name: p
+            for d in dirs
+            for p in sorted(d.iterdir())
+            if p.suffix in (".whl", ".gz", ".zip")
+        }
         self.auth = auth
         self.tampered: set[str] = set()
         self.requests: list[str] = []
@@ -116,6 +129,8 @@ class SimpleIndex:
                     self.end_headers()
                     return
                 self.send_response(200)
+                kind = "text/html" if self.path.startswith("/simple") else "application/octet-stream"
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

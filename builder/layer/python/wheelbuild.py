@@ -52,7 +52,8 @@ def pure_wheel(source: Path, out: Path, what: str, platform: str, index_url: str
         result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
         built = sorted(wheels.glob("*.whl")) if wheels.exists() else []
         if result.returncode != 0 or len(built) != 1:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            lines = (result.stderr + result.stdout).strip().splitlines()
+            tail = [line.strip() for line in lines if "ERROR" in line or "rror:" in line][-2:]
             raise PackageError(
                 f"{what}: no wheel for {platform}, and building one from source failed: "
                 f"{' / '.join(tail) or 'pip wheel made no wheel'}; lock a version with a wheel"
