@@ -129,7 +129,9 @@ class SimpleIndex:
                     self.end_headers()
                     return
                 self.send_response(200)
-                kind = "text/html" if self.path.startswith("/simple") else "application/octet-stream"
+                kind = (
+                    "text/html" if self.path.startswith("/simple") else "application/octet-stream"
+                )
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -9,7 +9,6 @@ version with the hashes of its files, as ``pip-compile --generate-hashes``,
 from __future__ import annotations
 
 import re
-import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ HOW_TO_LOCK = (
     "`uv export --format pylock.toml` or `pip lock`"
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_HASH_OPTION = re.compile(r"(?:^|\s)--hash(?:=|\s+)(\S+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,10 +111,8 @@ def _logical_lines(path: Path, shown: str) -> list[tuple[int, str]]:
 
 
 def _requirement(line: str, where: str) -> Locked:
-    words = shlex.split(line, posix=True)
-    hashes = [w.split("=", 1)[1] for w in words if w.startswith("--hash=")]
-    hashes += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--hash"]
-    text = " ".join(w for w in words if not w.startswith("--hash") and w not in hashes)
+    hashes = _HASH_OPTION.findall(line)
+    text = _HASH_OPTION.sub(" ", line).strip()
     try:
         req = Requirement(text)
     except InvalidRequirement as exc:
