@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from urllib.parse import urldefrag, urljoin
 
 import httpx
 
+from builder.atomic import atomic_write
 from builder.errors import PackageError
 from builder.layer.cache import hash_file
 from builder.layer.python.indexes import Index, shown
@@ -30,12 +32,16 @@ TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 
 @dataclass(frozen=True, slots=True)
 class IndexFile:
-    """One file an index lists: its name, absolute URL, sha256 (when given) and index."""
+    """One file an index lists: its name, absolute URL, sha256 (when given) and index.
+
+    A file remembered from an earlier build has no URL: it is used only while
+    its blob is in the cache.
+    """
 
     filename: str
     url: str
     sha256: str
-    index: Index
+    index: Index | None = None
 
 
 class _Links(HTMLParser):
@@ -95,12 +101,36 @@ class Fetcher:
             found += _parse(response, index)
         return found
 
+    def _listing(self, project: str, version: str, hashes: list[str]) -> Path:
+        key = json.dumps([[i.url for i in self.indexes], project, version, sorted(hashes)])
+        return (
+            self.blobs.parent.parent / "python" / f"{hashlib.sha256(key.encode()).hexdigest()}.json"
+        )
+
+    def remembered(self, project: str, version: str, hashes: list[str]) -> list[IndexFile]:
+        """The files an earlier build found for this pin (names and hashes only, no URLs)."""
+        try:
+            rows = json.loads(self._listing(project, version, hashes).read_bytes())
+            return [IndexFile(str(name), "", str(sha)) for name, sha in rows]
+        except (OSError, ValueError, TypeError):
+            return []
+
+    def remember(
+        self, project: str, version: str, hashes: list[str], files: list[IndexFile]
+    ) -> None:
+        """Keep the names and hashes of ``files`` so a warm build asks no index."""
+        path = self._listing(project, version, hashes)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, sync=False) as out:
+            out.write(json.dumps(sorted([f.filename, f.sha256] for f in files)).encode())
+
     def cached(self, sha256: str) -> Path | None:
         """The cached file of this hash, re-hashed (a damaged one is removed)."""
         path = self.blobs / sha256
         if not path.exists():
             return None
         if hash_file(path)[0] == sha256:
+            os.utime(path)  # used: `bale cache prune` keeps it
             return path
         path.unlink(missing_ok=True)
         return None

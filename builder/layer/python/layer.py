@@ -102,10 +102,7 @@ class PythonLayers:
         for dist in lock.dists:
             if dist.marker is not None and not dist.marker.evaluate(target.environment()):
                 continue
-            listed = self._once(
-                ("files", fetcher, dist.name, dist.version), partial(self._files, fetcher, dist)
-            )
-            choice = choose(dist, candidates(dist, listed), target)
+            choice = self._choose(fetcher, dist, target)
             file = choice.file
             path = self._once(
                 ("fetch", choice.file.sha256),
@@ -144,11 +141,31 @@ class PythonLayers:
     def _files(self, fetcher: Fetcher, dist: Locked) -> list[IndexFile]:
         """The lock's own URLs (pylock.toml), else the index pages (requirements.txt)."""
         if all(f.url for f in dist.files):
+            indexes = fetcher.indexes
             return [
-                IndexFile(f.filename, f.url, f.sha256, _index_of(fetcher.indexes, f.url))
+                IndexFile(f.filename, f.url, f.sha256, _index_of(indexes, f.url))
                 for f in dist.files
             ]
-        return fetcher.files(dist.name)
+        hashes = [f.sha256 for f in dist.files]
+        remembered = fetcher.remembered(dist.name, dist.version, hashes)
+        if remembered:
+            return remembered
+        found = candidates(dist, fetcher.files(dist.name))
+        fetcher.remember(dist.name, dist.version, hashes, found)
+        return found
+
+    def _choose(self, fetcher: Fetcher, dist: Locked, target: Target) -> Choice:
+        """The file for ``target``; a remembered one not in the cache any more is listed again."""
+        choice = choose(dist, candidates(dist, self._listed(fetcher, dist)), target)
+        if choice.file.url or fetcher.cached(choice.file.sha256) is not None:
+            return choice
+        found = candidates(dist, fetcher.files(dist.name))
+        fetcher.remember(dist.name, dist.version, [f.sha256 for f in dist.files], found)
+        return choose(dist, found, target)
+
+    def _listed(self, fetcher: Fetcher, dist: Locked) -> list[IndexFile]:
+        key = ("files", fetcher, dist.name, dist.version)
+        return self._once(key, partial(self._files, fetcher, dist))
 
     def _named(self, blob: Path, filename: str, sha256: str) -> Path:
         """A link to the cached blob under its own name (installer reads tags from it)."""
