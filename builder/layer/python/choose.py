@@ -15,7 +15,7 @@ from packaging.utils import (
 from builder.errors import PackageError
 from builder.layer.python.fetch import IndexFile
 from builder.layer.python.locked import Locked
-from builder.layer.python.target import Target
+from builder.layer.python.target import Target, ranks
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +59,7 @@ def _version(filename: str) -> str | None:
 
 def choose(dist: Locked, files: list[IndexFile], target: Target) -> Choice:
     """The wheel whose best tag ranks highest for ``target``; an sdist when no wheel fits."""
-    rank = {tag: i for i, tag in enumerate(target.tags())}
+    rank = ranks(target.python, tuple(target.platform_tags()))
     best: tuple[int, IndexFile] | None = None
     sdist = None
     for item in files:

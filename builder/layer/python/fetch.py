@@ -68,10 +68,18 @@ class Fetcher:
     def __init__(self, indexes: tuple[Index, ...], cache: Path, where: str) -> None:
         self.indexes, self.where = indexes, where
         self.blobs = cache / "blobs" / "sha256"
-        self.client = httpx.Client(timeout=TIMEOUT, follow_redirects=True, trust_env=False)
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """Made on first use: a warm build asks no index."""
+        if self._client is None:
+            self._client = httpx.Client(timeout=TIMEOUT, follow_redirects=True)
+        return self._client
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def _get(self, url: str, index: Index | None, **headers: str) -> httpx.Response:
         auth = index.auth_for(url) if index is not None else None

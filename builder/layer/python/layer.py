@@ -20,6 +20,7 @@ from packaging.specifiers import SpecifierSet
 
 from builder.errors import PackageError
 from builder.layer.archcheck import check_head, worth_checking
+from builder.layer.cache import hash_file
 from builder.layer.entries import Entry, InlineContent, Kind
 from builder.layer.lower import LowerFS
 from builder.layer.python.choose import Choice, candidates, choose
@@ -62,12 +63,12 @@ class PythonLayers:
         target = find_target(spec, lower, platform, where)
         if spec.compile:
             check_compile(target, where)
-        wheels = self._wheels(spec, target)
         files: dict[str, tuple[Entry, str]] = {}
-        for wheel, what in wheels:
+        for wheel, sha256, what in self._wheels(spec, target):
+            verified = self.cache / "python" / "verified" / sha256
             installed = self._once(
                 ("install", wheel, _install_key(target), spec.compile),
-                partial(install_wheel, wheel, target, spec.compile, what),
+                partial(install_wheel, wheel, target, spec.compile, what, verified),
             )
             for entry in installed:
                 if entry.path in files:
@@ -75,16 +76,16 @@ class PythonLayers:
                         f"{where}: /{entry.path} is installed by both {files[entry.path][1]} "
                         f"and {what}; the lock holds conflicting distributions: drop one"
                     )
-                if worth_checking(entry.mode, entry.path) and isinstance(
-                    entry.content, InlineContent
-                ):
-                    check_head(entry.content.data, entry.path, platform, f"{where} ({what})")
+                if worth_checking(entry.mode, entry.path) and entry.content is not None:
+                    with entry.content.open() as stream:
+                        check_head(stream.read(4096), entry.path, platform, f"{where} ({what})")
                 files[entry.path] = (entry, what)
         if spec.venv:
             files.update((e.path, (e, f"{where} (venv)")) for e in venv_entries(target))
         return list(files.values())
 
-    def _wheels(self, spec: PythonSpec, target: Target) -> list[tuple[Path, str]]:
+    def _wheels(self, spec: PythonSpec, target: Target) -> list[tuple[Path, str, str]]:
+        """Each wheel to install, with the sha256 that names it and what it is for."""
         if spec.kind == "project":
             source = self.context / spec.source
             what = f"{spec.where} (project '{spec.source}')"
@@ -92,7 +93,7 @@ class PythonLayers:
             out = self.work / "python-project"
             build = partial(pure_wheel, source, out, what, str(target.platform), main)
             wheel = self._once(("project", source), build)
-            return [(wheel, what)]
+            return [(wheel, hash_file(wheel)[0], what)]
         lock = self._once(("lock", spec.kind, spec.source), lambda: self._read_lock(spec))
         fetcher = self._once(
             ("fetcher", spec.index_url, spec.source), lambda: self._fetcher(spec, lock)
@@ -110,14 +111,15 @@ class PythonLayers:
             )
             if choice.sdist:
                 path = self._once(
-                    ("sdist", choice.file.sha256),
+                    ("sdist", file.sha256),
                     partial(self._build_sdist, path, choice, dist, target, fetcher),
                 )
-            else:
-                path = self._once(
-                    ("named", file.sha256), partial(self._named, path, file.filename, file.sha256)
-                )
-            result.append((path, str(dist)))
+                result.append((path, f"built-from-{file.sha256}", str(dist)))
+                continue
+            path = self._once(
+                ("named", file.sha256), partial(self._named, path, file.filename, file.sha256)
+            )
+            result.append((path, file.sha256, str(dist)))
         return result
 
     def _read_lock(self, spec: PythonSpec) -> LockInput:

@@ -6,6 +6,7 @@ them; nothing here runs the target's interpreter.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from dataclasses import dataclass
@@ -76,11 +77,7 @@ class Target:
 
     def tags(self) -> list[Tag]:
         """Every tag a wheel may carry for this target, best first (as pip orders them)."""
-        plats = self.platform_tags()
-        return [
-            *cpython_tags(self.python, platforms=plats),
-            *compatible_tags(self.python, f"cp{self.python[0]}{self.python[1]}", plats),
-        ]
+        return list(ranks(self.python, tuple(self.platform_tags())))
 
     def environment(self) -> dict[str, str]:
         """The PEP 508 marker environment of the target interpreter."""
@@ -98,6 +95,19 @@ class Target:
             "python_version": f"{major}.{minor}",
             "sys_platform": "linux",
         }
+
+
+@functools.lru_cache(maxsize=16)
+def ranks(python: tuple[int, int], plats: tuple[str, ...]) -> dict[Tag, int]:
+    """Tag → rank (0 is best) for a Python version on these platform tags."""
+    tags = [
+        *cpython_tags(python, platforms=plats),
+        *compatible_tags(python, f"cp{python[0]}{python[1]}", plats),
+    ]
+    result: dict[Tag, int] = {}
+    for rank, tag in enumerate(tags):
+        result.setdefault(tag, rank)
+    return result
 
 
 def find_target(spec: PythonSpec, lower: LowerFS, platform: Platform, where: str) -> Target:
