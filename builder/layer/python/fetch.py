@@ -16,18 +16,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urldefrag, urljoin
-
-import httpx
 
 from builder.atomic import atomic_write
 from builder.errors import PackageError
 from builder.layer.cache import hash_file
 from builder.layer.python.indexes import Index, shown
 
+if TYPE_CHECKING:
+    import httpx
+
 _JSON = "application/vnd.pypi.simple.v1+json"
 _ACCEPT = f"{_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
-TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+TIMEOUT = (60.0, 15.0)  # read, connect
+
+
+def _http_error() -> type[Exception]:
+    import httpx
+
+    return httpx.HTTPError
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +82,10 @@ class Fetcher:
     def client(self) -> httpx.Client:
         """Made on first use: a warm build asks no index."""
         if self._client is None:
-            self._client = httpx.Client(timeout=TIMEOUT, follow_redirects=True)
+            import httpx  # only when an index is asked: a warm build does without
+
+            timeout = httpx.Timeout(TIMEOUT[0], connect=TIMEOUT[1])
+            self._client = httpx.Client(timeout=timeout, follow_redirects=True)
         return self._client
 
     def close(self) -> None:
@@ -85,7 +96,7 @@ class Fetcher:
         auth = index.auth_for(url) if index is not None else None
         try:
             response = self.client.get(url, auth=auth, headers=headers)
-        except httpx.HTTPError as exc:
+        except _http_error() as exc:
             raise PackageError(
                 f"{self.where}: cannot reach {shown(url)}: {type(exc).__name__}"
             ) from None
@@ -178,7 +189,7 @@ class Fetcher:
                         f"{self.where}: {shown(url)} answered {response.status_code}"
                     )
                 yield response
-        except httpx.HTTPError as exc:
+        except _http_error() as exc:
             raise PackageError(
                 f"{self.where}: cannot download {shown(url)}: {type(exc).__name__}"
             ) from None

@@ -15,8 +15,7 @@ import netrc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-import httpx
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 PYPI = "https://pypi.org/simple"
 
@@ -31,25 +30,28 @@ class Index:
 
     @property
     def host(self) -> str:
-        return httpx.URL(self.url).host
+        return urlsplit(self.url).hostname or ""
 
     def secret_url(self) -> str:
         """The URL with its credentials, for pip's environment only (never shown)."""
         if not self.username and not self.password:
             return self.url
-        return str(httpx.URL(self.url).copy_with(username=self.username, password=self.password))
+        parts = urlsplit(self.url)
+        userinfo = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@"
+        return urlunsplit(parts._replace(netloc=userinfo + parts.netloc))
 
-    def auth_for(self, url: str) -> httpx.BasicAuth | None:
+    def auth_for(self, url: str) -> tuple[str, str] | None:
         """Credentials go only to the index's own host, never to a file host elsewhere."""
-        if (self.username or self.password) and httpx.URL(url).host == self.host:
-            return httpx.BasicAuth(self.username, self.password)
+        if (self.username or self.password) and urlsplit(url).hostname == self.host:
+            return (self.username, self.password)
         return None
 
 
 def shown(url: str) -> str:
     """A URL fit for messages and logs: no userinfo, no query."""
-    parsed = httpx.URL(url)
-    return str(parsed.copy_with(username=None, password=None, query=None, fragment=None))
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _pip_config_files() -> list[Path]:
@@ -84,13 +86,13 @@ def _pip_config() -> tuple[str, list[str]]:
 
 
 def _credentials(url: str) -> Index:
-    parsed = httpx.URL(url)
-    bare = str(parsed.copy_with(username=None, password=None)).rstrip("/")
-    user, password = parsed.username, parsed.password
+    parts = urlsplit(url)
+    bare = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])).rstrip("/")
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
     if not user and not password:
         path = os.environ.get("NETRC") or str(Path.home() / ".netrc")
         try:
-            found = netrc.netrc(path).authenticators(parsed.host)
+            found = netrc.netrc(path).authenticators(parts.hostname or "")
         except (OSError, netrc.NetrcParseError):
             found = None
         if found is not None:

@@ -27,6 +27,7 @@ from builder.layer.python.choose import Choice, candidates, choose
 from builder.layer.python.fetch import Fetcher, IndexFile
 from builder.layer.python.indexes import Index, indexes
 from builder.layer.python.install import check_compile, install_wheel
+from builder.layer.python.installed import install_key, remembered
 from builder.layer.python.locked import Locked, LockInput, read_pylock, read_requirements
 from builder.layer.python.target import Target, find_target
 from builder.layer.python.wheelbuild import pure_wheel
@@ -66,9 +67,11 @@ class PythonLayers:
         files: dict[str, tuple[Entry, str]] = {}
         for wheel, sha256, what in self._wheels(spec, target):
             verified = self.cache / "python" / "verified" / sha256
+            install = partial(install_wheel, wheel, target, spec.compile, what, verified)
+            parts = (*_install_key(target), spec.compile)
+            record = self.cache / "python" / "installs" / f"{install_key(sha256, parts)}.json"
             installed = self._once(
-                ("install", wheel, _install_key(target), spec.compile),
-                partial(install_wheel, wheel, target, spec.compile, what, verified),
+                ("install", wheel, *parts), partial(remembered, record, wheel, install)
             )
             for entry in installed:
                 if entry.path in files:
