@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -61,10 +62,21 @@ python = {{ requirements = "requirements.txt", index_url = "{index}" }}
 """
 
 
-def run(command: list[str], env: dict[str, str] | None = None) -> float:
+CPU: dict[str, list[float]] = {}
+LOAD: list[float] = []
+
+
+def run(command: list[str], env: dict[str, str] | None = None, label: str = "") -> float:
+    """Wall seconds of ``command``; its CPU seconds (user + sys) go to CPU[label]."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, env=env)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    if label:
+        CPU.setdefault(label, []).append(cpu)
+    return wall
 
 
 def download(work: Path) -> tuple[Path, float]:
@@ -101,19 +113,19 @@ def lock(wheels: Path, out: Path) -> int:
     return len(pins)
 
 
-def bale(ctx: Path, cache: Path, out: Path) -> float:
+def bale(ctx: Path, cache: Path, out: Path, label: str) -> float:
     env = {**os.environ, "BALE_CACHE_DIR": str(cache), "PIP_CONFIG_FILE": os.devnull}
     bale_cmd = [sys.executable, "-m", "builder.cli", "build", "-f", str(ctx / "image.toml")]
-    return run([*bale_cmd, "-o", f"oci:{out}"], env)
+    return run([*bale_cmd, "-o", f"oci:{out}"], env, label)
 
 
-def pip_target(ctx: Path, index: str, target: Path, cache: Path | None) -> float:
+def pip_target(ctx: Path, index: str, target: Path, cache: Path | None, label: str = "") -> float:
     shutil.rmtree(target, ignore_errors=True)
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
     command = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--require-hashes"]
     command += ["--index-url", index, "--target", str(target), "-r", str(ctx / "requirements.txt")]
     command += ["--cache-dir", str(cache)] if cache else ["--no-cache-dir"]
-    return run(command, env)
+    return run(command, env, label)
 
 
 def main() -> None:
@@ -129,46 +141,34 @@ def main() -> None:
     (work / "skeleton.toml").write_text(SKELETON)
     base = work / "base"
     if not base.exists():
-        run(
-            [
-                sys.executable,
-                "-m",
-                "builder.cli",
-                "build",
-                "-f",
-                str(work / "skeleton.toml"),
-                "-o",
-                f"oci:{base}",
-            ]
-        )
+        skeleton = ["build", "-f", str(work / "skeleton.toml"), "-o", f"oci:{base}"]
+        run([sys.executable, "-m", "builder.cli", *skeleton])
     times: dict[str, list[float]] = {}
+    LOAD.append(os.getloadavg()[0])
     with SimpleIndex(wheels).running() as index:
         (ctx / "image.toml").write_text(IMAGE.format(base=base, index=index.url))
         for _ in range(args.repeat):
             cache, out = work / "cache", work / "out"
             shutil.rmtree(cache, ignore_errors=True)
             shutil.rmtree(out, ignore_errors=True)
-            times.setdefault("bale cold, 2 platforms", []).append(bale(ctx, cache, out))
-            times.setdefault("bale warm, 2 platforms", []).append(bale(ctx, cache, out))
+            for label in ("bale cold, 2 platforms", "bale warm, 2 platforms"):
+                times.setdefault(label, []).append(bale(ctx, cache, out, label))
             pip_cache = work / "pip-cache"
             shutil.rmtree(pip_cache, ignore_errors=True)
             target = work / "target"
-            times.setdefault("pip --target, no cache", []).append(
-                pip_target(ctx, index.url, target, None)
-            )
+            label = "pip --target, no cache"
+            times.setdefault(label, []).append(pip_target(ctx, index.url, target, None, label))
             pip_target(ctx, index.url, target, pip_cache)
-            times.setdefault("pip --target, warm cache", []).append(
-                pip_target(ctx, index.url, target, pip_cache)
-            )
-    print(
-        f"{count} distributions, {len(list(wheels.glob('*.whl')))} wheels; first download from PyPI {fetched:.1f} s"
-    )
-    print(
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    )
-    print("| build | wall s (median) |\n|---|---:|")
+            label = "pip --target, warm cache"
+            times.setdefault(label, []).append(pip_target(ctx, index.url, target, pip_cache, label))
+    files = len(list(wheels.glob("*.whl")))
+    print(f"{count} distributions, {files} wheels; first download from PyPI {fetched:.1f} s")
+    machine = platform.processor() or platform.machine()
+    print(f"{machine}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"load average before: {LOAD[0]:.1f}")
+    print("| build | wall s (median) | CPU s (median) |\n|---|---:|---:|")
     for name, values in times.items():
-        print(f"| {name} | {statistics.median(values):.2f} |")
+        print(f"| {name} | {statistics.median(values):.2f} | {statistics.median(CPU[name]):.2f} |")
 
 
 if __name__ == "__main__":
