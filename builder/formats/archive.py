@@ -22,9 +22,10 @@ from typing import Any, BinaryIO, cast
 
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, ImageError, LayoutError
-from builder.formats.layout import LAYOUT_FILE, Blob
+from builder.formats.layout import LAYOUT_FILE
 from builder.image.store import SourceImage, pick_entry, ref_names, resolve_image
 from builder.model import (
+    ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
     OCI_CONFIG,
@@ -33,6 +34,7 @@ from builder.model import (
     OCI_LAYER_GZIP,
     OCI_LAYER_ZSTD,
     OCI_MANIFEST,
+    Blob,
     Descriptor,
     Digest,
     Platform,
@@ -40,7 +42,6 @@ from builder.model import (
 )
 
 DEFAULT_NAME = "bale"
-ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 
 
 class BlobStore:
@@ -150,7 +151,7 @@ def _index(entries: list[dict[str, object]]) -> bytes:
 
 
 def _blob_name(descriptor: Descriptor) -> str:
-    return f"blobs/{descriptor.digest.algorithm}/{descriptor.digest.encoded}"
+    return descriptor.digest.blob_path
 
 
 def _write_tar(path: Path, files: Mapping[str, bytes], blobs: Sequence[Blob], mtime: int) -> None:
@@ -215,7 +216,6 @@ class _HashingReader:
 
 
 _CHUNK = 1 << 20
-IMAGE_NAME = "io.containerd.image.name"
 
 
 class _TarBlobs:
@@ -250,7 +250,7 @@ class _TarBlobs:
         digest = descriptor.digest
         if digest in self._documents:
             return io.BytesIO(self._documents[digest])
-        default = f"blobs/{digest.algorithm}/{digest.encoded}"
+        default = digest.blob_path
         return self.member(self._members.get(digest, default))
 
     def index_entries(self) -> list[Descriptor]:
@@ -265,7 +265,7 @@ class _TarBlobs:
 def _all_names(entry: Descriptor) -> set[str]:
     """A tag, a full name and its short forms (docker.io/library/app:1 → app:1)."""
     names = ref_names(entry)
-    full = entry.annotations.get(IMAGE_NAME, "")
+    full = entry.annotations.get(ANNOTATION_IMAGE_NAME, "")
     if full:
         names |= {full, full.removeprefix("docker.io/"), full.removeprefix("docker.io/library/")}
     return names

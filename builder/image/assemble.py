@@ -11,6 +11,7 @@ import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from builder.errors import ImageError
@@ -48,6 +49,9 @@ class ImageLayer(Protocol):
     @property
     def created_by(self) -> str: ...
 
+    @property
+    def verified_file(self) -> Path | None: ...
+
     def open(self) -> BinaryIO: ...
 
 
@@ -73,6 +77,10 @@ class JsonBlob:
         data = canonical_json(document)
         return cls(Descriptor(media_type, Digest.of(data), len(data)), data)
 
+    @property
+    def verified_file(self) -> None:
+        return None
+
     def open(self) -> BinaryIO:
         return io.BytesIO(self.data)
 
@@ -89,27 +97,6 @@ class Image:
 
 def rfc3339(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def container_config(spec: ConfigSpec) -> dict[str, Any]:
-    """The ``config`` object of the image config, omitting what is unset."""
-    env = dict(spec.env)
-    env.setdefault("PATH", DEFAULT_PATH)
-    out: dict[str, Any] = {"Env": [f"{k}={v}" for k, v in env.items()]}
-    if spec.entrypoint is not None:
-        out["Entrypoint"] = list(spec.entrypoint)
-    if spec.cmd is not None:
-        out["Cmd"] = list(spec.cmd)
-    optional = {
-        "WorkingDir": spec.workdir,
-        "User": spec.user,
-        "StopSignal": spec.stop_signal,
-        "ExposedPorts": {p: {} for p in spec.ports},
-        "Volumes": {v: {} for v in spec.volumes},
-        "Labels": dict(spec.labels),
-    }
-    out.update((key, value) for key, value in optional.items() if value)
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +194,10 @@ def assemble(
     """Config and manifest for one platform from finished layers (after the base's)."""
     types = FORMATS[image_format]
     merged = {ANNOTATION_CREATED: rfc3339(created)}
+    container = merge_config(base.config.get("config") if base else None, spec)
     if base is None:
-        container = container_config(spec)
         all_layers = list(layers)
     else:
-        container = merge_config(base.config.get("config"), spec)
         merged |= {ANNOTATION_BASE_NAME: base.name, ANNOTATION_BASE_DIGEST: str(base.digest)}
         all_layers = [*base.layers, *layers]
     merged.update(annotations)

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 from builder.errors import LayerError
-from builder.layer.compress import Chunk, Codec, ParallelCompressor
+from builder.layer.compress import Chunk, ParallelCompressor
 from builder.layer.entries import Content, Entry, HostFile
 from builder.layer.tarwriter import read_exactly, write_tar
-from builder.model import Descriptor, Digest
+from builder.model import Codec, Descriptor, Digest
 
 Progress = Callable[[int], object]
 # A context file is read as the walk saw it: a symlink swapped in since is refused.
@@ -36,6 +36,11 @@ class Layer:
     diff_id: Digest
     path: Path
     created_by: str = ""
+
+    @property
+    def verified_file(self) -> Path:
+        """Built or checked by bale in this run: its bytes match ``descriptor``."""
+        return self.path
 
     def open(self) -> BinaryIO:
         return open(self.path, "rb")

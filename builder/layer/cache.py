@@ -44,9 +44,8 @@ import zstandard
 from builder.atomic import atomic_write
 from builder.errors import BaleError
 from builder.layer.build import Layer
-from builder.layer.compress import Codec
 from builder.layer.entries import Entry, HostFile, InlineContent, ZipMember
-from builder.model import Descriptor, Digest
+from builder.model import Codec, Descriptor, Digest
 
 # Bump whenever the tar encoding or the chunking changes the bytes of a layer.
 LAYER_FORMAT = 1
@@ -252,7 +251,7 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         except (OSError, ValueError, KeyError, TypeError, BaleError):
             path.unlink(missing_ok=True)
             records += 1
-    for path in sorted((root / "blobs" / "sha256").glob("*")):
+    for path in sorted(LayerCache(root).blob_dir.glob("*")):
         st = path.stat()
         if path.name in kept or st.st_mtime >= cutoff:
             continue

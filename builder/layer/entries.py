@@ -10,8 +10,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
+from builder.model import WHITEOUT_PREFIX
 
 
 class Kind(enum.Enum):

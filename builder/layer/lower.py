@@ -8,7 +8,6 @@ answers what delete globs match and what /etc/passwd and /etc/group hold.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -18,16 +17,15 @@ from typing import BinaryIO
 import zstandard
 
 from builder.errors import DigestMismatch, ImageError, SourceError
-from builder.layer.decompress import codec_of_media_type, decompressed
+from builder.layer.decompress import decompressed
 from builder.layer.entries import (
-    OPAQUE_MARKER,
     TAR_KINDS,
-    WHITEOUT_PREFIX,
     Entry,
     InlineContent,
     Kind,
 )
-from builder.model import Descriptor, Digest
+from builder.model import OPAQUE_MARKER, WHITEOUT_PREFIX, Descriptor, Digest, layer_codec
+from builder.spec.layers import glob_matcher
 from builder.spec.values import LayerSpec
 
 # Files whose content is kept while reading: the account databases, and the
@@ -36,14 +34,6 @@ DPKG_STATUS = "var/lib/dpkg/status"
 APK_INSTALLED = "lib/apk/db/installed"
 KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow", DPKG_STATUS, APK_INSTALLED})
 _MAX_KEPT = 4 << 20
-
-
-def _match(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    if not parts:
-        return not names
-    if parts[0] == "**":
-        return _match(names, parts[1:]) or (bool(names) and _match(names[1:], parts))
-    return bool(names) and fnmatch.fnmatchcase(names[0], parts[0]) and _match(names[1:], parts[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +82,17 @@ class LowerFS:
         return self.nodes.get(path)
 
     def glob(self, pattern: str) -> list[str]:
-        """Paths matching an absolute glob, component by component.
+        """The top-most paths an absolute glob (image.toml's gitignore dialect) matches.
 
-        ``*``, ``?`` and ``[...]`` stay within one name; a ``**`` component
-        matches any number of whole components, none included.
+        A matched directory's contents match with it; only the directory is returned.
         """
-        parts = tuple(pattern.strip("/").split("/"))
-        return sorted(path for path in self.nodes if _match(tuple(path.split("/")), parts))
+        matcher = glob_matcher([pattern])
+        hits = {
+            path
+            for path, node in self.nodes.items()
+            if matcher.match_file(path + "/" if node.kind is Kind.DIR else path)
+        }
+        return sorted(path for path in hits if not _covered(path, hits))
 
     def content(self, path: str) -> bytes | None:
         node = self.nodes.get(path)
@@ -190,7 +184,7 @@ def read_layer(
 ) -> list[tuple[str, Node]]:
     """A base layer's members; raises DigestMismatch when it does not hash to ``diff_id``."""
     with stream:
-        hashing = _Hashing(decompressed(stream, codec_of_media_type(descriptor.media_type)))
+        hashing = _Hashing(decompressed(stream, layer_codec(descriptor.media_type)))
         try:
             members = list(tar_members(_Padded(hashing), where))  # type: ignore[arg-type]
             actual = hashing.drain()

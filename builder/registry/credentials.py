@@ -27,10 +27,9 @@ from typing import Any
 
 from builder.atomic import atomic_write
 from builder.errors import AuthError
-from builder.reference import DOCKER_HUB
+from builder.reference import DOCKER_HUB, HUB_ALIASES
 
 HUB_SERVER_URL = "https://index.docker.io/v1/"
-_HUB_KEYS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +64,7 @@ def basic_header(credentials: Credentials) -> str:
 def canonical_host(server: str) -> str:
     """The registry host a config key names: drop scheme and path, fold Hub aliases."""
     host = server.split("://", 1)[-1].split("/", 1)[0].lower()
-    return DOCKER_HUB if host in _HUB_KEYS else host
+    return DOCKER_HUB if host in HUB_ALIASES else host
 
 
 def server_url(host: str) -> str:

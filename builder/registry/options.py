@@ -55,9 +55,11 @@ class RegistryConfig:
     chunk_size: int = _DEFAULTS.chunk_size
     timeout: float = _DEFAULTS.timeout
 
-    def options(self, host: str) -> RegistryOptions:
+    def __post_init__(self) -> None:
         if self.ca_file is not None and not self.ca_file.is_file():
             raise UsageError(f"--ca-cert {self.ca_file}: no such file")
+
+    def options(self, host: str) -> RegistryOptions:
         log = _log if self.verbose else None
         return RegistryOptions(
             ca_file=self.ca_file,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from builder.errors import DigestMismatch
 from builder.image.store import MAX_DOCUMENT
-from builder.layer.cache import cache_dir, hash_file
+from builder.layer.cache import LayerCache, cache_dir, hash_file
 from builder.model import INDEX_TYPES, MANIFEST_TYPES, Descriptor
 from builder.reference import Reference
 
@@ -33,7 +33,7 @@ class RegistryStore:
         self.client = client
         self.ref = ref
         self.name = f"docker://{ref}"
-        self._cache = (cache or cache_dir()) / "blobs" / "sha256"
+        self._cache = LayerCache(cache or cache_dir()).blob_dir
 
     @property
     def registry(self) -> str:

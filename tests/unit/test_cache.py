@@ -11,8 +11,8 @@ import pytest
 from builder.layer import cache as cache_mod
 from builder.layer.build import Layer, build_layer
 from builder.layer.cache import LayerCache, cache_dir, layer_key, prune
-from builder.layer.compress import Codec
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
+from builder.model import Codec
 
 GZIP = Codec.of("gzip")
 HOST = HostFile("/ctx/a", 5, 10, 20, 30, 40)
