@@ -31,6 +31,7 @@ from builder.layer.python.installed import install_key, remembered
 from builder.layer.python.locked import Locked, LockInput, read_pylock, read_requirements
 from builder.layer.python.target import Target, find_target
 from builder.layer.python.wheelbuild import pure_wheel
+from builder.layer.sources import in_context
 from builder.model import Platform
 from builder.spec.values import PythonSpec
 
@@ -69,10 +70,10 @@ class PythonLayers:
             verified = self.cache / "python" / "verified" / sha256
             install = partial(install_wheel, wheel, target, spec.compile, what, verified)
             parts = (*_install_key(target), spec.compile)
-            record = self.cache / "python" / "installs" / f"{install_key(sha256, parts)}.json"
-            installed = self._once(
-                ("install", wheel, *parts), partial(remembered, record, wheel, install)
-            )
+            if spec.kind != "project":  # a project's wheel changes with its code: not kept
+                record = self.cache / "python" / "installs" / f"{install_key(sha256, parts)}.json"
+                install = partial(remembered, record, wheel, install)
+            installed = self._once(("install", wheel, *parts), install)
             for entry in installed:
                 if entry.path in files:
                     raise PackageError(
@@ -90,8 +91,8 @@ class PythonLayers:
     def _wheels(self, spec: PythonSpec, target: Target) -> list[tuple[Path, str, str]]:
         """Each wheel to install, with the sha256 that names it and what it is for."""
         if spec.kind == "project":
-            source = self.context / spec.source
             what = f"{spec.where} (project '{spec.source}')"
+            source = in_context(self.context, spec.source, what)
             main = indexes(spec.index_url, "", ())[0].secret_url() if spec.index_url else ""
             out = self.work / "python-project"
             build = partial(pure_wheel, source, out, what, str(target.platform), main)
@@ -126,8 +127,8 @@ class PythonLayers:
         return result
 
     def _read_lock(self, spec: PythonSpec) -> LockInput:
-        path = self.context / spec.source
         shown = f"{spec.where}: {spec.kind} '{spec.source}'"
+        path = in_context(self.context, spec.source, shown)
         if not path.is_file():
             raise PackageError(f"{shown}: {path} is not a file in the build context")
         return (
