@@ -12,7 +12,7 @@ from builder.layer.entries import Entry, InlineContent, Kind
 from builder.layer.lower import DPKG_STATUS, LowerFS, entry_members
 from builder.layer.python.choose import choose
 from builder.layer.python.fetch import IndexFile
-from builder.layer.python.indexes import Index, shown
+from builder.layer.python.indexes import Index, indexes, shown
 from builder.layer.python.locked import Locked, LockedFile, read_pylock, read_requirements
 from builder.layer.python.target import find_target
 from builder.model import Platform
@@ -211,3 +211,40 @@ def test_python_key_reads_every_option(tmp_path: Path) -> None:
         compile=True,
         where="layers[0].python",
     )
+
+
+def test_indexes_follow_pip_order_and_netrc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text(
+        "[global]\nindex-url = https://conf.test/simple\n"
+        "extra-index-url = https://extra.test/simple https://more.test/simple\n"
+    )
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine conf.test login ci password from-netrc\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "none"))
+    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    found = indexes("", "", ())
+    assert [i.url for i in found] == [
+        "https://conf.test/simple",
+        "https://extra.test/simple",
+        "https://more.test/simple",
+    ]
+    assert (found[0].username, found[0].password) == ("ci", "from-netrc")
+    assert found[0].secret_url() == "https://ci:from-netrc@conf.test/simple"
+    monkeypatch.setenv("PIP_INDEX_URL", "https://u:p%40ss@env.test/simple/")
+    (main, *_) = indexes("", "", ())
+    assert (main.url, main.username, main.password) == ("https://env.test/simple", "u", "p@ss")
+    assert indexes("", "https://lock.test/simple", ())[0].url == "https://lock.test/simple"
+    assert [
+        i.url for i in indexes("https://layer.test/simple", "https://lock.test/simple", ())
+    ] == ["https://layer.test/simple"]
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.delenv("PIP_INDEX_URL")
+    assert [i.url for i in indexes("", "", ())] == ["https://pypi.org/simple"]
