@@ -29,6 +29,19 @@ HOW_TO_LOCK = (
     "make a lock with `pip-compile --generate-hashes`, `uv pip compile --generate-hashes`, "
     "`uv export --format pylock.toml` or `pip lock`"
 )
+# Options pip-compile and uv may write that change nothing here: every file is
+# hash-checked, wheels are preferred anyway, and the pins are the whole set.
+_HARMLESS = frozenset(
+    {
+        "--no-binary",
+        "--only-binary",
+        "--prefer-binary",
+        "--trusted-host",
+        "--require-hashes",
+        "--no-deps",
+        "--pre",
+    }
+)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HASH_OPTION = re.compile(r"(?:^|\s)--hash(?:=|\s+)(\S+)")
 
@@ -80,7 +93,7 @@ def read_requirements(path: Path, shown: str) -> LockInput:
                 index_url = value
             elif option == "--extra-index-url":
                 extras.append(value)
-            elif option not in ("--no-binary", "--only-binary", "--prefer-binary"):
+            elif option not in _HARMLESS:
                 raise PackageError(f"{where}: '{option}' is not supported in a lock; {HOW_TO_LOCK}")
             continue
         dists.append(_requirement(line, where))
