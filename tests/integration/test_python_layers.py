@@ -309,7 +309,7 @@ def test_two_platforms_from_one_lock(
 
 
 def test_same_digests_from_copies_and_deps_layer_survives_app_change(
-    tmp_path: Path, index: SimpleIndex, skeleton_base: str
+    tmp_path: Path, index: SimpleIndex, skeleton_base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = tmp_path / "one"
     first.mkdir()
@@ -334,7 +334,10 @@ def test_same_digests_from_copies_and_deps_layer_survives_app_change(
     second = tmp_path / "two"
     shutil.copytree(first, second)
     assert build(first / "image.toml", tmp_path / "a") == 0
-    assert build(second / "image.toml", tmp_path / "b", "--no-cache") == 0
+    first_cache = os.environ["BALE_CACHE_DIR"]
+    monkeypatch.setenv("BALE_CACHE_DIR", str(tmp_path / "another-machine"))
+    assert build(second / "image.toml", tmp_path / "b") == 0
+    monkeypatch.setenv("BALE_CACHE_DIR", first_cache)
     index_a = json.loads((tmp_path / "a/index.json").read_text())
     index_b = json.loads((tmp_path / "b/index.json").read_text())
     assert index_a["manifests"][0]["digest"] == index_b["manifests"][0]["digest"]
@@ -544,3 +547,27 @@ def test_index_credentials_from_netrc_never_leak(
     for path in Path(os.environ["BALE_CACHE_DIR"]).rglob("*"):
         if path.is_file():
             assert secret.encode() not in path.read_bytes()
+
+
+def test_warm_build_asks_no_index(tmp_path: Path, skeleton_base: str) -> None:
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "requirements.txt").write_text(requirements({"click": "8.1.7", "markupsafe": "2.1.5"}))
+    with SimpleIndex(wheelhouse()).running() as short_lived:
+        spec = write_toml(
+            ctx,
+            f"""
+            [image]
+            base = "{skeleton_base}"
+            platforms = ["linux/amd64", "linux/arm64"]
+            [[layers]]
+            python = {{ requirements = "requirements.txt", index_url = "{short_lived.url}" }}
+            """,
+        )
+        assert build(spec, tmp_path / "first") == 0
+        asked = len(short_lived.requests)
+    assert asked > 0
+    assert build(spec, tmp_path / "second") == 0
+    first = json.loads((tmp_path / "first/index.json").read_text())["manifests"]
+    second = json.loads((tmp_path / "second/index.json").read_text())["manifests"]
+    assert first == second
