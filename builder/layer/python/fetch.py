@@ -32,10 +32,11 @@ _ACCEPT = f"{_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 TIMEOUT = (60.0, 15.0)  # read, connect
 
 
-def _http_error() -> type[Exception]:
+def _http_error() -> tuple[type[Exception], ...]:
+    """What httpx raises for a failed exchange or a URL it cannot use."""
     import httpx
 
-    return httpx.HTTPError
+    return (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,12 @@ class Fetcher:
                 continue
             if response.status_code != 200:
                 raise PackageError(f"{self.where}: {shown(page)} answered {response.status_code}")
-            found += _parse(response, index)
+            try:
+                found += _parse(response, index)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise PackageError(
+                    f"{self.where}: {shown(page)} is not a simple index page (PEP 503 or 691)"
+                ) from None
         return found
 
     def _listing(self, project: str, version: str, hashes: list[str]) -> Path:

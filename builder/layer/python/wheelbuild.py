@@ -54,6 +54,7 @@ def pure_wheel(source: Path, out: Path, what: str, platform: str, index_url: str
         if result.returncode != 0 or len(built) != 1:
             lines = (result.stderr + result.stdout).strip().splitlines()
             tail = [line.strip() for line in lines if "ERROR" in line or "rror:" in line][-2:]
+            tail = tail or [line.strip() for line in lines[-1:]]
             raise PackageError(
                 f"{what}: no wheel for {platform}, and building one from source failed: "
                 f"{' / '.join(tail) or 'pip wheel made no wheel'}; lock a version with a wheel"
