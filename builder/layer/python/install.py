@@ -49,16 +49,18 @@ def _b64(digest: bytes) -> str:
 class EntryDestination(WheelDestination):
     """Collects the files of one wheel as entries (paths relative to the image root)."""
 
-    def __init__(self, target: Target, compile_bytecode: bool, wheel: zipfile.ZipFile) -> None:
+    def __init__(
+        self, target: Target, compile_bytecode: bool, wheel: zipfile.ZipFile, name: str
+    ) -> None:
         self.target, self.compile = target, compile_bytecode
-        self.archive = str(wheel.filename)
         site = target.site_packages
+        version = f"{target.python[0]}.{target.python[1]}"
         self.schemes = {
             "purelib": site,
             "platlib": site,
             "scripts": target.scripts,
             "data": target.data,
-            "headers": f"{target.data}/include/site/python{target.python[0]}.{target.python[1]}",
+            "headers": f"{target.data}/include/site/python{version}/{name}",
         }
         self.members = _members(wheel)
         self.files: dict[str, tuple[Content, int]] = {}
@@ -177,7 +179,7 @@ def install_wheel(
         with zipfile.ZipFile(wheel) as archive:
             source = WheelFile(archive)
             source.validate_record(validate_contents=not verified.exists())
-            destination = EntryDestination(target, compile_bytecode, archive)
+            destination = EntryDestination(target, compile_bytecode, archive, source.distribution)
             install(source, destination, {"INSTALLER": INSTALLER})
     except (InstallerError, ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
         raise PackageError(f"{what}: {wheel.name} cannot be installed: {exc}") from None

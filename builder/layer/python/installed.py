@@ -20,7 +20,8 @@ import installer
 from builder.atomic import atomic_write
 from builder.layer.entries import Entry, InlineContent, Kind, ZipMember
 
-FORMAT = 1
+# Bump whenever bale installs a wheel differently (paths, modes, generated files).
+FORMAT = 2
 
 
 def install_key(wheel_sha256: str, parts: tuple[object, ...]) -> str:
