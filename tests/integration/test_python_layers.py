@@ -415,6 +415,11 @@ BAD = {
         "DARWIN",
         "which exclude linux/amd64",
     ),
+    "package needs a newer Python": (
+        "pylock.toml",
+        "PY312",
+        "click==8.1.7 requires Python >=3.12, but linux/amd64 (CPython 3.11",
+    ),
 }
 
 
@@ -431,6 +436,10 @@ def test_bad_input_is_one_clear_error(
         text = requirements({"markupsafe": "2.1.5"}, only="x86_64")
     elif text == "CEXT":
         text = f"cext==1.0 --hash=sha256:{sha256(index.files['cext-1.0.tar.gz'])}\n"
+    elif text == "PY312":
+        text = pylock(index, {"click": "8.1.7"}).replace(
+            'version = "8.1.7"\n', 'version = "8.1.7"\nrequires-python = ">=3.12"\n'
+        )
     elif text == "DARWIN":
         text = pylock(index, {"click": "8.1.7"}, "environments = [\"sys_platform == 'darwin'\"]\n")
     ctx = tmp_path / "ctx"

@@ -107,6 +107,13 @@ class PythonLayers:
         for dist in lock.dists:
             if dist.marker is not None and not dist.marker.evaluate(target.environment()):
                 continue
+            if dist.requires_python and target.full_version not in SpecifierSet(
+                dist.requires_python
+            ):
+                raise PackageError(
+                    f"{dist.where}: {dist} requires Python {dist.requires_python}, but "
+                    f"{target.describe()} has {target.full_version}; lock again for it"
+                )
             choice = self._choose(fetcher, dist, target)
             file = choice.file
             path = self._once(

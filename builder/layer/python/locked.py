@@ -64,6 +64,7 @@ class Locked:
     files: tuple[LockedFile, ...]
     marker: Marker | None = None
     where: str = ""
+    requires_python: str = ""
 
     def __str__(self) -> str:
         return f"{self.name}=={self.version}"
@@ -207,7 +208,12 @@ def _package(package: object, where: str) -> Locked:
             marker = Marker(str(package["marker"]))
         except InvalidMarker as exc:
             raise PackageError(f"{where}: marker: {exc}") from None
-    return Locked(canonicalize_name(name), version, tuple(files), marker, where)
+    requires = str(package.get("requires-python") or "")
+    try:
+        SpecifierSet(requires)
+    except InvalidSpecifier as exc:
+        raise PackageError(f"{where}: requires-python: {exc}") from None
+    return Locked(canonicalize_name(name), version, tuple(files), marker, where, requires)
 
 
 def _pylock_file(item: object, where: str) -> LockedFile:
