@@ -248,3 +248,37 @@ def test_indexes_follow_pip_order_and_netrc(
     monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
     monkeypatch.delenv("PIP_INDEX_URL")
     assert [i.url for i in indexes("", "", ())] == ["https://pypi.org/simple"]
+
+
+def test_index_pages_in_html_and_json() -> None:
+    import httpx
+
+    from builder.layer.python.fetch import _parse
+
+    index = Index("https://i.test/simple")
+    request = httpx.Request("GET", "https://i.test/simple/click/")
+    html = httpx.Response(
+        200,
+        headers={"content-type": "text/html"},
+        text=f'<a href="../../f/click-8.1.7-py3-none-any.whl#sha256={H1}">click-8.1.7-py3-none-any.whl</a>',
+        request=request,
+    )
+    (found,) = _parse(html, index)
+    assert (found.url, found.sha256) == ("https://i.test/f/click-8.1.7-py3-none-any.whl", H1)
+    page = {
+        "files": [
+            {"filename": "click-8.1.7.tar.gz", "url": "/f/c.tar.gz", "hashes": {"sha256": H2}}
+        ]
+    }
+    json_page = httpx.Response(
+        200,
+        headers={"content-type": "application/vnd.pypi.simple.v1+json"},
+        json=page,
+        request=request,
+    )
+    (found,) = _parse(json_page, index)
+    assert (found.filename, found.url, found.sha256) == (
+        "click-8.1.7.tar.gz",
+        "https://i.test/f/c.tar.gz",
+        H2,
+    )
