@@ -291,6 +291,7 @@ def test_two_platforms_from_one_lock(
     for name in shared:
         data = members[name]
         assert data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == 183, name
+    assert sbom_packages(tmp_path / "oci") >= {("click", "8.1.7"), ("markupsafe", "2.1.5")}
     wheel = next(v for k, v in members.items() if k.endswith(".dist-info/WHEEL")).decode()
     tags = [
         t for line in wheel.splitlines() if line.startswith("Tag: ") for t in parse_tag(line[5:])
@@ -306,6 +307,20 @@ def test_two_platforms_from_one_lock(
         if tag.platform.startswith("manylinux_"):
             major, minor = (int(p) for p in tag.platform.split("_")[1:3])
             assert (major, minor) <= (2, 36), tag
+
+
+def sbom_packages(layout: Path) -> set[tuple[str, str]]:
+    """(name, version) of every package in the SPDX documents the build wrote."""
+    found = set()
+    for path in (layout / "blobs" / "sha256").iterdir():
+        try:
+            document = json.loads(path.read_bytes())
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(document, dict) and "spdxVersion" in document:
+            for package in document.get("packages", []):
+                found.add((str(package.get("name", "")).lower(), package.get("versionInfo", "")))
+    return found
 
 
 def test_same_digests_from_copies_and_deps_layer_survives_app_change(
