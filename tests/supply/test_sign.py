@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 from securesystemslib.dsse import Envelope
+from securesystemslib.exceptions import VerificationError
 from securesystemslib.signer import SSlibKey
 
 from builder.errors import SigningError
@@ -76,7 +77,7 @@ def test_tampered_envelope_or_wrong_key_fails_the_judge(tmp_path: Path, kind: st
     other = _sslib_key(make_key(tmp_path / "other", kind)[1], keyid)
     assert _judge(good, _sslib_key(public, keyid)) == b'{"a":1}'
     for envelope, key in [(tampered, _sslib_key(public, keyid)), (good, other)]:
-        with pytest.raises(Exception, match="(?i)verif|threshold"):
+        with pytest.raises(VerificationError):
             _judge(envelope, key)
     assert open_envelope(verify_key, tampered) is None
     assert open_envelope(verify_key, good) is not None
@@ -162,7 +163,7 @@ def test_unsupported_key_types_are_named(tmp_path: Path, kind: str, message: str
 
 
 def test_not_a_key_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(SigningError, match="k.pem: not a PEM private key"):
+    with pytest.raises(SigningError, match=r"k\.pem: not a PEM private key"):
         load_signing_key(b"hello, not a key", "k.pem", {})
     cosign = b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"
     with pytest.raises(SigningError, match="cosign's own encrypted key format"):
