@@ -16,6 +16,7 @@ from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
 from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
+from builder.cli.signing import add_check_signatures, add_sign_flag, signing_key
 from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
 from builder.layer.cache import LayerCache, cache_dir, prune
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     add_inspect(commands)
     add_diff(commands)
     add_verify(commands)
+    add_check_signatures(commands)
     add_index(commands, _Parser)
     add_commands(commands)
     _cache_commands(commands)
@@ -86,6 +88,7 @@ def _add_build(commands: Any) -> None:
         "--locked", action="store_true", help="fail unless image.lock exists and matches the base"
     )
     add_registry_flags(b)
+    add_sign_flag(b)
     b.add_argument(
         "--no-cache",
         dest="cache",
@@ -193,6 +196,7 @@ def _build(args: argparse.Namespace) -> int:
         by_digest=args.by_digest,
         locked=args.locked,
         warn=lambda message: print(f"bale: {message}", file=sys.stderr),
+        sign_key=signing_key(args.sign_key),
     )
     active = registry_clients(args)
     try:

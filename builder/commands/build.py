@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
 from builder.formats.sinks import write_output
-from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob
+from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob, rfc3339
 from builder.layer.build import Layer, build_layer
 from builder.layer.cache import LayerCache
 from builder.layer.entries import Entry
@@ -27,9 +27,11 @@ from builder.registry.options import Clients
 from builder.spec.load import check_tag, load
 from builder.spec.locations import Location, Output
 from builder.spec.values import ImageSpec
+from builder.supply.attachment import Referrer
 
 if TYPE_CHECKING:
     from builder.commands.bases import BaseImage
+    from builder.supply.sign import SigningKey
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
@@ -51,6 +53,7 @@ class BuildOptions:
     by_digest: bool = False
     locked: bool = False
     warn: Callable[[str], None] | None = None
+    sign_key: SigningKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class BuildResult:
     outputs: tuple[Output, ...] = field(default_factory=tuple)
     index: JsonBlob | None = None
     pushed: tuple[str, ...] = ()
+    referrers: tuple[Referrer, ...] = ()
 
     @property
     def blobs(self) -> list[Blob]:
@@ -199,13 +203,45 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             index = index_blob(images, annotations, spec.format)
             root = index.descriptor
         result = BuildResult(root, images, tags, outputs, index)
+        if options.sign_key is not None:
+            signed = _signed(result, options.sign_key, _signed_name(spec, outputs), created)
+            result = dataclasses.replace(result, referrers=result.referrers + signed)
         platform = images[0].platform if len(images) == 1 else None
         blobs, jobs = result.blobs, options.threads
         pushed: list[str] = []
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
-            pushed += write_output(output, blobs, root, out_tags, created, platform, clients, jobs)
+            pushed += write_output(
+                output,
+                blobs,
+                root,
+                out_tags,
+                created,
+                platform,
+                clients,
+                jobs,
+                result.referrers,
+                options.warn,
+            )
     return dataclasses.replace(result, pushed=tuple(pushed))
+
+
+def _signed(result: BuildResult, key: SigningKey, name: str, created: int) -> tuple[Referrer, ...]:
+    """Signatures of every manifest and the index, and of each attachment the build made."""
+    from builder.supply.signing import signatures
+
+    subjects = [image.manifest.descriptor for image in result.images]
+    if result.index is not None:
+        subjects.append(result.index.descriptor)
+    return signatures(key, subjects, result.referrers, name, rfc3339(created))
+
+
+def _signed_name(spec: ImageSpec, outputs: Sequence[Output]) -> str:
+    """The repository a signature names: the first push target, else [image] repository."""
+    for output in outputs:
+        if output.transport == "docker":
+            return output.name
+    return spec.repository or ""
 
 
 def _load_base(ref: Location, wanted: Platform | None, clients: Clients) -> BaseImage:

@@ -69,13 +69,22 @@ def full_name(name: str) -> str:
 
 
 def write_oci_archive(
-    path: Path, blobs: Sequence[Blob], root: Descriptor, tags: Sequence[str], mtime: int
+    path: Path,
+    blobs: Sequence[Blob],
+    root: Descriptor,
+    tags: Sequence[str],
+    mtime: int,
+    referrers: Sequence[Descriptor] = (),
 ) -> None:
-    """A tar of an OCI layout holding every blob, ``index.json`` naming ``root`` per tag."""
+    """A tar of an OCI layout holding every blob, ``index.json`` naming ``root`` per tag.
+
+    ``referrers`` follow in ``index.json`` untagged (their blobs are in ``blobs``).
+    """
     entries = [
         Descriptor(root.media_type, root.digest, root.size, {ANNOTATION_REF_NAME: t}).to_json()
         for t in tags
     ] or [root.to_json()]
+    entries += [r.to_json() for r in referrers]
     files = {
         "oci-layout": canonical_json(LAYOUT_FILE),
         "index.json": _index(entries),

@@ -134,14 +134,25 @@ def read_index(root: Path) -> dict[str, Any]:
     return document
 
 
-def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str]) -> bytes:
-    """Move ``tags`` to ``root``; keep every other image the layout holds."""
+def _updated_index(
+    index: dict[str, Any],
+    root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor] = (),
+) -> bytes:
+    """Move ``tags`` to ``root``; keep every other image the layout holds.
+
+    ``referrers`` (artifact manifests with a subject) are listed untagged, once each.
+    """
     kept = []
+    adding = {str(r.digest) for r in referrers}
     for item in index["manifests"]:
         annotations = item.get("annotations") or {}
         if tags and annotations.get(ANNOTATION_REF_NAME) in tags:
             continue
         if not tags and not annotations and item.get("digest") == str(root.digest):
+            continue
+        if item.get("digest") in adding:
             continue
         kept.append(item)
     new = [
@@ -150,13 +161,21 @@ def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str])
         ).to_json()
         for tag in tags
     ] or [root.to_json()]
-    return canonical_json({**index, "manifests": kept + new})
+    listed = [r.to_json() for r in referrers]
+    return canonical_json({**index, "manifests": kept + new + listed})
 
 
 def write_layout(
-    root: Path, blobs: Sequence[Blob], index_root: Descriptor, tags: Sequence[str]
+    root: Path,
+    blobs: Sequence[Blob],
+    index_root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor] = (),
 ) -> None:
-    """Add ``blobs`` and point ``tags`` at ``index_root``; all or nothing."""
+    """Add ``blobs`` and point ``tags`` at ``index_root``; all or nothing.
+
+    ``referrers`` are listed in index.json without a tag (their blobs are in ``blobs``).
+    """
     existed = root.exists()
     added: list[Path] = []
     try:
@@ -172,7 +191,7 @@ def write_layout(
             else:
                 _write_atomic(path, _verified_chunks(blob))
             added.append(path)
-        _write_atomic(root / "index.json", [_updated_index(index, index_root, tags)])
+        _write_atomic(root / "index.json", [_updated_index(index, index_root, tags, referrers)])
         _fsync_dir(root)
     except BaseException as exc:
         for path in added:
@@ -211,11 +230,14 @@ class LayoutStore:
     def close(self) -> None:
         """Nothing to release; present so every local store closes alike."""
 
-    def lookup(self, tag: str) -> Descriptor:
-        """The index.json entry named ``tag``; with no tag, the only entry."""
+    def index_entries(self) -> list[Descriptor]:
+        """Every entry of index.json: tagged images, untagged ones, referrers."""
         data = (self.root / "index.json").read_bytes()
         try:
-            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
+            return [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
         except (ValueError, AttributeError) as exc:
             raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
-        return pick_entry(entries, tag, self.name, ref_names)
+
+    def lookup(self, tag: str) -> Descriptor:
+        """The index.json entry named ``tag``; with no tag, the only image entry."""
+        return pick_entry(self.index_entries(), tag, self.name, ref_names)

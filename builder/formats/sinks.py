@@ -6,13 +6,14 @@ The build's blobs are made once and handed to every sink, so several
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from builder.formats.archive import DEFAULT_NAME, write_docker_archive, write_oci_archive
 from builder.formats.layout import write_layout
 from builder.model import Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.locations import Output
+from builder.supply.attachment import Referrer, referrer_blobs
 
 
 def write_output(
@@ -24,12 +25,16 @@ def write_output(
     platform: Platform | None,
     clients: Clients | None = None,
     jobs: int = 0,
+    referrers: Sequence[Referrer] = (),
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[str, ...]:
     """Write ``root`` and its ``blobs`` to one output; ``tags`` apply unless it names a tag.
 
     ``platform`` picks the image of an index for a docker-archive (None: the only one).
     A ``docker://`` output is pushed with ``clients`` (``jobs`` parallel blob uploads;
     no tag at all pushes by digest only). Returns the references pushed (``REF@DIGEST``).
+    ``referrers`` (signatures, SBOMs) go beside the image; a docker-archive cannot
+    hold them, which ``warn`` says.
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
@@ -37,15 +42,22 @@ def write_output(
 
         active = clients or Clients()
         try:
-            return push(output, blobs, root, out_tags, active, jobs).references
+            return push(output, blobs, root, out_tags, active, jobs, referrers).references
         finally:
             if active is not clients:
                 active.close()
+    listed = [r.descriptor for r in referrers]
+    with_referrers = [*blobs, *referrer_blobs(referrers, blobs)]
     if output.transport == "oci":
-        write_layout(output.path, blobs, root, out_tags)
+        write_layout(output.path, with_referrers, root, out_tags, listed)
     elif output.transport == "oci-archive":
-        write_oci_archive(output.path, blobs, root, out_tags, created)
+        write_oci_archive(output.path, with_referrers, root, out_tags, created, listed)
     elif output.transport == "docker-archive":
+        if referrers and warn is not None:
+            warn(
+                f"docker-archive:{output.path} cannot hold referrers; its "
+                f"{len(referrers)} signatures and attestations were left out of it"
+            )
         name = output.name or DEFAULT_NAME
         write_docker_archive(output.path, blobs, root, name, out_tags, platform, created)
     else:

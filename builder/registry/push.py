@@ -27,7 +27,7 @@ from builder.registry.options import Clients
 from builder.registry.referrers import push_referrers
 from builder.registry.store import RegistryStore
 from builder.spec.locations import Output
-from builder.supply.attachment import Referrer
+from builder.supply.attachment import Referrer, referrer_blobs
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
@@ -74,7 +74,7 @@ def push(
     kinds = MANIFEST_TYPES | INDEX_TYPES
     documents = [b for b in blobs if b.descriptor.media_type in kinds]
     data_blobs = [b for b in blobs if b.descriptor.media_type not in kinds]
-    data_blobs += _referrer_blobs(referrers, blobs)
+    data_blobs += referrer_blobs(referrers, blobs, manifests=False)
     target = _Target(client, ref.registry, repo, clients.locations)
     try:
         with ThreadPoolExecutor(max_workers=jobs or DEFAULT_UPLOADS) as pool:
@@ -95,17 +95,6 @@ def push(
     return PushReport(
         tuple(names), sent.count(Sent.UPLOADED), sent.count(Sent.MOUNTED), sent.count(Sent.EXISTING)
     )
-
-
-def _referrer_blobs(referrers: Sequence[Referrer], blobs: Sequence[Blob]) -> list[Blob]:
-    """The referrers' own blobs (empty config, payloads) not already among ``blobs``."""
-    known = {b.descriptor.digest for b in blobs}
-    found: list[Blob] = []
-    for blob in (b for r in referrers for b in r.blobs):
-        if blob.descriptor.digest not in known:
-            known.add(blob.descriptor.digest)
-            found.append(blob)
-    return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ def statement_of(attachment: Attachment, subject: Descriptor, name: str) -> tupl
     document = _json(attachment)
     if attachment.media_type == IN_TOTO_PAYLOAD or document.get("_type") == STATEMENT_V1:
         return str(document.get("predicateType", "")), attachment.payload
-    predicate_type = PREDICATE_TYPES.get(attachment.artifact_type, attachment.artifact_type)
+    predicate_type = _predicate_type(attachment)
     statement = {
         "_type": STATEMENT_V1,
         "subject": [{"name": name, "digest": {subject.digest.algorithm: subject.digest.encoded}}],
@@ -53,6 +53,41 @@ def sign_attachment(
         {PREDICATE_ANNOTATION: predicate_type},
     )
     return attach(signed, subject, created)
+
+
+def vouches(statement: bytes, attachment: Attachment, subject: Descriptor) -> bool:
+    """Whether a (verified) Statement speaks for ``attachment`` about ``subject``.
+
+    A Statement attachment must be signed byte for byte; any other must be the
+    Statement's predicate, with the matching predicate type and subject digest.
+    """
+    if attachment.media_type == IN_TOTO_PAYLOAD:
+        return statement == attachment.payload
+    try:
+        document = json.loads(attachment.payload)
+        claimed: Any = json.loads(statement)
+    except ValueError:
+        return False
+    return (
+        about(statement, subject)
+        and isinstance(claimed, dict)
+        and claimed.get("predicateType") == _predicate_type(attachment)
+        and claimed.get("predicate") == document
+    )
+
+
+def about(statement: bytes, subject: Descriptor) -> bool:
+    """Whether a Statement names ``subject`` among its subjects."""
+    try:
+        claimed: Any = json.loads(statement)
+        digests = [s["digest"].get(subject.digest.algorithm) for s in claimed["subject"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return subject.digest.encoded in digests
+
+
+def _predicate_type(attachment: Attachment) -> str:
+    return PREDICATE_TYPES.get(attachment.artifact_type, attachment.artifact_type)
 
 
 def _json(attachment: Attachment) -> dict[str, Any]:
