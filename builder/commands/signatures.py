@@ -16,8 +16,8 @@ from typing import Any
 
 from builder.formats.locate import Source
 from builder.formats.referrers import referrers_of
-from builder.image.store import Store, platforms_of, read_document, verify
-from builder.model import INDEX_TYPES, Descriptor, Platform
+from builder.image.store import Store, platforms_of, read_document
+from builder.model import INDEX_TYPES, Descriptor, Platform, VerifiedReader
 from builder.supply.attachment import Attachment
 from builder.supply.attest import about, vouches
 from builder.supply.cosign import COSIGN_SIGNATURE, SIMPLE_SIGNING, check_simple_signing
@@ -188,8 +188,9 @@ def _payload(store: Store, layer: Descriptor) -> bytes:
     if layer.size > MAX_PAYLOAD:
         return b""
     with store.open(layer) as stream:
-        data = stream.read(layer.size + 1)
-    verify(store.name, layer, data)
+        reader = VerifiedReader(stream, layer, store.name)
+        data = reader.read(layer.size + 1)
+        reader.finish()
     return data
 
 
