@@ -76,15 +76,13 @@ def write_oci_archive(
     mtime: int,
     referrers: Sequence[Descriptor] = (),
 ) -> None:
-    """A tar of an OCI layout holding every blob, ``index.json`` naming ``root`` per tag.
-
-    ``referrers`` follow in ``index.json`` untagged (their blobs are in ``blobs``).
-    """
+    """A tar of an OCI layout holding every blob, ``index.json`` naming ``root`` per tag
+    and each of ``referrers`` untagged."""
     entries = [
         Descriptor(root.media_type, root.digest, root.size, {ANNOTATION_REF_NAME: t}).to_json()
         for t in tags
     ] or [root.to_json()]
-    entries += [r.to_json() for r in referrers]
+    entries += [referrer.to_json() for referrer in referrers]
     files = {
         "oci-layout": canonical_json(LAYOUT_FILE),
         "index.json": _index(entries),

@@ -140,19 +140,17 @@ def _updated_index(
     tags: Sequence[str],
     referrers: Sequence[Descriptor] = (),
 ) -> bytes:
-    """Move ``tags`` to ``root``; keep every other image the layout holds.
-
-    ``referrers`` (artifact manifests with a subject) are listed untagged, once each.
-    """
+    """Move ``tags`` to ``root`` and list ``referrers`` once each, untagged; keep every
+    other image the layout holds."""
+    listed = {str(referrer.digest) for referrer in referrers}
     kept = []
-    adding = {str(r.digest) for r in referrers}
     for item in index["manifests"]:
         annotations = item.get("annotations") or {}
         if tags and annotations.get(ANNOTATION_REF_NAME) in tags:
             continue
         if not tags and not annotations and item.get("digest") == str(root.digest):
             continue
-        if item.get("digest") in adding:
+        if item.get("digest") in listed and ANNOTATION_REF_NAME not in annotations:
             continue
         kept.append(item)
     new = [
@@ -161,8 +159,8 @@ def _updated_index(
         ).to_json()
         for tag in tags
     ] or [root.to_json()]
-    listed = [r.to_json() for r in referrers]
-    return canonical_json({**index, "manifests": kept + new + listed})
+    new += [referrer.to_json() for referrer in referrers]
+    return canonical_json({**index, "manifests": kept + new})
 
 
 def write_layout(
@@ -172,10 +170,7 @@ def write_layout(
     tags: Sequence[str],
     referrers: Sequence[Descriptor] = (),
 ) -> None:
-    """Add ``blobs`` and point ``tags`` at ``index_root``; all or nothing.
-
-    ``referrers`` are listed in index.json without a tag (their blobs are in ``blobs``).
-    """
+    """Add ``blobs``, point ``tags`` at ``index_root`` and list ``referrers``; all or nothing."""
     existed = root.exists()
     added: list[Path] = []
     try:

@@ -119,10 +119,10 @@ def resolve_image(store: Store, root: Descriptor, platform: Platform | None) -> 
 def pick_entry(
     entries: list[Descriptor], tag: str, where: str, names: Callable[[Descriptor], set[str]]
 ) -> Descriptor:
-    """The entry ``tag`` names (by ``names(entry)``); with no tag, the only image entry.
+    """The entry ``tag`` names (by ``names(entry)``); with no tag, the only image.
 
-    Referrers listed untagged beside an image (entries with an ``artifactType``)
-    are not images to pick.
+    Referrers listed beside the images (entries with an ``artifactType``) do
+    not count: a layout holding one image and its SBOM still needs no tag.
     """
     if tag:
         named = [e for e in entries if tag in names(e)]
@@ -132,7 +132,7 @@ def pick_entry(
                 f"{where} has no image '{tag}'; it has: {', '.join(offered) or 'none'}"
             )
         return named[-1]
-    images = [e for e in entries if not e.artifact_type]
+    images = [e for e in entries if not e.artifact_type]  # referrers are not images
     if len(images) != 1:
         raise LayoutError(f"{where} holds {len(images)} images; name one after a ':'")
     return images[0]

@@ -22,7 +22,7 @@ from builder.supply.attest import sign_attachment
 from builder.supply.sign import load_signing_key
 from builder.supply.signing import signatures
 from tests.conftest import require_tool
-from tests.helpers import check_layout, write_toml
+from tests.helpers import check_layout, referrers, write_toml
 from tests.supply.keys import make_key
 
 IMAGE = """
@@ -56,11 +56,12 @@ def test_signed_layout_and_archive_check_out(
     layout, archive = tmp_path / "oci", tmp_path / "image.tar"
     args = ["build", "-q", "-f", str(_spec(tmp_path / "ctx")), "--sign-key", str(private)]
     assert main([*args, "-o", f"oci:{layout}", "-o", f"oci-archive:{archive}"]) == 0
-    _image, signature = check_layout(layout)
-    assert signature["artifactType"] == "application/vnd.dev.cosign.artifact.sig.v1+json"
-    assert (
-        signature["subject"]["digest"]
-        == json.loads((layout / "index.json").read_text())["manifests"][0]["digest"]
+    assert len(check_layout(layout)) == 1
+    ((entry, signature, payload),) = referrers(layout)
+    assert entry["artifactType"] == "application/vnd.dev.cosign.artifact.sig.v1+json"
+    assert signature["subject"]["digest"] == index_entry(layout)["digest"]
+    assert json.loads(payload)["critical"]["image"]["docker-manifest-digest"] == entry_subject(
+        signature
     )
     inspect = subprocess.run(
         [require_tool("skopeo"), "inspect", f"oci:{layout}:v1"],
@@ -87,6 +88,15 @@ def test_unsigned_image_fails_the_check(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 1
     (missing,) = report["checks"]
     assert missing["status"] == "failed" and missing["digest"] == ""
+
+
+def index_entry(layout: Path) -> dict[str, Any]:
+    entry: dict[str, Any] = json.loads((layout / "index.json").read_text())["manifests"][0]
+    return entry
+
+
+def entry_subject(manifest: dict[str, Any]) -> str:
+    return str(manifest["subject"]["digest"])
 
 
 def _with_sbom(tmp_path: Path, signed_by: Path | None, tamper: bool = False) -> Path:
