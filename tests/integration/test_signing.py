@@ -224,3 +224,28 @@ def test_registry_refusing_artifacts_fails_before_any_tag(
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "MANIFEST_INVALID" in err[0], err
         assert registry.tag_names("refuse/app") == []
+
+
+def test_a_referrers_tag_holding_something_else_is_not_overwritten(
+    plain_registry: RunningRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, _ = make_key(tmp_path, "p256")
+    host, repo = plain_registry.host, "signed/occupied"
+    spec = _context(tmp_path)
+    assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'oci'}"]) == 0
+    root = json.loads((tmp_path / "oci" / "index.json").read_text())["manifests"][0]["digest"]
+    occupant = _foreign_referrer(host, repo, root)
+    data = _get(host, f"/v2/{repo}/manifests/{occupant['digest']}").content
+    put = httpx.put(
+        f"http://{host}/v2/{repo}/manifests/{root.replace(':', '-')}",
+        content=data,
+        headers={"Content-Type": MANIFEST},
+    )
+    assert put.status_code == 201, put.text
+    args = ["build", "-q", "-f", str(spec), "-o", f"docker://{host}/{repo}:v1"]
+    capsys.readouterr()
+    assert main([*args, "--sign-key", str(private)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "not the image index of referrers" in line and root.replace(":", "-") in line
+    assert _get(host, f"/v2/{repo}/manifests/v1").status_code == 404
+    assert _get(host, f"/v2/{repo}/manifests/{root.replace(':', '-')}").content == data

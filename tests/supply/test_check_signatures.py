@@ -254,3 +254,20 @@ def test_docker_archive_leaves_signatures_out_with_a_warning(
     )
     assert "cannot hold referrers" in capsys.readouterr().err
     assert archive.is_file()
+
+
+def test_check_with_a_bad_public_key_is_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, _ = make_key(tmp_path, "p256")
+    layout = tmp_path / "oci"
+    args = ["build", "-q", "-f", str(_spec(tmp_path / "ctx")), "-o", f"oci:{layout}"]
+    assert main([*args, "--sign-key", str(private)]) == 0
+    capsys.readouterr()
+    # A private key where the public one belongs: not a public key, and nothing about its bytes.
+    assert main(["check-signatures", f"oci:{layout}:v1", "--key", str(private)]) == 1
+    line = _one_error(capsys)
+    assert "not a PEM public key" in line and "PRIVATE" not in line
+    with pytest.raises(SystemExit) as usage:
+        main(["check-signatures", f"oci:{layout}:v1"])
+    assert usage.value.code == 2
