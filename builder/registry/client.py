@@ -31,6 +31,9 @@ from builder.registry.upload import BlobUpload, UploadPlan, with_query
 
 MANIFEST_ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
 _MAX_TAG_PAGES = 1000
+# 404 is what the spec says a registry without the referrers API answers; some
+# answer 400, 405 or 501 to a path they do not know. All mean: use the tag.
+_NO_REFERRERS_API = (400, 404, 405, 501)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,9 +207,9 @@ class RegistryClient:
             if url is None:
                 return found
             headers = {"Accept": OCI_INDEX}
-            call = Call(operation, "GET", url, _pull(repo), (200, 404), headers)
+            call = Call(operation, "GET", url, _pull(repo), (200, *_NO_REFERRERS_API), headers)
             response = self._t.request(call)
-            if response.status_code == 404 or not _is_index(response):
+            if response.status_code != 200 or not _is_index(response):
                 response.close()
                 return None
             manifests = _json_object(response, operation).get("manifests")
