@@ -4,14 +4,16 @@ Every platform image must be covered by a cosign signature made with the key,
 on its own manifest or on the index that lists it (what ``cosign sign REF:TAG``
 signs). Every attestation attached to a manifest (an SBOM, provenance) must be
 vouched for by a DSSE envelope signed with the key about the same manifest.
-A signature by another key is reported but neither counts nor fails; one that
-names this key and does not verify, or that vouches for another image, fails.
+A signature by another key is reported but neither counts nor fails; one made
+with this key for another image (replayed), or a DSSE envelope that names this
+key and does not verify, fails.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from builder.formats.locate import Source
@@ -20,7 +22,12 @@ from builder.image.store import Store, platforms_of, read_document
 from builder.model import INDEX_TYPES, Descriptor, Platform, VerifiedReader
 from builder.supply.attachment import Attachment
 from builder.supply.attest import about, vouches
-from builder.supply.cosign import COSIGN_SIGNATURE, SIMPLE_SIGNING, check_simple_signing
+from builder.supply.cosign import (
+    COSIGN_SIGNATURE,
+    SIMPLE_SIGNING,
+    parse_simple_signing,
+    signed_by,
+)
 from builder.supply.sign import DSSE_ENVELOPE, VerifyKey, open_envelope
 
 MAX_PAYLOAD = 64 << 20
@@ -53,6 +60,9 @@ class Check:
     def line(self) -> str:
         what = f"{self.kind} {self.digest}" if self.digest else f"{self.kind} missing"
         return f"{self.status.upper():9} {self.label} {what} ({self.artifact_type}): {self.detail}"
+
+
+Verdict = Callable[..., Check]
 
 
 def check_signatures(source: Source, key: VerifyKey, platform: Platform | None) -> list[Check]:
@@ -88,98 +98,78 @@ def _check_subject(store: Store, key: VerifyKey, subject: Descriptor, label: str
     checks: list[Check] = []
     statements: list[bytes] = []
     for referrer in referrers:
-        manifest = _manifest(store, referrer)
-        payloads = [(layer, _payload(store, layer)) for layer in manifest]
+        verdict = partial(Check, str(subject.digest), label)
         if referrer.artifact_type == COSIGN_SIGNATURE:
-            checks += [
-                _cosign(key, subject, label, referrer, layer, data)
-                for layer, data in payloads
-                if layer.media_type == SIMPLE_SIGNING
-            ]
+            for layer in _layers(store, referrer):
+                if layer.media_type == SIMPLE_SIGNING:
+                    checks.append(_cosign(verdict, store, key, subject, referrer, layer))
         elif referrer.artifact_type == DSSE_ENVELOPE:
-            for _, data in payloads:
-                check, statement = _envelope(key, subject, label, referrer, data)
+            for layer in _layers(store, referrer):
+                check, statement = _envelope(
+                    verdict, key, subject, referrer, _payload(store, layer)
+                )
                 checks.append(check)
                 statements += [statement] if statement is not None else []
     for referrer in referrers:
         if referrer.artifact_type not in (COSIGN_SIGNATURE, DSSE_ENVELOPE):
-            checks.append(_attestation(store, subject, label, referrer, statements))
+            verdict = partial(Check, str(subject.digest), label)
+            checks.append(_attestation(verdict, store, subject, referrer, statements))
     return checks
 
 
 def _cosign(
+    verdict: Verdict,
+    store: Store,
     key: VerifyKey,
     subject: Descriptor,
-    label: str,
     referrer: Descriptor,
     layer: Descriptor,
-    data: bytes,
 ) -> Check:
-    problem = check_simple_signing(key, layer, data, subject.digest)
-    status = OK if problem is None else FAILED if "not this image" in problem else OTHER
-    detail = problem or f"cosign signature by key {key.keyid[:16]} ({key.algorithm})"
-    return Check(
-        str(subject.digest),
-        label,
-        "signature",
-        COSIGN_SIGNATURE,
-        str(referrer.digest),
-        status,
-        detail,
-    )
+    payload = _payload(store, layer)
+    done = partial(verdict, "signature", COSIGN_SIGNATURE, str(referrer.digest))
+    if not signed_by(key, layer, payload):
+        return done(OTHER, "not signed by this key (or altered)")
+    claims = parse_simple_signing(payload)
+    if claims is None or claims.digest != str(subject.digest):
+        claimed = claims.digest if claims else "nothing readable"
+        return done(FAILED, f"signed by this key, but the payload claims {claimed}")
+    return done(OK, f"cosign signature by key {key.keyid[:16]} ({key.algorithm})")
 
 
 def _envelope(
-    key: VerifyKey, subject: Descriptor, label: str, referrer: Descriptor, data: bytes
+    verdict: Verdict, key: VerifyKey, subject: Descriptor, referrer: Descriptor, data: bytes
 ) -> tuple[Check, bytes | None]:
-    def check(status: str, detail: str) -> Check:
-        return Check(
-            str(subject.digest),
-            label,
-            "attestation signature",
-            DSSE_ENVELOPE,
-            str(referrer.digest),
-            status,
-            detail,
-        )
-
+    done = partial(verdict, "attestation signature", DSSE_ENVELOPE, str(referrer.digest))
     opened = open_envelope(key, data)
     if opened is None:
-        named = key.keyid.encode() in data
-        if named:
-            return check(FAILED, "names this key but its signature does not verify (altered)"), None
-        return check(OTHER, "not signed by this key"), None
+        if key.keyid.encode() in data:
+            return done(FAILED, "names this key, but its signature does not verify (altered)"), None
+        return done(OTHER, "not signed by this key"), None
     if not about(opened[1], subject):
-        return check(FAILED, "signed by this key, but its statement is about another image"), None
-    return check(OK, f"DSSE envelope signed by key {key.keyid[:16]} ({key.algorithm})"), opened[1]
+        return done(FAILED, "signed by this key, but its statement is about another image"), None
+    return done(OK, f"DSSE envelope signed by key {key.keyid[:16]} ({key.algorithm})"), opened[1]
 
 
 def _attestation(
-    store: Store, subject: Descriptor, label: str, referrer: Descriptor, statements: Sequence[bytes]
+    verdict: Verdict,
+    store: Store,
+    subject: Descriptor,
+    referrer: Descriptor,
+    statements: Sequence[bytes],
 ) -> Check:
-    layers = _manifest(store, referrer)
-    attachment = None
+    layers = _layers(store, referrer)
+    good = False
     if layers:
         payload = _payload(store, layers[-1])
         attachment = Attachment(referrer.artifact_type, layers[-1].media_type, payload)
-    good = attachment is not None and any(vouches(s, attachment, subject) for s in statements)
-    detail = (
-        "vouched for by a signed DSSE statement"
-        if good
-        else "no DSSE statement signed by this key vouches for it"
-    )
-    return Check(
-        str(subject.digest),
-        label,
-        "attestation",
-        referrer.artifact_type,
-        str(referrer.digest),
-        OK if good else FAILED,
-        detail,
-    )
+        good = any(vouches(s, attachment, subject) for s in statements)
+    done = partial(verdict, "attestation", referrer.artifact_type, str(referrer.digest))
+    if good:
+        return done(OK, "vouched for by a DSSE statement signed by this key")
+    return done(FAILED, "no DSSE statement signed by this key vouches for it")
 
 
-def _manifest(store: Store, referrer: Descriptor) -> list[Descriptor]:
+def _layers(store: Store, referrer: Descriptor) -> list[Descriptor]:
     _, document = read_document(store, referrer)
     return [Descriptor.from_json(layer) for layer in document.get("layers") or []]
 

@@ -16,9 +16,11 @@ import pytest
 
 from builder.cli.main import main
 from builder.formats.layout import write_layout
-from builder.model import Descriptor
+from builder.image.assemble import JsonBlob
+from builder.model import OCI_MANIFEST, Descriptor, Digest
 from builder.supply.attachment import Attachment, Referrer, attach, referrer_blobs
 from builder.supply.attest import sign_attachment
+from builder.supply.cosign import sign_manifest
 from builder.supply.sign import load_signing_key
 from builder.supply.signing import signatures
 from tests.conftest import require_tool
@@ -271,3 +273,30 @@ def test_check_with_a_bad_public_key_is_one_error(
     with pytest.raises(SystemExit) as usage:
         main(["check-signatures", f"oci:{layout}:v1"])
     assert usage.value.code == 2
+
+
+def test_a_signature_of_another_image_replayed_onto_this_one_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, public = make_key(tmp_path, "p256")
+    layout = tmp_path / "oci"
+    assert main(["build", "-q", "-f", str(_spec(tmp_path / "ctx")), "-o", f"oci:{layout}"]) == 0
+    subject = Descriptor.from_json(index_entry(layout))
+    elsewhere = Descriptor(subject.media_type, Digest.of(b"another image"), 13)
+    key = load_signing_key(private.read_bytes(), "key", {})
+    genuine = sign_manifest(key, elsewhere, "", CREATED)
+    document = json.loads(genuine.manifest.data)
+    document["subject"] = {
+        **document["subject"],
+        "digest": str(subject.digest),
+        "size": subject.size,
+    }
+    replayed = Referrer(
+        subject, genuine.artifact_type, JsonBlob.of(OCI_MANIFEST, document), genuine.blobs
+    )
+    write_layout(layout, referrer_blobs([replayed]), subject, ["v1"], [replayed.descriptor])
+    code, report = _check(f"oci:{layout}:v1", public, capsys)
+    assert code == 1
+    (replay, missing) = report["checks"]
+    assert replay["status"] == "failed" and str(elsewhere.digest) in replay["detail"]
+    assert missing["status"] == "failed" and missing["digest"] == ""
