@@ -76,6 +76,16 @@ def test_signed_layout_and_archive_check_out(
         code, report = _check(source, public, capsys)
         assert code == 0 and report["verified"], report
         assert [c["status"] for c in report["checks"]] == ["ok"]
+    capsys.readouterr()
+    assert main(["inspect", f"oci-archive:{archive}:v1"]) == 0
+    shown = capsys.readouterr().out.splitlines()
+    at = shown.index("  referrers: 1")
+    assert shown[at + 1].split() == [
+        entry["artifactType"],
+        entry["digest"],
+        str(entry["size"]),
+        "bytes",
+    ]
     other = make_key(tmp_path / "other", kind)[1]
     code, report = _check(f"oci:{layout}:v1", other, capsys)
     assert code == 1 and not report["verified"]
