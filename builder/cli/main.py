@@ -230,6 +230,15 @@ def summary(result: BuildResult) -> dict[str, Any]:
             }
             for image in result.images
         ],
+        "referrers": [
+            {
+                "subject": str(referrer.subject.digest),
+                "artifactType": referrer.artifact_type,
+                "digest": str(referrer.manifest.descriptor.digest),
+                "size": referrer.manifest.descriptor.size,
+            }
+            for referrer in result.referrers
+        ],
     }
 
 

@@ -185,6 +185,20 @@ def test_sign_attachment_statement_is_about_the_subject(tmp_path: Path) -> None:
     assert json.loads(signed.manifest.data)["subject"]["digest"] == "sha256:" + "0" * 64
 
 
+def test_build_json_lists_the_signatures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, _ = make_key(tmp_path, "p256")
+    layout = tmp_path / "oci"
+    args = ["build", "--json", "-f", str(_spec(tmp_path / "ctx")), "-o", f"oci:{layout}"]
+    capsys.readouterr()
+    assert main([*args, "--sign-key", str(private)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    listed = [(e["artifactType"], e["digest"], e["size"]) for e, _, _ in referrers(layout)]
+    assert [(r["artifactType"], r["digest"], r["size"]) for r in summary["referrers"]] == listed
+    assert [r["subject"] for r in summary["referrers"]] == [summary["images"][0]["manifest"]]
+
+
 @pytest.mark.parametrize("kind", ["p256", "ed25519"])
 def test_signed_builds_are_reproducible(tmp_path: Path, kind: str) -> None:
     private, _ = make_key(tmp_path, kind)
