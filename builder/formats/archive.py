@@ -69,20 +69,13 @@ def full_name(name: str) -> str:
 
 
 def write_oci_archive(
-    path: Path,
-    blobs: Sequence[Blob],
-    root: Descriptor,
-    tags: Sequence[str],
-    mtime: int,
-    referrers: Sequence[Descriptor] = (),
+    path: Path, blobs: Sequence[Blob], root: Descriptor, tags: Sequence[str], mtime: int
 ) -> None:
-    """A tar of an OCI layout holding every blob, ``index.json`` naming ``root`` per tag
-    and each of ``referrers`` untagged."""
+    """A tar of an OCI layout holding every blob, ``index.json`` naming ``root`` per tag."""
     entries = [
         Descriptor(root.media_type, root.digest, root.size, {ANNOTATION_REF_NAME: t}).to_json()
         for t in tags
     ] or [root.to_json()]
-    entries += [referrer.to_json() for referrer in referrers]
     files = {
         "oci-layout": canonical_json(LAYOUT_FILE),
         "index.json": _index(entries),

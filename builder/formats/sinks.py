@@ -33,8 +33,9 @@ def write_output(
     ``platform`` picks the image of an index for a docker-archive (None: the only one).
     A ``docker://`` output is pushed with ``clients`` (``jobs`` parallel blob uploads;
     no tag at all pushes by digest only). Returns the references pushed (``REF@DIGEST``).
-    ``referrers`` (signatures, SBOMs) go beside the image; a docker-archive cannot
-    hold them, which ``warn`` says.
+    ``referrers`` (signatures, SBOMs) go beside the image in a layout (listed
+    untagged in index.json) and in a push; the archives leave them out, which
+    ``warn`` says.
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
@@ -46,20 +47,32 @@ def write_output(
         finally:
             if active is not clients:
                 active.close()
-    listed = [r.descriptor for r in referrers]
-    with_referrers = [*blobs, *referrer_blobs(referrers, blobs)]
+    if referrers and output.transport != "oci" and warn is not None:
+        warn(dropped_note(output))
     if output.transport == "oci":
-        write_layout(output.path, with_referrers, root, out_tags, listed)
+        listed = [r.descriptor for r in referrers]
+        write_layout(
+            output.path, [*blobs, *referrer_blobs(referrers, blobs)], root, out_tags, listed
+        )
     elif output.transport == "oci-archive":
-        write_oci_archive(output.path, with_referrers, root, out_tags, created, listed)
+        write_oci_archive(output.path, blobs, root, out_tags, created)
     elif output.transport == "docker-archive":
-        if referrers and warn is not None:
-            warn(
-                f"docker-archive:{output.path} cannot hold referrers; its "
-                f"{len(referrers)} signatures and attestations were left out of it"
-            )
         name = output.name or DEFAULT_NAME
         write_docker_archive(output.path, blobs, root, name, out_tags, platform, created)
     else:
         raise AssertionError(f"unhandled transport {output.transport}")
     return ()
+
+
+def dropped_note(output: Output) -> str:
+    """Why an archive output holds the image without its referrers.
+
+    A docker-archive has no place for them. An oci-archive could list them in
+    its index.json, but ``podman load`` and skopeo then refuse it ("more than
+    one image in oci, choose an image"), so it holds the image alone.
+    """
+    why = "has no place for" if output.transport == "docker-archive" else "is kept loadable without"
+    return (
+        f"note: {output} {why} the image's referrers (signatures, SBOM, provenance); they "
+        "are left out of it. Add an oci:DIR output or push to keep them beside the image"
+    )
