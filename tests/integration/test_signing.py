@@ -87,7 +87,7 @@ def test_signed_push_to_docker_registry_keeps_the_referrers_tag(
         response = _get(host, f"/v2/{repo}/manifests/{tag}")
         assert response.status_code == 200, tag
         assert response.headers["Content-Type"] == "application/vnd.oci.image.index.v1+json"
-        (entry,) = response.json()["manifests"]
+        (entry,) = [e for e in response.json()["manifests"] if e["artifactType"] == SIG]
         assert entry["artifactType"] == SIG
         _check_cosign(host, repo, entry, subject, public)
         raw = subprocess.run(
@@ -183,7 +183,8 @@ def test_referrers_tag_keeps_other_tools_entries(
     assert _push(tmp_path, f"{host}/{repo}:v1", private) == root
     listed = _get(host, f"/v2/{repo}/manifests/{root.replace(':', '-')}").json()["manifests"]
     assert listed[0] == foreign
-    assert [e["artifactType"] for e in listed[1:]] == [SIG]
+    assert [e["artifactType"] for e in listed[1:]].count(SIG) == 1
+    assert len({e["digest"] for e in listed}) == len(listed)
 
 
 def test_registry_with_the_referrers_api_gets_no_tag(
@@ -195,7 +196,7 @@ def test_registry_with_the_referrers_api_gets_no_tag(
         root = _push(tmp_path, ref, private)
         assert registry.tag_names("api/app") == ["v1"]
         listed = _get(registry.host, f"/v2/api/app/referrers/{root}").json()["manifests"]
-        assert [e["artifactType"] for e in listed] == [SIG]
+        assert [e["artifactType"] for e in listed].count(SIG) == 1
         assert main(["check-signatures", "-q", f"docker://{ref}", "--key", str(public)]) == 0
         capsys.readouterr()
         assert (
@@ -207,7 +208,7 @@ def test_registry_with_the_referrers_api_gets_no_tag(
             (e["artifactType"], e["digest"]) for e in listed
         ]
         for image in shown["images"]:
-            (entry,) = image["referrers"]
+            (entry,) = [r for r in image["referrers"] if r["artifactType"] == SIG]
             assert entry["artifactType"] == SIG
 
 
