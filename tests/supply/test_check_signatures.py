@@ -342,3 +342,27 @@ def test_a_signature_of_another_image_replayed_onto_this_one_fails(
     (replay, missing) = report["checks"]
     assert replay["status"] == "failed" and str(elsewhere.digest) in replay["detail"]
     assert missing["status"] == "failed" and missing["digest"] == ""
+
+
+def test_platform_picks_one_image_of_an_index(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    private, public = make_key(tmp_path, "ed25519")
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    spec = write_toml(
+        ctx, IMAGE.replace("[image]\n", '[image]\nplatforms = ["linux/amd64", "linux/arm64"]\n')
+    )
+    layout = tmp_path / "oci"
+    assert (
+        main(["build", "-q", "-f", str(spec), "-o", f"oci:{layout}", "--sign-key", str(private)])
+        == 0
+    )
+    capsys.readouterr()
+    args = ["check-signatures", "--json", f"oci:{layout}:v1", "--key", str(public)]
+    assert main([*args, "--platform", "linux/arm64"]) == 0
+    images = {c["image"] for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert images == {"index", "linux/arm64"}
+    assert main(args) == 0
+    images = {c["image"] for c in json.loads(capsys.readouterr().out)["checks"]}
+    assert images == {"index", "linux/amd64", "linux/arm64"}
