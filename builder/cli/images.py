@@ -153,12 +153,23 @@ def report_verify(result: VerifyResult, as_json: bool, quiet: bool) -> int:
             "digests": [str(result.first.digest), str(result.second.digest)],
             "firstDifferingFile": first.path if first else None,
             "differences": [d.to_json() for d in result.differences],
+            "referrers": [
+                [digest for _, digest in artifacts]
+                for artifacts in (result.first_artifacts, result.second_artifacts)
+            ],
+            "differingReferrers": result.differing_artifacts,
         }
         print(json.dumps(doc, indent=2, sort_keys=True))
     elif result.reproducible:
         if not quiet:
             print("reproducible: both builds made the same image", file=sys.stderr)
         print(result.first.digest)
+    elif result.first.digest == result.second.digest:
+        print(
+            f"bale: not reproducible: the images match ({result.first.digest}) but these "
+            f"artifacts beside them differ: {', '.join(result.differing_artifacts)}",
+            file=sys.stderr,
+        )
     else:
         print(
             f"bale: not reproducible: {result.first.digest} != {result.second.digest}",

@@ -16,6 +16,7 @@ from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
 from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
+from builder.cli.sbom import add_sbom, add_supply_flags, supply_overrides
 from builder.cli.signing import add_check_signatures, add_sign_flag, signing_key
 from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     add_verify(commands)
     add_check_signatures(commands)
     add_index(commands, _Parser)
+    add_sbom(commands)
     add_commands(commands)
     _cache_commands(commands)
     return parser
@@ -87,6 +89,7 @@ def _add_build(commands: Any) -> None:
     b.add_argument(
         "--locked", action="store_true", help="fail unless image.lock exists and matches the base"
     )
+    add_supply_flags(b)
     add_registry_flags(b)
     add_sign_flag(b)
     b.add_argument(
@@ -181,6 +184,7 @@ def _build(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be 0 or more")
     default = [] if args.push else [DEFAULT_OUTPUT]
     platforms, all_platforms = platforms_arg(args.platform)
+    sbom, provenance = supply_overrides(args)
     bars = _progress(args)
     options = BuildOptions(
         spec_path=Path(args.file),
@@ -195,7 +199,10 @@ def _build(args: argparse.Namespace) -> int:
         push=args.push,
         by_digest=args.by_digest,
         locked=args.locked,
-        warn=lambda message: print(f"bale: {message}", file=sys.stderr),
+        warn=_warn,
+        note=None if args.quiet else _warn,
+        sbom=sbom,
+        provenance=provenance,
         sign_key=signing_key(args.sign_key),
     )
     active = registry_clients(args)
@@ -206,6 +213,10 @@ def _build(args: argparse.Namespace) -> int:
         if bars is not None:
             bars.close()
     return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
+
+
+def _warn(message: str) -> None:
+    print(f"bale: {message}", file=sys.stderr)
 
 
 def summary(result: BuildResult) -> dict[str, Any]:

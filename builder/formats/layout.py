@@ -226,7 +226,7 @@ class LayoutStore:
         """Nothing to release; present so every local store closes alike."""
 
     def index_entries(self) -> list[Descriptor]:
-        """Every entry of index.json: tagged images, untagged ones, referrers."""
+        """Every entry of index.json: tagged images, untagged ones and referrers."""
         data = (self.root / "index.json").read_bytes()
         try:
             return [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
@@ -234,5 +234,5 @@ class LayoutStore:
             raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
 
     def lookup(self, tag: str) -> Descriptor:
-        """The index.json entry named ``tag``; with no tag, the only image entry."""
+        """The index.json entry named ``tag``; with no tag, the only image."""
         return pick_entry(self.index_entries(), tag, self.name, ref_names)

@@ -6,7 +6,7 @@ The build's blobs are made once and handed to every sink, so several
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from builder.formats.archive import DEFAULT_NAME, write_docker_archive, write_oci_archive
 from builder.formats.layout import write_layout
@@ -26,16 +26,16 @@ def write_output(
     clients: Clients | None = None,
     jobs: int = 0,
     referrers: Sequence[Referrer] = (),
-    warn: Callable[[str], None] | None = None,
 ) -> tuple[str, ...]:
     """Write ``root`` and its ``blobs`` to one output; ``tags`` apply unless it names a tag.
 
     ``platform`` picks the image of an index for a docker-archive (None: the only one).
     A ``docker://`` output is pushed with ``clients`` (``jobs`` parallel blob uploads;
     no tag at all pushes by digest only). Returns the references pushed (``REF@DIGEST``).
-    ``referrers`` (signatures, SBOMs) go beside the image in a layout (listed
-    untagged in index.json) and in a push; the archives leave them out, which
-    ``warn`` says.
+
+    ``referrers`` (signatures, SBOMs, attestations) go beside the image in a layout
+    (listed untagged in index.json) and in a push; the archives leave them out
+    (the caller says so with ``dropped_note``).
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
@@ -47,8 +47,6 @@ def write_output(
         finally:
             if active is not clients:
                 active.close()
-    if referrers and output.transport != "oci" and warn is not None:
-        warn(dropped_note(output))
     if output.transport == "oci":
         listed = [r.descriptor for r in referrers]
         write_layout(
@@ -64,15 +62,17 @@ def write_output(
     return ()
 
 
-def dropped_note(output: Output) -> str:
-    """Why an archive output holds the image without its referrers.
+def dropped_note(output: Output, referrers: Sequence[Referrer]) -> str | None:
+    """What an archive output leaves out of the referrers, as one note line (None: nothing).
 
     A docker-archive has no place for them. An oci-archive could list them in
-    its index.json, but ``podman load`` and skopeo then refuse it ("more than
-    one image in oci, choose an image"), so it holds the image alone.
+    its index.json, but ``podman load`` and skopeo (containers/image) then
+    refuse it ("more than one image"), so it holds the image alone.
     """
+    if not referrers or output.transport not in ("docker-archive", "oci-archive"):
+        return None
     why = "has no place for" if output.transport == "docker-archive" else "is kept loadable without"
     return (
-        f"note: {output} {why} the image's referrers (signatures, SBOM, provenance); they "
-        "are left out of it. Add an oci:DIR output or push to keep them beside the image"
+        f"note: {output} {why} the signatures, SBOM and provenance (OCI 1.1 referrers); "
+        "they are left out of it. Add an oci:DIR output or push to keep them beside the image"
     )

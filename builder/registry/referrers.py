@@ -31,13 +31,15 @@ def fallback_tag(digest: Digest) -> str:
 def push_referrers(client: RegistryClient, repo: str, referrers: Sequence[Referrer]) -> None:
     """Push each referrer's manifest (its blobs already pushed); keep the fallback tags.
 
-    All manifests go first, then one tag update per subject: a refused
+    A manifest the registry has is not sent again. All manifests go first,
+    then one tag update per subject (only when entries are missing): a refused
     artifact stops the push before any referrers tag (or image tag) moves.
     """
     unindexed: dict[Digest, list[Descriptor]] = defaultdict(list)
     for referrer in referrers:
         manifest = referrer.manifest
-        if client.push_referrer(repo, manifest.descriptor.media_type, manifest.data):
+        there = client.manifest_exists(repo, manifest.descriptor.digest)
+        if not there and client.push_referrer(repo, manifest.descriptor.media_type, manifest.data):
             continue
         unindexed[referrer.subject.digest].append(referrer.descriptor)
     for subject, descriptors in unindexed.items():
