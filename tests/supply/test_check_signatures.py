@@ -36,6 +36,7 @@ content = [{ dst = "/etc/hello", text = "signed" }]
 CREATED = "1970-01-01T00:00:00Z"
 SPDX = "application/spdx+json"
 SIG = "application/vnd.dev.cosign.artifact.sig.v1+json"
+DSSE = "application/vnd.dsse.envelope.v1+json"
 
 
 def _spec(directory: Path) -> Path:
@@ -366,3 +367,40 @@ def test_platform_picks_one_image_of_an_index(
     assert main(args) == 0
     images = {c["image"] for c in json.loads(capsys.readouterr().out)["checks"]}
     assert images == {"index", "linux/amd64", "linux/arm64"}
+
+
+def test_build_signs_its_sbom_and_provenance_judged_by_securesystemslib(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from securesystemslib.dsse import Envelope
+    from securesystemslib.signer import SSlibKey
+
+    private, public = make_key(tmp_path, "p256")
+    layout = tmp_path / "oci"
+    spec = _spec(tmp_path / "ctx")
+    args = ["build", "-q", "-f", str(spec), "-o", f"oci:{layout}", "--sign-key", str(private)]
+    assert main([*args, "--sbom", "spdx", "--sbom", "cyclonedx"]) == 0
+    found = referrers(layout)
+    attachments = [r for r in found if r[0]["artifactType"] not in (SIG, DSSE)]
+    assert {r[0]["artifactType"] for r in attachments} >= {SPDX, "application/vnd.in-toto+json"}
+    statements = []
+    for _entry, _, payload in (r for r in found if r[0]["artifactType"] == DSSE):
+        keyid = json.loads(payload)["signatures"][0]["keyid"]
+        judge = SSlibKey.from_crypto(
+            serialization.load_pem_public_key(public.read_bytes()),  # type: ignore[arg-type]
+            keyid=keyid,
+        )
+        envelope = Envelope.from_dict(json.loads(payload))
+        assert keyid in envelope.verify([judge], 1)
+        statements.append(json.loads(envelope.payload))
+    assert len(statements) == len(attachments)
+    for entry, manifest, payload in attachments:
+        document = json.loads(payload)
+        subject = manifest["subject"]["digest"].split(":")[1]
+        assert any(
+            s == document
+            or (
+                s["predicate"] == document
+                and subject in [d["digest"]["sha256"] for d in s["subject"]]
+            )
+            for s in statements
+        ), entry["artifactType"]
