@@ -13,6 +13,8 @@ from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
 
+from builder.commands.cachepublish import publish
+from builder.commands.layersource import LayerResolver, RegistryCaches
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
 from builder.formats.layout import Blob
@@ -29,15 +31,19 @@ from builder.layer.sources import layer_entries
 from builder.layer.tarwriter import tar_size
 from builder.model import Descriptor, Platform
 from builder.registry.options import Clients
+from builder.registry.retry import RetryPolicy
 from builder.spec.load import check_tag, load
 from builder.spec.locations import Output
 from builder.spec.values import BaseRef, ImageSpec, LayerSpec
 
 if TYPE_CHECKING:
     from builder.commands.bases import BaseImage
+    from builder.commands.layersource import AnyLayer
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
+# A registry cache is an optimisation: a registry that is down costs two tries, not five.
+CACHE_RETRY = RetryPolicy(tries=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,8 @@ class BuildOptions:
     by_digest: bool = False
     locked: bool = False
     warn: Callable[[str], None] | None = None
+    # --cache-from/--cache-to (CLI or environment); None: image.toml's [cache].
+    registry_caches: RegistryCaches | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +109,21 @@ class _LayerBuilder:
     several platforms (arch-independent) is built once and shared by digest."""
 
     def __init__(
-        self, spec: ImageSpec, created: int, work: Path, options: BuildOptions, share: bool
+        self,
+        spec: ImageSpec,
+        created: int,
+        work: Path,
+        options: BuildOptions,
+        share: bool,
+        resolver: LayerResolver,
     ) -> None:
         self.spec, self.created, self.work, self.options = spec, created, work, options
+        self.resolver = resolver
         self.share = share  # several platforms: worth hashing every entry to find shared layers
-        self.built: dict[tuple[object, ...], Layer] = {}
+        self.built: dict[tuple[object, ...], AnyLayer] = {}
         self.lock = Lock()
 
-    def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
+    def layers(self, platform: Platform, base: BaseImage | None) -> list[AnyLayer]:
         spec = self.spec
         track = needs_lower(spec)
         lower = _lower_of(base) if track else LowerFS()
@@ -136,12 +151,14 @@ class _LayerBuilder:
         layers = []
         for number, (name, codec, make_entries) in enumerate(plans, 1):
             entries = make_entries()
-            layers.append(self.layer(name, codec, entries))
+            layers.append(self.layer(name, codec, entries, platform))
             if track and number < len(plans):
                 lower.apply(entry_members(entries))
         return layers
 
-    def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
+    def layer(
+        self, name: str, codec: Codec, entries: Sequence[Entry], platform: Platform
+    ) -> AnyLayer:
         key = (name, codec, *entries) if self.share else None
         if key is not None:
             with self.lock:
@@ -151,20 +168,22 @@ class _LayerBuilder:
         if self.options.progress is not None:
             progress = self.options.progress(name, tar_size(entries))
         created_by = f"bale: layer {name}"
-        make = partial(
-            build_layer,
-            entries,
-            codec,
-            self.created,
-            threads=self.options.threads,
-            created_by=created_by,
-            progress=progress,
-        )
-        cache = self.options.cache
-        if cache is None:
-            layer = make(self.work)
-        else:
-            layer = cache.layer(entries, codec, self.created, make, created_by)
+
+        def make(directory: Path, hashes: dict[str, str] | None) -> Layer:
+            threads = self.options.threads
+            return build_layer(
+                entries,
+                codec,
+                self.created,
+                directory,
+                threads=threads,
+                created_by=created_by,
+                progress=progress,
+                hashes=hashes,
+            )
+
+        found = self.resolver.layer(entries, codec, self.created, make, platform)
+        layer = dataclasses.replace(found, created_by=created_by)
         if key is None:
             return layer
         with self.lock:
@@ -212,8 +231,16 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     requested = _requested(options, spec, base_ref, clients)
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
-    with tempfile.TemporaryDirectory(prefix="bale-") as work:
-        builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1)
+    caches = options.registry_caches or _spec_caches(spec)
+    warn = options.warn or _quiet
+    cache_clients = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
+    with tempfile.TemporaryDirectory(prefix="bale-") as work, cache_clients:
+        needs_bytes = any(o.transport != "docker" for o in outputs)
+        resolver = LayerResolver(
+            options.cache, caches, cache_clients, Path(work), needs_bytes, warn
+        )
+        share = len(requested) > 1
+        builder = _LayerBuilder(spec, created, Path(work), options, share, resolver)
 
         def one(wanted: Platform | None) -> Image:
             base = _load_base(base_ref, wanted, clients) if base_ref else None
@@ -239,7 +266,19 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
             pushed += write_output(output, blobs, root, out_tags, created, platform, clients, jobs)
+        if caches.targets:
+            publish(resolver.publish, caches, cache_clients, outputs, warn)
     return dataclasses.replace(result, pushed=tuple(pushed))
+
+
+def _spec_caches(spec: ImageSpec) -> RegistryCaches:
+    cache = spec.cache
+    limit = cache.max_entries or RegistryCaches().max_entries
+    return RegistryCaches(cache.sources, cache.targets, limit)
+
+
+def _quiet(message: str) -> None:
+    """Warnings of a build run as a library (the CLI prints them)."""
 
 
 def _load_base(ref: BaseRef, wanted: Platform | None, clients: Clients) -> BaseImage:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from builder.layer.compress import Codec
 from builder.model import Platform
+from builder.reference import Reference
 
 FORMATS = ("oci", "docker")
 INDEX_MODES = ("auto", "always")
@@ -142,6 +143,15 @@ class GroupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheSpec:
+    """``[cache]``: registry caches read (``from``) and written (``to``), and the entry limit."""
+
+    sources: tuple[Reference, ...] = ()
+    targets: tuple[Reference, ...] = ()
+    max_entries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ImageSpec:
     path: Path
     context: Path
@@ -160,3 +170,4 @@ class ImageSpec:
     groups: tuple[GroupSpec, ...] = ()
     all_platforms: bool = False
     repository: str = ""
+    cache: CacheSpec = CacheSpec()

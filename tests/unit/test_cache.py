@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from builder.layer import cache as cache_mod
-from builder.layer.build import Layer, build_layer
+from builder.layer.build import BUILT, LOCAL_CACHE, Layer, build_layer
 from builder.layer.cache import LayerCache, cache_dir, layer_key, prune
 from builder.layer.compress import Codec
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
@@ -107,7 +107,8 @@ def test_second_lookup_reuses_the_verified_blob(tmp_path: Path) -> None:
     first = cache.layer(entries, GZIP, 0, build, "by")
     second = cache.layer(entries, GZIP, 0, build, "by")
     assert build.calls == 1
-    assert second == first
+    assert (first.source, second.source) == (BUILT, LOCAL_CACHE)
+    assert dataclasses.replace(second, source=BUILT) == first
     assert first.path == tmp_path / "cache" / "blobs" / "sha256" / first.descriptor.digest.encoded
     records = list((tmp_path / "cache" / "layers").glob("*.json"))
     assert [json.loads(r.read_bytes())["digest"] for r in records] == [str(first.descriptor.digest)]
