@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from builder import __version__
+from builder.cli.cacheflags import add_cache_flags, cache_options
 from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
 from builder.cli.index import add_index
 from builder.cli.inspect import add_diff, add_inspect, add_verify
@@ -91,8 +92,10 @@ def _add_build(commands: Any) -> None:
         "--no-cache",
         dest="cache",
         action="store_false",
-        help="rebuild every layer; neither read nor write the layer cache",
+        help="rebuild every layer; neither read the local or --cache-from caches nor write "
+        "the local one (--cache-to is still written)",
     )
+    add_cache_flags(b)
     _common(b)
     b.set_defaults(run=_build)
 
@@ -194,6 +197,7 @@ def _build(args: argparse.Namespace) -> int:
         by_digest=args.by_digest,
         locked=args.locked,
         warn=lambda message: print(f"bale: {message}", file=sys.stderr),
+        **cache_options(args),
     )
     active = registry_clients(args)
     try:
@@ -202,7 +206,25 @@ def _build(args: argparse.Namespace) -> int:
         active.close()
         if bars is not None:
             bars.close()
+    if not args.quiet and not args.json:
+        _report_layers(result)
     return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
+
+
+_SOURCES = {"built": "built", "local-cache": "local cache", "registry-cache": "registry cache"}
+
+
+def _report_layers(result: BuildResult) -> None:
+    """One stderr line per layer this build made: built, or from which cache."""
+    several = len(result.images) > 1
+    for image in result.images:
+        for layer in image.layers:
+            source = getattr(layer, "source", "")
+            if source:
+                name = layer.created_by.removeprefix("bale: layer ")
+                where = f" ({image.platform})" if several else ""
+                digest = layer.descriptor.digest
+                print(f"layer {name}{where}: {_SOURCES[source]} {digest}", file=sys.stderr)
 
 
 def summary(result: BuildResult) -> dict[str, Any]:
@@ -221,6 +243,7 @@ def summary(result: BuildResult) -> dict[str, Any]:
                         "size": layer.descriptor.size,
                         "mediaType": layer.descriptor.media_type,
                         "createdBy": layer.created_by,
+                        "source": getattr(layer, "source", "base"),
                     }
                     for layer in image.layers
                 ],

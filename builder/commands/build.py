@@ -30,6 +30,7 @@ from builder.layer.lower import LowerFS, entry_members, read_layer
 from builder.layer.sources import layer_entries
 from builder.layer.tarwriter import tar_size
 from builder.model import Descriptor, Platform
+from builder.reference import Reference
 from builder.registry.options import Clients
 from builder.registry.retry import RetryPolicy
 from builder.spec.load import check_tag, load
@@ -64,8 +65,10 @@ class BuildOptions:
     by_digest: bool = False
     locked: bool = False
     warn: Callable[[str], None] | None = None
-    # --cache-from/--cache-to (CLI or environment); None: image.toml's [cache].
-    registry_caches: RegistryCaches | None = None
+    # --cache-from, --cache-to, --cache-max-entries; each None: image.toml's [cache].
+    cache_from: tuple[Reference, ...] | None = None
+    cache_to: tuple[Reference, ...] | None = None
+    cache_max_entries: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +234,7 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     requested = _requested(options, spec, base_ref, clients)
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
-    caches = options.registry_caches or _spec_caches(spec)
+    caches = _caches(options, spec)
     warn = options.warn or _quiet
     cache_clients = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
     with tempfile.TemporaryDirectory(prefix="bale-") as work, cache_clients:
@@ -271,10 +274,13 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     return dataclasses.replace(result, pushed=tuple(pushed))
 
 
-def _spec_caches(spec: ImageSpec) -> RegistryCaches:
+def _caches(options: BuildOptions, spec: ImageSpec) -> RegistryCaches:
+    """The registry caches: each setting from the options, else from image.toml's [cache]."""
     cache = spec.cache
-    limit = cache.max_entries or RegistryCaches().max_entries
-    return RegistryCaches(cache.sources, cache.targets, limit)
+    sources = cache.sources if options.cache_from is None else options.cache_from
+    targets = cache.targets if options.cache_to is None else options.cache_to
+    limit = options.cache_max_entries or cache.max_entries or RegistryCaches().max_entries
+    return RegistryCaches(sources, targets, limit)
 
 
 def _quiet(message: str) -> None:

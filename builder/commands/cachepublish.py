@@ -45,7 +45,8 @@ def publish(
                 _place(client, ref, layer, pushed)
             write_cache(client, ref, entries, caches.max_entries)
         except (BaleError, OSError) as exc:
-            warn(f"warning: registry cache {ref} not written: {exc}")
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            warn(f"warning: registry cache {ref}: not written: {first}")
 
 
 def _place(

@@ -21,7 +21,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
+from threading import RLock
 from typing import TYPE_CHECKING, Union
 
 from builder.errors import BaleError
@@ -81,8 +81,9 @@ class LayerResolver:
         self.local, self.caches, self.clients = local, caches, clients
         self.work, self.needs_bytes, self.warn = work, needs_bytes, warn
         self.found = _Found()
-        self.lock = Lock()
+        self.lock = RLock()
         self.failed: set[str] = set()
+        self.warned: set[str] = set()
         self.publish: dict[str, tuple[AnyLayer, str]] = {}
 
     def layer(
@@ -179,6 +180,7 @@ class LayerResolver:
         client = self._client(ref)
         d = entry.descriptor
         if client.blob_size(ref.repository, d.digest) != d.size:
+            self._once(ref, f"layer {d.digest} is gone from {ref.name}; layers it lacks are built")
             return None
         root = self.work if self.local is None else self.local.root
         store = RegistryStore(client, ref, root)
@@ -199,12 +201,21 @@ class LayerResolver:
         return self.clients.get(ref.registry)
 
     def _fail(self, ref: Reference, exc: BaseException) -> None:
-        """One warning line per cache, the first time it fails."""
+        """A cache that failed is not asked again; one warning line, the first time."""
         with self.lock:
             if ref.name in self.failed:
                 return
             self.failed.add(ref.name)
-        self.warn(f"warning: registry cache {ref} not used: {exc}")
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        self._once(ref, f"not used: {first}")
+
+    def _once(self, ref: Reference, message: str) -> None:
+        """At most one warning line per cache."""
+        with self.lock:
+            if ref.name in self.warned:
+                return
+            self.warned.add(ref.name)
+        self.warn(f"warning: registry cache {ref}: {message}")
 
 
 def _diff_id(path: Path, media_type: str) -> Digest:

@@ -67,6 +67,8 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
                     outputs=(Output("oci", layout),),
                     tags=("verify",),
                     base_ref=original.base_ref,
+                    cache_from=(),  # cold builds: a registry cache would prove nothing
+                    cache_to=(),
                 )
                 with _cwd(context if number == 1 else base):
                     roots.append(build(run).root)
