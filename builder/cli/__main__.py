@@ -1,5 +1,5 @@
 """``python -m builder.cli``: the same program as the ``bale`` command."""
 
-from builder.cli.main import run
+from builder.cli.entry import run
 
 run()

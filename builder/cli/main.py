@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -12,15 +14,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from builder import __version__
+from builder.cachedir import cache_dir
 from builder.cli.cacheflags import add_cache_flags, cache_options
 from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
 from builder.cli.index import add_index
 from builder.cli.inspect import add_diff, add_inspect, add_verify
+from builder.cli.rebuildrecord import record, snapshot
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
 from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
-from builder.layer.cache import LayerCache, cache_dir, prune
+from builder.layer.cache import LayerCache, prune
 from builder.spec.locations import DEFAULT_OUTPUT, parse_output
 
 
@@ -199,6 +203,7 @@ def _build(args: argparse.Namespace) -> int:
         warn=lambda message: print(f"bale: {message}", file=sys.stderr),
         **cache_options(args),
     )
+    taken = snapshot(args, options.outputs)
     active = registry_clients(args)
     try:
         result = build(dataclasses.replace(options, clients=active))
@@ -206,9 +211,18 @@ def _build(args: argparse.Namespace) -> int:
         active.close()
         if bars is not None:
             bars.close()
-    if not args.quiet and not args.json:
-        _report_layers(result)
-    return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        if not args.quiet and not args.json:
+            _report_layers(result)
+        code = finish(
+            args, result.root, result.outputs, result.tags, result.pushed, summary(result)
+        )
+    sys.stderr.write(err.getvalue())
+    sys.stdout.write(out.getvalue())
+    if code == 0:
+        record(taken, args.argv, result, (out.getvalue(), err.getvalue()))
+    return code
 
 
 _SOURCES = {"built": "built", "local-cache": "local cache", "registry-cache": "registry cache"}
@@ -255,6 +269,7 @@ def summary(result: BuildResult) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         code: int = args.run(args)
         return code

@@ -79,6 +79,9 @@ class BuildResult:
     outputs: tuple[Output, ...] = field(default_factory=tuple)
     index: JsonBlob | None = None
     pushed: tuple[str, ...] = ()
+    # Built from the context alone (scratch, no tarball, no registry cache): a
+    # no-change rebuild can be vouched for by stat data (builder.rebuild).
+    self_contained: bool = False
 
     @property
     def blobs(self) -> list[Blob]:
@@ -262,7 +265,8 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
         if len(images) > 1 or spec.index == "always":
             index = index_blob(images, annotations, spec.format)
             root = index.descriptor
-        result = BuildResult(root, images, tags, outputs, index)
+        alone = spec.base_ref is None and not caches.active and not any(x.tar for x in spec.layers)
+        result = BuildResult(root, images, tags, outputs, index, self_contained=alone)
         platform = images[0].platform if len(images) == 1 else None
         blobs, jobs = result.blobs, options.threads
         pushed: list[str] = []

@@ -36,8 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from builder.atomic import atomic_write
 from builder.errors import BaleError
 from builder.layer.build import LOCAL_CACHE, Layer
@@ -45,19 +43,13 @@ from builder.layer.compress import Codec
 from builder.layer.contentkey import stat_key
 from builder.layer.entries import Entry, HostFile
 from builder.model import Descriptor, Digest
+from builder.rebuild import RACY_NS
 
-RACY_NS = 2_000_000_000
 BLOB_RACY_NS = 50_000_000
 HASH_READ = 1 << 20
 Clock = Callable[[], int]
 Builder = Callable[[Path], Layer]
 layer_key = stat_key
-
-
-def cache_dir() -> Path:
-    """``BALE_CACHE_DIR`` if set, else the platform's user cache directory + ``bale``."""
-    configured = os.environ.get("BALE_CACHE_DIR", "").strip()
-    return Path(configured) if configured else Path(platformdirs.user_cache_dir("bale"))
 
 
 def newest_change(entries: Iterable[Entry]) -> int:

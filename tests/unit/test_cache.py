@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from builder.cachedir import cache_dir
 from builder.layer import cache as cache_mod
 from builder.layer.build import BUILT, LOCAL_CACHE, Layer, build_layer
-from builder.layer.cache import LayerCache, cache_dir, layer_key, prune
+from builder.layer.cache import LayerCache, layer_key, prune
 from builder.layer.compress import Codec
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
 
