@@ -30,7 +30,7 @@ from builder.layer.lower import LowerFS, entry_members, read_layer
 from builder.layer.sources import layer_entries
 from builder.layer.tarwriter import tar_size
 from builder.model import Descriptor, Platform
-from builder.reference import Reference
+from builder.reference import Reference, parse_reference
 from builder.registry.options import Clients
 from builder.registry.retry import RetryPolicy
 from builder.spec.load import check_tag, load
@@ -241,7 +241,7 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
     warn = options.warn or _quiet
     cache_clients = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
     with tempfile.TemporaryDirectory(prefix="bale-") as work, cache_clients:
-        needs_bytes = any(o.transport != "docker" for o in outputs)
+        needs_bytes = _needs_bytes(outputs, caches)
         resolver = LayerResolver(
             options.cache, caches, cache_clients, Path(work), needs_bytes, warn
         )
@@ -276,6 +276,16 @@ def _build(options: BuildOptions, clients: Clients) -> BuildResult:
         if caches.targets:
             publish(resolver.publish, caches, cache_clients, outputs, warn)
     return dataclasses.replace(result, pushed=tuple(pushed))
+
+
+def _needs_bytes(outputs: Sequence[Output], caches: RegistryCaches) -> bool:
+    """Whether a registry-cache hit must be downloaded: an output that is not a push to
+    a registry holding the caches (a push there HEADs or mounts the blob instead)."""
+    homes = {ref.registry for ref in caches.sources}
+    for output in outputs:
+        if output.transport != "docker" or parse_reference(output.name).registry not in homes:
+            return True
+    return False
 
 
 def _caches(options: BuildOptions, spec: ImageSpec) -> RegistryCaches:

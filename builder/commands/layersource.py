@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Union
 
 from builder.errors import BaleError
 from builder.layer.build import REGISTRY_CACHE, Layer
-from builder.layer.cache import LayerCache
+from builder.layer.cache import LayerCache, newest_change, still_as_walked
 from builder.layer.compress import Codec
 from builder.layer.contentkey import content_key, hash_host_files, stat_key
 from builder.layer.decompress import codec_of_media_type, decompressed
 from builder.layer.entries import Entry
 from builder.model import Digest, Platform
+from builder.rebuild import RACY_NS
 from builder.reference import Reference
 
 if TYPE_CHECKING:
@@ -96,6 +97,8 @@ class LayerResolver:
         if local is not None and skey is not None:
             hit = local.lookup(skey)
             if hit is not None:
+                if self.caches.targets and not hit.content_key:
+                    hit = self._keyed(local, hit, entries, codec, mtime, skey, started)
                 return self._note(hit, platform)
         ckey = None
         if active and self.caches.sources:
@@ -113,6 +116,29 @@ class LayerResolver:
                     local.remember(skey, remote, entries, started)
                 return self._note(remote, platform)
         return self._build(entries, codec, mtime, make, platform, skey, started)
+
+    def _keyed(
+        self,
+        local: LayerCache,
+        hit: Layer,
+        entries: Sequence[Entry],
+        codec: Codec,
+        mtime: int,
+        skey: str,
+        started: int,
+    ) -> Layer:
+        """A local hit recorded without a content key (no registry cache then): hash its
+        files, and keep the key only if their stat data proves them the bytes of the layer."""
+        hashes = hash_host_files(entries)
+        if newest_change(entries) >= started - RACY_NS or not still_as_walked(entries):
+            return hit
+        key = content_key(entries, codec, mtime, hashes)
+        if key is None:
+            return hit
+        keyed = dataclasses.replace(hit, content_key=key)
+        local.put(skey, keyed)
+        local.put(key, keyed)
+        return keyed
 
     def _build(
         self,

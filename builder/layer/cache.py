@@ -62,6 +62,22 @@ def newest_change(entries: Iterable[Entry]) -> int:
     return max(stamps, default=0)
 
 
+def still_as_walked(entries: Iterable[Entry]) -> bool:
+    """Whether every context file among ``entries`` has the stat data the walk saw."""
+    for entry in entries:
+        content = entry.content
+        if isinstance(content, HostFile):
+            try:
+                st = os.lstat(content.path)
+            except OSError:
+                return False
+            now = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+            walked = (content.size, content.mtime_ns, content.ctime_ns, content.inode)
+            if now != (*walked, content.device):
+                return False
+    return True
+
+
 def _stamp(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
 

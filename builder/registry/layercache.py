@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +37,8 @@ CACHE_VERSION = 1
 DEFAULT_MAX_ENTRIES = 1000
 MAX_CACHE_BLOB = 16 << 20
 WRITE_ATTEMPTS = 5
+# A competing writer's check-then-PUT takes two requests: milliseconds, not this.
+SETTLE_S = 0.5
 EMPTY = Descriptor(OCI_EMPTY, Digest.of(b"{}"), 2)
 
 
@@ -157,8 +160,9 @@ def write_cache(
     """Merge ``new`` into the cache at ``ref``; returns how many entries it now holds.
 
     The tag moves only if it still points at what was read (checked just
-    before the PUT), and is read back after it: when another writer moved it
-    in between and our entries are not in what it holds, merge and write
+    before the PUT), and is read back ``SETTLE_S`` after it: long enough for
+    a writer that checked the tag just before our PUT to have made its own.
+    When our entries are not in what the tag then holds, merge and write
     again (at most ``WRITE_ATTEMPTS`` times).
     """
     current = read_cache(client, ref)
@@ -172,6 +176,7 @@ def write_cache(
         client.push_manifest(repo, str(Digest.of(manifest)), OCI_MANIFEST, manifest)
         if client.manifest_digest(repo, ref.manifest_ref) == current.digest:
             client.push_manifest(repo, ref.manifest_ref, OCI_MANIFEST, manifest)
+            time.sleep(SETTLE_S)
             current = read_cache(client, ref)
             if _holds(current.entries, new, entries):
                 return len(current.entries)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,10 @@ import pytest
 
 from builder.cli.main import main
 from builder.commands import build as pipeline
+from builder.commands.build import BuildOptions, build
 from builder.commands.verify import copy_tree
 from builder.layer.build import Layer
+from builder.layer.cache import LayerCache
 from builder.model import Descriptor, Digest
 from builder.reference import parse_reference
 from builder.registry.client import RegistryClient
@@ -31,7 +34,9 @@ from builder.registry.layercache import (
     read_cache,
     write_cache,
 )
+from builder.registry.options import Clients
 from builder.registry.regoptions import RegistryOptions
+from builder.spec.locations import parse_output
 from tests.helpers import check_layout
 from tests.integration.registry_fixtures import RunningRegistry, free_port
 
@@ -313,24 +318,30 @@ def test_a_registry_that_refuses_us_is_one_warning(
 
 
 def test_concurrent_writers_keep_each_others_entries(plain_registry: RunningRegistry) -> None:
+    """Six writers of one tag at once (a CI matrix sharing a cache tag): no entry is lost."""
     ref = parse_reference(f"{plain_registry.host}/ci/shared-cache:matrix")
     layer = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", EMPTY.digest, 2)
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
 
     def writer(number: int) -> None:
         client = RegistryClient(plain_registry.host, options=RegistryOptions())
-        entries = {
-            f"job{number}-{i}": CacheEntry(layer, EMPTY.digest, "linux/amd64", number)
-            for i in range(3)
-        }
-        write_cache(client, ref, entries, 100)
+        entry = CacheEntry(layer, EMPTY.digest, "linux/amd64", number)
+        entries = {f"job{number}-{i}": entry for i in range(3)}
+        start.wait()
+        try:
+            write_cache(client, ref, entries, 100)
+        except BaseException as exc:  # reported below, with the entries
+            errors.append(exc)
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert errors == []
     found = read_cache(RegistryClient(plain_registry.host), ref).entries
-    assert sorted(found) == sorted(f"job{n}-{i}" for n in range(4) for i in range(3))
+    assert sorted(found) == sorted(f"job{n}-{i}" for n in range(6) for i in range(3))
 
 
 def test_the_cache_stays_within_its_limit(plain_registry: RunningRegistry) -> None:
@@ -341,3 +352,37 @@ def test_the_cache_stays_within_its_limit(plain_registry: RunningRegistry) -> No
         entry = CacheEntry(layer, EMPTY.digest, "linux/amd64", written)
         assert write_cache(client, ref, {f"k{written}": entry}, 3) == min(written, 3)
     assert sorted(read_cache(client, ref).entries) == ["k3", "k4", "k5"]
+
+
+def test_layers_cached_before_a_registry_cache_was_named_are_published(
+    plain_registry: RunningRegistry,
+    origin: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    compressed: list[str],
+) -> None:
+    """A runner with a kept cache directory: its stat records carry no content key yet."""
+    runner = Runner(origin, tmp_path / "kept", 0, monkeypatch)
+    future = LayerCache(runner.cache, lambda: time.time_ns() + 10**10)  # nothing is racy
+    spec = runner.context / "image.toml"
+    layout = parse_output(f"oci:{tmp_path / 'out'}")
+    build(BuildOptions(spec_path=spec, outputs=(layout,), cache=future))
+    cache = parse_reference(f"{plain_registry.host}/ci/kept-cache:x")
+    with Clients() as clients:
+        options = BuildOptions(
+            spec_path=spec, outputs=(layout,), cache=future, cache_to=(cache,), clients=clients
+        )
+        result = build(options)
+    assert [layer.source for layer in result.images[0].layers] == ["local-cache"] * 2
+    assert len(compressed) == 2  # the first build only
+    published = read_cache(RegistryClient(plain_registry.host), cache).entries
+    assert {e.descriptor.digest for e in published.values()} == {
+        layer.descriptor.digest for layer in result.images[0].layers
+    }
+    fresh = Runner(origin, tmp_path / "fresh", 11, monkeypatch)
+    code, summary, _ = fresh.build(
+        capsys, "-o", f"oci:{tmp_path / 'o2'}", "--cache-from", f"docker://{cache}"
+    )
+    assert code == 0 and set(sources(summary).values()) == {"registry-cache"}
+    assert summary["digest"] == str(result.root.digest)
