@@ -28,12 +28,13 @@ from builder.errors import BaleError
 from builder.layer.build import REGISTRY_CACHE, Layer
 from builder.layer.cache import LayerCache, newest_change, still_as_walked
 from builder.layer.compress import Codec
-from builder.layer.contentkey import content_key, hash_host_files, stat_key
+from builder.layer.contentkey import HASH_READ, content_key, hash_host_files, stat_key
 from builder.layer.decompress import codec_of_media_type, decompressed
 from builder.layer.entries import Entry
 from builder.model import Digest, Platform
 from builder.rebuild import RACY_NS
 from builder.reference import Reference
+from builder.registry.layercache import DEFAULT_MAX_ENTRIES
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 AnyLayer = Union[Layer, "RemoteLayer"]
 Make = Callable[[Path, "dict[str, str] | None"], Layer]
 Warn = Callable[[str], None]
-HASH_READ = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,7 @@ class RegistryCaches:
 
     sources: tuple[Reference, ...] = ()
     targets: tuple[Reference, ...] = ()
-    max_entries: int = 1000
+    max_entries: int = DEFAULT_MAX_ENTRIES
 
     @property
     def active(self) -> bool:

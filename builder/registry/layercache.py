@@ -25,6 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from builder.errors import BaleError, RegistryError
+from builder.layer.build import REGISTRY_CACHE
 from builder.model import OCI_EMPTY, OCI_MANIFEST, Descriptor, Digest, canonical_json
 from builder.reference import Reference
 
@@ -211,7 +212,7 @@ class RemoteLayer:
     diff_id: Digest
     store: RegistryStore
     created_by: str = ""
-    source: str = "registry-cache"
+    source: str = REGISTRY_CACHE
     content_key: str = ""
 
     def open(self) -> BinaryIO:

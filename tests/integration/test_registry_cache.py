@@ -8,6 +8,7 @@ whose request log shows every blob upload and mount.
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import threading
@@ -226,8 +227,8 @@ def _push_artifact(host: str, repo: str, tag: str, blob: bytes) -> None:
     """A cache artifact around arbitrary bytes (a damaged cache)."""
     client = RegistryClient(host)
     descriptor = Descriptor(CACHE_TYPE, Digest.of(blob), len(blob))
-    client.push_blob(repo, EMPTY, lambda: __import__("io").BytesIO(b"{}"))
-    client.push_blob(repo, descriptor, lambda: __import__("io").BytesIO(blob))
+    client.push_blob(repo, EMPTY, lambda: io.BytesIO(b"{}"))
+    client.push_blob(repo, descriptor, lambda: io.BytesIO(blob))
     manifest = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
