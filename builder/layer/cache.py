@@ -226,7 +226,8 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
     ``max_age_s=None`` empties the cache. A record's mtime is refreshed on
     every hit; a blob (a layer or a registry pull) is kept while a kept record
     names it or while it is younger than ``max_age_s``. Leftover temp files
-    of interrupted builds go too.
+    of interrupted builds go too, and records of no-change rebuilds
+    (``builder.rebuild``) older than ``max_age_s``.
     """
     cutoff = float("inf") if max_age_s is None else (now or time.time()) - max_age_s
     records = blobs = freed = 0
@@ -242,6 +243,9 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         except (OSError, ValueError, KeyError, TypeError, BaleError):
             path.unlink(missing_ok=True)
             records += 1
+    for path in sorted((root / "rebuilds").glob("*.json")):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
     for path in sorted((root / "blobs" / "sha256").glob("*")):
         st = path.stat()
         if path.name in kept or st.st_mtime >= cutoff:

@@ -207,3 +207,16 @@ def test_prune_all_empties_the_cache(tmp_path: Path) -> None:
     assert prune(root, None).records == 1
     assert not list((root / "blobs" / "sha256").iterdir())
     assert prune(tmp_path / "missing", None) == cache_mod.Pruned(0, 0, 0)
+
+
+def test_prune_drops_old_rebuild_records(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    (root / "rebuilds").mkdir(parents=True)
+    old, new = root / "rebuilds" / "old.json", root / "rebuilds" / "new.json"
+    old.write_text("{}")
+    new.write_text("{}")
+    os.utime(old, (0, 0))
+    prune(root, 86400)
+    assert [p.name for p in (root / "rebuilds").iterdir()] == ["new.json"]
+    prune(root, None)
+    assert not list((root / "rebuilds").iterdir())
