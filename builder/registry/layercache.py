@@ -44,7 +44,11 @@ EMPTY = Descriptor(OCI_EMPTY, Digest.of(b"{}"), 2)
 
 
 class CacheFormatError(RegistryError):
-    """A cache artifact that is not one bale wrote (or that was damaged)."""
+    """A tag that does not hold a bale layer cache: never overwritten."""
+
+
+class DamagedCache(CacheFormatError):
+    """A bale layer cache whose entry list cannot be read: a writer replaces it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +130,7 @@ def parse_entries(data: bytes, ref: Reference) -> dict[str, CacheEntry]:
         items = document["entries"].items()
         return {str(key): CacheEntry.from_json(value) for key, value in items}
     except (ValueError, KeyError, TypeError, AttributeError, BaleError) as exc:
-        raise CacheFormatError(f"{ref}: the cache blob is damaged ({exc})") from None
+        raise DamagedCache(f"{ref}: the cache blob is damaged ({exc})") from None
 
 
 def merged(
@@ -166,7 +170,7 @@ def write_cache(
     When our entries are not in what the tag then holds, merge and write
     again (at most ``WRITE_ATTEMPTS`` times).
     """
-    current = read_cache(client, ref)
+    current = _replaceable(client, ref)
     for _ in range(WRITE_ATTEMPTS):
         entries = merged(current.entries, new, limit)
         blob, manifest = encode(entries)
@@ -178,15 +182,23 @@ def write_cache(
         if client.manifest_digest(repo, ref.manifest_ref) == current.digest:
             client.push_manifest(repo, ref.manifest_ref, OCI_MANIFEST, manifest)
             time.sleep(SETTLE_S)
-            current = read_cache(client, ref)
+            current = _replaceable(client, ref)
             if _holds(current.entries, new, entries):
                 return len(current.entries)
         else:
-            current = read_cache(client, ref)
+            current = _replaceable(client, ref)
     raise RegistryError(
         f"cache {ref}: other writers moved the tag {WRITE_ATTEMPTS} times while this build "
         "wrote it; give each concurrent job its own --cache-to tag (docs/ci.md)"
     )
+
+
+def _replaceable(client: RegistryClient, ref: Reference) -> CacheArtifact:
+    """What the tag holds; a damaged bale cache counts as empty, so it gets replaced."""
+    try:
+        return read_cache(client, ref)
+    except DamagedCache:
+        return CacheArtifact({}, client.manifest_digest(ref.repository, ref.manifest_ref))
 
 
 def _holds(

@@ -259,9 +259,23 @@ def test_a_corrupted_cache_is_one_warning_and_a_cold_build(
     _push_artifact(host, "ci/bad-cache", "x", b'{"version": 1, "entries": {"k": {"digest": 7}}')
     runner = Runner(origin, tmp_path / "r", 0, monkeypatch)
     bad = f"docker://{host}/ci/bad-cache:x"
-    code, summary, err = runner.build(capsys, "--cache-from", bad, "-o", f"oci:{tmp_path / 'o'}")
+    out = f"oci:{tmp_path / 'o'}"
+    code, summary, err = runner.build(capsys, "--cache-from", bad, "--cache-to", bad, "-o", out)
     assert code == 0 and _cold(summary)
     assert len(_warnings(err)) == 1 and "damaged" in err
+    # The writer replaced the damaged list: the cache works again.
+    entries = read_cache(RegistryClient(host), parse_reference(bad)).entries
+    assert {str(e.descriptor.digest) for e in entries.values()} == set(layer_digests(summary))
+    # A tag that holds something else (here: an image) is never overwritten.
+    image = f"docker://{host}/ci/not-a-cache:x"
+    code, pushed, _ = runner.build(capsys, "-o", image)
+    code, _, err = runner.build(capsys, "--cache-to", image, "-o", out)
+    assert code == 0 and len(_warnings(err)) == 1 and "not a bale layer cache" in err
+    head = httpx.head(
+        f"http://{host}/v2/ci/not-a-cache/manifests/x",
+        headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+    )
+    assert head.headers["Docker-Content-Digest"] == pushed["digest"]
 
 
 def test_a_deleted_blob_is_a_miss(
