@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from builder.layer.compress import Codec
+from builder.layer.compress import compress
 from builder.layer.sources import layer_entries
 from builder.layer.tarwriter import write_tar
-from builder.model import Platform
+from builder.model import Codec, Platform
 from builder.spec.values import FileSpec, LayerSpec
 
 
@@ -40,7 +40,7 @@ def measure(data: bytes, name: str, level: int, chunk: int) -> tuple[float, floa
     total = 0
     view = memoryview(data)
     for offset in range(0, len(data), chunk):
-        total += len(codec.compress(view[offset : offset + chunk]))
+        total += len(compress(codec, view[offset : offset + chunk]))
     seconds = time.process_time() - start
     return len(data) / seconds / 1e6, total / len(data)
 

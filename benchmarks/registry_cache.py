@@ -37,9 +37,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from builder.layer.compress import Codec  # noqa: E402
+from builder.layer.compress import compress  # noqa: E402
 from builder.layer.contentkey import hash_host_files  # noqa: E402
 from builder.layer.entries import Entry, HostFile, Kind  # noqa: E402
+from builder.model import Codec  # noqa: E402
 from tests.integration.registry_fixtures import plain_registry  # noqa: E402
 
 SPEC = """[image]
@@ -81,7 +82,7 @@ def hashes(tree: Path) -> None:
         for name in ("sha256", "blake2b", "blake2s", "sha512", "sha1", "md5")
     ]
     for codec in (Codec.of("gzip"), Codec.of("zstd")):
-        rows.append((f"{codec.name} level {codec.level}", lambda b, c=codec: c.compress(b)))
+        rows.append((f"{codec.name} level {codec.level}", lambda b, c=codec: compress(c, b)))
     print("| work | MB/s |\n|---|---:|")
     for name, work in rows:
         print(f"| {name} | {rate(pieces, work):.0f} |")
@@ -96,7 +97,7 @@ def clone(corpus: Path, target: Path) -> Path:
 
 def bale(context: Path, cache: Path, *flags: str) -> tuple[float, dict[str, object]]:
     env = {**os.environ, "BALE_CACHE_DIR": str(cache), "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "builder.cli", "build", "--json"]
+    command = [sys.executable, "-m", "builder.cli.entry", "build", "--json"]
     command += ["-f", str(context / "image.toml"), *flags]
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)

@@ -115,7 +115,7 @@ def bale_runs(corpus: str, base: Path) -> list[Run]:
             out = base / f"out-{codec}"
             if phase == "cold":
                 shutil.rmtree(out, ignore_errors=True)
-            command = [sys.executable, "-m", "builder.cli", "build", "--json"]
+            command = [sys.executable, "-m", "builder.cli.main", "build", "--json"]
             command += ["-f", str(base / "image.toml"), "-o", f"oci:{out}"]
             wall, rss, stdout = timed(command, env)
             size = json.loads(stdout)["images"][0]["layers"][0]["size"]

@@ -5,7 +5,7 @@
 The floor is the same interpreter starting and lstat-ing every path of the
 build context (what any stat-vouched rebuild must at least do). The corpus is
 the standard library (site-packages excluded). bale runs as the ``bale``
-program would (``python -m builder.cli``), byte-compiled; after a cold build
+program does (``python -m builder.cli.entry``), byte-compiled; after a cold build
 and one warm build (which records the rebuild once its inputs are older than
 the 2 s racy window), pairs of (bale, floor) alternate and the medians are
 printed with their ratio. Not a test: nothing asserts a time.
@@ -69,7 +69,8 @@ def main() -> None:
     compileall.compile_dir(REPO / "builder", quiet=1)
     env = {**os.environ, "BALE_CACHE_DIR": str(args.work / "cache"), "PYTHONPATH": str(REPO)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    bale = [sys.executable, "-m", "builder.cli", "build", "-q", "-o", f"oci:{args.work / 'out'}"]
+    bale = [sys.executable, "-m", "builder.cli.entry", "build", "-q"]
+    bale += ["-o", f"oci:{args.work / 'out'}"]
     floor = [sys.executable, "-c", FLOOR, str(context)]
     wall(bale, context, env)
     time.sleep(2.2)

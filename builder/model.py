@@ -12,9 +12,10 @@ import platform as _host
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
 
-from builder.errors import ImageError
+from builder.errors import DigestMismatch, ImageError, SpecError
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -30,6 +31,13 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 
+OCI_NONDIST_LAYER = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+DOCKER_FOREIGN_LAYER_GZIP = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+
+# Whiteouts (OCI image spec, layer.md): a deleted name, and a directory made opaque.
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+
 MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_LIST})
 
@@ -37,6 +45,8 @@ ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
 ANNOTATION_CREATED = "org.opencontainers.image.created"
 ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
 ANNOTATION_BASE_DIGEST = "org.opencontainers.image.base.digest"
+# The name containerd and Docker give an image they import from an OCI layout.
+ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 
 _ALGORITHM = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*$")
 _ENCODED = re.compile(r"^[a-zA-Z0-9=_-]+$")
@@ -76,8 +86,70 @@ class Digest:
             raise ImageError(f"unsupported digest algorithm '{self.algorithm}' in {self}")
         return hashlib.new(self.algorithm)
 
+    @property
+    def blob_path(self) -> str:
+        """Where an OCI layout (or an archive of one) keeps these bytes."""
+        return f"blobs/{self.algorithm}/{self.encoded}"
+
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.encoded}"
+
+
+CODECS = ("gzip", "zstd", "none")
+_LEVELS = {"gzip": (1, 12, 2), "zstd": (1, 19, 3), "none": (0, 0, 0)}
+_CHUNK = {"gzip": 1 << 20, "zstd": 4 << 20, "none": 1 << 20}
+# The one map between layer media types and their compression, read and write.
+LAYER_CODECS = {
+    OCI_LAYER: "none",
+    OCI_LAYER_GZIP: "gzip",
+    OCI_LAYER_ZSTD: "zstd",
+    DOCKER_LAYER: "none",
+    DOCKER_LAYER_GZIP: "gzip",
+    OCI_NONDIST_LAYER: "none",
+    OCI_NONDIST_LAYER + "+gzip": "gzip",
+    OCI_NONDIST_LAYER + "+zstd": "zstd",
+    DOCKER_FOREIGN_LAYER_GZIP: "gzip",
+}
+_MEDIA = {"gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD, "none": OCI_LAYER}
+
+
+def layer_codec(media_type: str) -> str:
+    """gzip, zstd or none for a layer media type; an unknown type is an error."""
+    codec = LAYER_CODECS.get(media_type)
+    if codec is None:
+        raise ImageError(
+            f"unsupported layer media type '{media_type}': bale reads OCI and Docker tar layers "
+            "(plain, gzip or zstd)"
+        )
+    return codec
+
+
+@dataclass(frozen=True, slots=True)
+class Codec:
+    """A compression choice; part of every layer's cache key."""
+
+    name: str = "gzip"
+    level: int = 2
+
+    @classmethod
+    def of(cls, name: str, level: int | None = None) -> Codec:
+        if name not in CODECS:
+            raise SpecError(f"unknown compression '{name}': choose one of {', '.join(CODECS)}")
+        low, high, default = _LEVELS[name]
+        level = default if level is None else level
+        if name != "none" and not low <= level <= high:
+            raise SpecError(
+                f"compression_level {level} is out of range for {name}: use {low} to {high}"
+            )
+        return cls(name, level if name != "none" else 0)
+
+    @property
+    def media_type(self) -> str:
+        return _MEDIA[self.name]
+
+    @property
+    def chunk_size(self) -> int:
+        return _CHUNK[self.name]
 
 
 _VARIANT_DEFAULTS = {"arm": "v7"}
@@ -190,3 +262,82 @@ class Descriptor:
 def canonical_json(obj: Any) -> bytes:
     """Stable bytes for a JSON document: sorted keys, no spaces, UTF-8."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Blob(Protocol):
+    """Bytes with a descriptor, re-readable from the start on every ``open``.
+
+    ``verified_file`` is a file holding exactly the descriptor's bytes, hashed by
+    bale itself in this run (a layer it built, a cache entry it checked); a
+    writer may copy it without reading it back. None means: verify while copying.
+    """
+
+    @property
+    def descriptor(self) -> Descriptor: ...
+
+    @property
+    def verified_file(self) -> Path | None: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+class BlobCheck:
+    """Hashes and counts a blob's bytes as they pass, against its descriptor.
+
+    The one place a blob's bytes are checked, whether they come from a layout,
+    an archive, a registry or a layer reader. ``update`` refuses bytes past the
+    descriptor's size, so a reader never consumes more than the size promised.
+    """
+
+    def __init__(self, descriptor: Descriptor) -> None:
+        self.descriptor = descriptor
+        self.hasher = descriptor.digest.new_hasher()
+        self.size = 0
+
+    def update(self, data: bytes) -> bool:
+        """Add ``data``; False (and the bytes not counted) once past the expected size."""
+        if self.size + len(data) > self.descriptor.size:
+            self.size = self.descriptor.size + 1
+            return False
+        self.size += len(data)
+        self.hasher.update(data)
+        return True
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.size == self.descriptor.size
+            and self.hasher.hexdigest() == self.descriptor.digest.encoded
+        )
+
+    def problem(self) -> str:
+        """What was wrong, in words ('' when the bytes match)."""
+        if self.ok:
+            return ""
+        want = self.descriptor
+        got = f"{self.size} bytes" if self.size <= want.size else f"more than {want.size} bytes"
+        return f"{want.digest}: got {got}, expected {want.size} bytes with that digest"
+
+
+class VerifiedReader:
+    """A read-through stream that checks a blob; ``finish`` reads the rest and raises
+    ``DigestMismatch`` (with ``where`` in the message) if the bytes do not match."""
+
+    def __init__(self, stream: BinaryIO, descriptor: Descriptor, where: str) -> None:
+        self.stream = stream
+        self.check = BlobCheck(descriptor)
+        self.where = where
+
+    def read(self, size: int = -1) -> bytes:
+        left = self.check.descriptor.size + 1 - self.check.size
+        if left <= 0:
+            return b""
+        data = self.stream.read(left if size < 0 else min(size, left))
+        self.check.update(data)
+        return data
+
+    def finish(self) -> None:
+        while self.read(1 << 20):
+            pass
+        if not self.check.ok:
+            raise DigestMismatch(f"{self.where}: {self.check.problem()}; the image is corrupt")

@@ -16,11 +16,11 @@ from builder.model import Digest
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 DEFAULT_TAG = "latest"
-_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _TRANSPORT = "docker://"
 
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
-_TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
+TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 _HOST_LABEL = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
 _HOST = re.compile(rf"^(?:{_HOST_LABEL}(?:\.{_HOST_LABEL})*|\[[0-9a-fA-F:.]+\])(?::[0-9]{{1,5}})?$")
 _MAX_NAME = 255
@@ -94,7 +94,7 @@ def split_registry(name: str, original: str) -> tuple[str, str]:
     """Split a name into (registry, repository), applying Docker Hub defaults."""
     first, sep, remainder = name.partition("/")
     if sep and _looks_like_registry(first):
-        registry = DOCKER_HUB if first.lower() in _HUB_ALIASES else first
+        registry = DOCKER_HUB if first.lower() in HUB_ALIASES else first
         if not _HOST.match(registry):
             raise InvalidReference(f"invalid registry host '{first}' in '{original}'")
         repository = remainder
@@ -118,7 +118,7 @@ def _split_tag(text: str, original: str) -> tuple[str, str | None]:
 
 
 def _check_tag(tag: str, original: str) -> str:
-    if not _TAG.match(tag):
+    if not TAG.match(tag):
         raise InvalidReference(
             f"invalid tag '{tag}' in '{original}': a tag is 1-128 characters of "
             "letters, digits, '_', '.' and '-', not starting with '.' or '-'"

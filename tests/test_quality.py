@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
     "command",
     [
         ["mypy"],
-        ["ruff", "check", "builder", "tests", "benchmarks"],
-        ["ruff", "format", "--check", "builder", "tests", "benchmarks"],
+        ["ruff", "check", "builder", "tests", "benchmarks", "scripts"],
+        ["ruff", "format", "--check", "builder", "tests", "benchmarks", "scripts"],
     ],
     ids=["mypy", "ruff-check", "ruff-format"],
 )

@@ -28,3 +28,7 @@ def run() -> NoReturn:
     from builder.cli.main import run as full
 
     full()
+
+
+if __name__ == "__main__":
+    run()

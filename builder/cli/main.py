@@ -17,8 +17,7 @@ from builder import __version__
 from builder.cachedir import cache_dir
 from builder.cli.cacheflags import add_cache_flags, cache_options
 from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
-from builder.cli.index import add_index
-from builder.cli.inspect import add_diff, add_inspect, add_verify
+from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.rebuildrecord import record, snapshot
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients

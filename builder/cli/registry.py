@@ -31,11 +31,8 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
 
 def clients(args: argparse.Namespace) -> Clients:
     """The registry clients of one command, configured from its flags."""
-    ca = args.ca_cert
-    if ca is not None and not ca.is_file():
-        raise UsageError(f"--ca-cert {ca}: no such file")
     insecure = frozenset(canonical_host(h) for h in args.insecure_registry)
-    return Clients(RegistryConfig(ca, insecure, args.verbose))
+    return Clients(RegistryConfig(args.ca_cert, insecure, args.verbose))
 
 
 def add_commands(commands: Any) -> None:
@@ -85,7 +82,7 @@ def _login(args: argparse.Namespace) -> int:
     host = canonical_host(args.registry)
     config = clients(args).config
     from builder.registry.client import RegistryClient
-    from builder.registry.login import login
+    from builder.registry.credentials import login
 
     with RegistryClient(host, Credentials(args.username, password), config.options(host)) as c:
         c.ping()
@@ -95,7 +92,7 @@ def _login(args: argparse.Namespace) -> int:
 
 
 def _logout(args: argparse.Namespace) -> int:
-    from builder.registry.login import logout
+    from builder.registry.credentials import logout
 
     host = canonical_host(args.registry)
     if logout(host):

@@ -1,4 +1,4 @@
-"""The base image edge: a BaseRef → a store and the verified image it holds.
+"""The base image edge: a Location → a store and the verified image it holds.
 
 Every transport gives a ``Store`` and a root descriptor; ``resolve_image``
 does the rest; a registry base is one more branch of ``open_store`` (a
@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from builder.errors import ImageError
-from builder.formats.locate import open_local
-from builder.image.store import SourceImage, Store, platforms_of, resolve_image
+from builder.formats.locate import open_local, open_registry
+from builder.image.store import SourceImage, Store, StoreBlob, platforms_of, resolve_image
 from builder.model import (
     DOCKER_LAYER,
     DOCKER_LAYER_GZIP,
@@ -26,26 +26,19 @@ from builder.model import (
     Digest,
     Platform,
 )
-from builder.reference import parse_reference
 from builder.registry.options import Clients
-from builder.registry.store import RegistryStore
-from builder.spec.values import BaseRef
+from builder.spec.locations import Location
 
 # Docker layer types name the same formats; an OCI manifest carries the OCI names.
 _OCI_LAYER_TYPE = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_LAYER: OCI_LAYER}
 
 
 @dataclass(frozen=True, slots=True)
-class BaseLayer:
+class BaseLayer(StoreBlob):
     """A layer of the base: its blob is copied from the store unchanged."""
 
-    descriptor: Descriptor
     diff_id: Digest
-    store: Store
     created_by: str = ""
-
-    def open(self) -> BinaryIO:
-        return self.store.open(self.descriptor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +59,13 @@ class BaseImage:
         return self.source.platform
 
 
-def open_store(ref: BaseRef, clients: Clients | None = None) -> tuple[Store, Descriptor]:
-    """The store of a base reference and the descriptor its tag (or digest) names."""
+def open_store(ref: Location, clients: Clients | None = None) -> tuple[Store, Descriptor]:
+    """The store of a base location and the descriptor its tag (or digest) names."""
     if ref.transport == "docker":
-        store = RegistryStore(
-            (clients or Clients()).get(_registry(ref)), parse_reference(ref.reference)
-        )
-        return store, store.root()
+        return open_registry(ref, clients or Clients())
     if not ref.path.exists():
         raise ImageError(f"base {ref}: {ref.path} does not exist")
-    return open_local(ref.transport, ref.path, ref.tag)
+    return open_local(ref)
 
 
 def _pick_platform(store: Store, root: Descriptor, wanted: Platform | None) -> Platform | None:
@@ -85,7 +75,7 @@ def _pick_platform(store: Store, root: Descriptor, wanted: Platform | None) -> P
     return Platform.host() if len(platforms_of(store, root)) > 1 else None
 
 
-def base_platforms(ref: BaseRef, clients: Clients | None = None) -> tuple[Platform, ...]:
+def base_platforms(ref: Location, clients: Clients | None = None) -> tuple[Platform, ...]:
     """Every platform the base offers, in its index's order (attestations skipped).
 
     A single-platform base (a plain manifest) offers the platform of its config.
@@ -115,7 +105,7 @@ def _close(store: Store) -> None:
         close()
 
 
-def _resolve(ref: BaseRef, store: Store, root: Descriptor, wanted: Platform | None) -> SourceImage:
+def _resolve(ref: Location, store: Store, root: Descriptor, wanted: Platform | None) -> SourceImage:
     """The base's image for ``wanted``; a platform it lacks is an error listing what it has."""
     if root.media_type in INDEX_TYPES:
         offered = [d.platform for d in platforms_of(store, root)]
@@ -136,11 +126,9 @@ def _resolve(ref: BaseRef, store: Store, root: Descriptor, wanted: Platform | No
     return source
 
 
-def _registry(ref: BaseRef) -> str:
-    return parse_reference(ref.reference).registry
-
-
-def load_base(ref: BaseRef, platform: Platform | None, clients: Clients | None = None) -> BaseImage:
+def load_base(
+    ref: Location, platform: Platform | None, clients: Clients | None = None
+) -> BaseImage:
     """Read and verify the base's manifest and config for ``platform``."""
     store, root = open_store(ref, clients)
     source = _resolve(ref, store, root, _pick_platform(store, root, platform))
@@ -152,8 +140,8 @@ def load_base(ref: BaseRef, platform: Platform | None, clients: Clients | None =
             Descriptor(
                 _OCI_LAYER_TYPE.get(d.media_type, d.media_type), d.digest, d.size, d.annotations
             ),
-            diff_id,
             store,
+            diff_id,
             created_by,
         )
         for d, diff_id, created_by in zip(source.layers, diff_ids, steps, strict=True)

@@ -8,7 +8,6 @@ import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
@@ -17,25 +16,20 @@ from builder.commands.cachepublish import publish
 from builder.commands.layersource import LayerResolver, RegistryCaches
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
-from builder.formats.layout import Blob
 from builder.formats.sinks import write_output
 from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob
-from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
 from builder.layer.build import Layer, build_layer
 from builder.layer.cache import LayerCache
-from builder.layer.compress import Codec
-from builder.layer.deletions import whiteout_entries
-from builder.layer.entries import Entry, InlineContent, Kind
-from builder.layer.lower import LowerFS, entry_members, read_layer
-from builder.layer.sources import layer_entries
+from builder.layer.entries import Entry
+from builder.layer.plan import plan_layers
 from builder.layer.tarwriter import tar_size
-from builder.model import Descriptor, Platform
+from builder.model import Blob, Codec, Descriptor, Platform
 from builder.reference import Reference, parse_reference
+from builder.registry.failures import RetryPolicy
 from builder.registry.options import Clients
-from builder.registry.retry import RetryPolicy
 from builder.spec.load import check_tag, load
-from builder.spec.locations import Output
-from builder.spec.values import BaseRef, ImageSpec, LayerSpec
+from builder.spec.locations import Location, Output
+from builder.spec.values import ImageSpec
 
 if TYPE_CHECKING:
     from builder.commands.bases import BaseImage
@@ -59,8 +53,6 @@ class BuildOptions:
     cache: LayerCache | None = None
     all_platforms: bool = False
     clients: Clients | None = None
-    # verify builds a copy of the context but keeps the base the original names.
-    base_ref: BaseRef | None = None
     push: bool = False
     by_digest: bool = False
     locked: bool = False
@@ -130,37 +122,9 @@ class _LayerBuilder:
         self.lock = Lock()
 
     def layers(self, platform: Platform, base: BaseImage | None) -> list[AnyLayer]:
-        spec = self.spec
-        track = needs_lower(spec)
-        lower = _lower_of(base) if track else LowerFS()
-        accounts = _accounts(spec, lower)
-        parents = base is None
-        plans: list[tuple[str, Codec, Callable[[], list[Entry]]]] = []
-        if spec.users or spec.groups:
-            accounts_layer = LayerSpec("accounts", spec.codec, where="[[users]]/[[groups]]")
-            make = partial(
-                layer_entries,
-                accounts_layer,
-                spec.context,
-                platform,
-                extra=_account_files(accounts, lower),
-                implicit_parents=parents,
-            )
-            plans.append(("accounts", spec.codec, make))
-        for layer_spec in spec.layers:
-            if layer_spec.platforms and platform not in layer_spec.platforms:
-                continue
-            make = partial(
-                _layer_plan, layer_spec, spec, platform, lower, accounts, self.work, parents
-            )
-            plans.append((layer_spec.name, layer_spec.codec, make))
-        layers = []
-        for number, (name, codec, make_entries) in enumerate(plans, 1):
-            entries = make_entries()
-            layers.append(self.layer(name, codec, entries, platform))
-            if track and number < len(plans):
-                lower.apply(entry_members(entries))
-        return layers
+        below = base.layers if base is not None else None
+        plans = plan_layers(self.spec, platform, below, base.name if base else "", self.work)
+        return [self.layer(plan.name, plan.codec, plan.entries, platform) for plan in plans]
 
     def layer(
         self, name: str, codec: Codec, entries: Sequence[Entry], platform: Platform
@@ -214,20 +178,21 @@ def _outputs(spec: ImageSpec, options: BuildOptions) -> tuple[Output, ...]:
     return outputs
 
 
-def build(options: BuildOptions) -> BuildResult:
-    """Build the image of ``options.spec_path`` and write it to every output."""
+def build(options: BuildOptions, spec: ImageSpec | None = None) -> BuildResult:
+    """Build the image of ``options.spec_path`` and write it to every output.
+
+    ``spec`` is that image.toml already read, when the caller had to adjust it
+    (``bale verify`` builds a copy of the context on the original's base).
+    """
     clients = options.clients or Clients()
     try:
-        return _build(options, clients)
+        return _build(options, spec or load(options.spec_path), clients)
     finally:
         if clients is not options.clients:
             clients.close()
 
 
-def _build(options: BuildOptions, clients: Clients) -> BuildResult:
-    spec = load(options.spec_path)
-    if options.base_ref is not None:
-        spec = dataclasses.replace(spec, base_ref=options.base_ref)
+def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildResult:
     outputs = _outputs(spec, options)
     pinned = pinned_base(spec, options.locked)
     if pinned.note and options.warn is not None:
@@ -301,14 +266,14 @@ def _quiet(message: str) -> None:
     """Warnings of a build run as a library (the CLI prints them)."""
 
 
-def _load_base(ref: BaseRef, wanted: Platform | None, clients: Clients) -> BaseImage:
+def _load_base(ref: Location, wanted: Platform | None, clients: Clients) -> BaseImage:
     from builder.commands.bases import load_base  # registry and archive readers: only with a base
 
     return load_base(ref, wanted, clients)
 
 
 def _requested(
-    options: BuildOptions, spec: ImageSpec, base_ref: BaseRef | None, clients: Clients
+    options: BuildOptions, spec: ImageSpec, base_ref: Location | None, clients: Clients
 ) -> Sequence[Platform | None]:
     """The platforms to build: --platform, else image.toml's; "all" asks the base."""
     wants_all = options.all_platforms or (spec.all_platforms and not options.platforms)
@@ -325,91 +290,3 @@ def _requested(
     if not requested:
         requested = (None,) if base_ref else (Platform.host(),)
     return requested
-
-
-def needs_lower(spec: ImageSpec) -> bool:
-    """Whether the build must know the files below its layers.
-
-    Deletions match against them and account names resolve through their
-    /etc/passwd and /etc/group; nothing else does, so a build without these
-    reads no base layer (a push to the base's registry then mounts them all).
-    """
-    if spec.users or spec.groups or not _numeric(spec.config.user):
-        return True
-    for layer in spec.layers:
-        if layer.delete or layer.opaque:
-            return True
-        owners = [layer.tar_owner, *(f.owner for f in layer.files)]
-        owners += [d.owner for d in layer.dirs] + [s.owner for s in layer.symlinks]
-        owners += [c.owner for c in layer.content]
-        if any(owner is not None and not _numeric(str(owner)) for owner in owners):
-            return True
-    return False
-
-
-def _numeric(owner: str) -> bool:
-    return all(part.isdigit() for part in owner.split(":") if part)
-
-
-def _lower_of(base: BaseImage | None) -> LowerFS:
-    """The merged view of the base's layers (their diff_ids checked on the way)."""
-    lower = LowerFS()
-    if base is None:
-        return lower
-    for layer in base.layers:
-        lower.apply(read_layer(layer.open(), layer.descriptor, layer.diff_id, base.name))
-    return lower
-
-
-def _accounts(spec: ImageSpec, lower: LowerFS) -> Accounts:
-    accounts = Accounts.parse(lower.content(PASSWD), lower.content(GROUP), lower.content(SHADOW))
-    accounts = accounts.merged(spec.users, spec.groups)
-    if spec.config.user:
-        accounts.check_user(spec.config.user, f"{spec.path}: [config] user")
-    return accounts
-
-
-def _account_files(accounts: Accounts, lower: LowerFS) -> list[tuple[Entry, str]]:
-    """The merged account files; /etc/shadow keeps the base's mode and owner."""
-    passwd, group, shadow = accounts.render()
-    where = "[[users]]/[[groups]]"
-    files = [
-        (Entry(PASSWD, Kind.FILE, 0o644, content=InlineContent(passwd)), where),
-        (Entry(GROUP, Kind.FILE, 0o644, content=InlineContent(group)), where),
-    ]
-    below = lower.nodes.get(SHADOW)
-    if shadow is not None and below is not None:
-        entry = Entry(SHADOW, Kind.FILE, below.mode, below.uid, below.gid, InlineContent(shadow))
-        files.append((entry, where))
-    return files
-
-
-def _layer_plan(
-    layer: LayerSpec,
-    spec: ImageSpec,
-    platform: Platform,
-    lower: LowerFS,
-    accounts: Accounts,
-    work: Path,
-    implicit_parents: bool,
-) -> list[Entry]:
-    """Entries of one [[layers]] table: whiteouts, tarball members, then its own entries."""
-    extra = [(e, f"{layer.where} (delete/opaque)") for e in whiteout_entries(layer, lower)]
-    groups: Sequence[Sequence[str]] = ()
-    if layer.tar:
-        where = f"{layer.where} (tar '{layer.tar}')"
-        owner = accounts.resolve(layer.tar_owner, where) if layer.tar_owner else None
-        from builder.layer.tarimport import import_tar
-
-        imported = import_tar(spec.context / layer.tar, work, where, owner)
-        extra += [(e, where) for e in imported.entries]
-        groups = imported.groups
-    return layer_entries(
-        layer,
-        spec.context,
-        platform,
-        accounts.resolve,
-        extra=extra,
-        extra_groups=groups,
-        implicit_parents=implicit_parents,
-    )

@@ -12,29 +12,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from typing import BinaryIO
 
 from builder.errors import ImageError, UsageError
-from builder.formats.layout import Blob
 from builder.formats.locate import Source, open_source
 from builder.formats.sinks import write_output
 from builder.image.assemble import JsonBlob, index_of
-from builder.image.store import Store, platforms_of, resolve_image
-from builder.model import DOCKER_MANIFEST, INDEX_TYPES, Descriptor, Platform
+from builder.image.store import StoreBlob, platforms_of, resolve_image
+from builder.model import DOCKER_MANIFEST, INDEX_TYPES, Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.locations import Output
 from builder.spec.values import FORMATS
-
-
-@dataclass(frozen=True, slots=True)
-class StoreBlob:
-    """A blob read from a source's store when an output copies it."""
-
-    descriptor: Descriptor
-    store: Store
-
-    def open(self) -> BinaryIO:
-        return self.store.open(self.descriptor)
 
 
 @dataclass(frozen=True, slots=True)

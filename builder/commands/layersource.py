@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING, Union
 from builder.errors import BaleError
 from builder.layer.build import REGISTRY_CACHE, Layer
 from builder.layer.cache import LayerCache, newest_change, still_as_walked
-from builder.layer.compress import Codec
 from builder.layer.contentkey import HASH_READ, content_key, hash_host_files, stat_key
-from builder.layer.decompress import codec_of_media_type, decompressed
+from builder.layer.decompress import decompressed
 from builder.layer.entries import Entry
-from builder.model import Digest, Platform
+from builder.model import Codec, Digest, Platform, layer_codec
 from builder.rebuild import RACY_NS
 from builder.reference import Reference
 from builder.registry.layercache import DEFAULT_MAX_ENTRIES
@@ -247,7 +246,7 @@ class LayerResolver:
 def _diff_id(path: Path, media_type: str) -> Digest:
     """The sha256 of a layer blob's uncompressed bytes."""
     hasher = hashlib.sha256()
-    with open(path, "rb") as raw, decompressed(raw, codec_of_media_type(media_type)) as stream:
+    with open(path, "rb") as raw, decompressed(raw, layer_codec(media_type)) as stream:
         while chunk := stream.read(HASH_READ):
             hasher.update(chunk)
     return Digest("sha256", hasher.hexdigest())

@@ -20,9 +20,9 @@ from builder.commands.bases import open_store
 from builder.errors import LockError
 from builder.image.store import platforms_of, resolve_image
 from builder.model import INDEX_TYPES, Digest
-from builder.reference import parse_reference
 from builder.registry.options import Clients
-from builder.spec.values import BaseRef, ImageSpec
+from builder.spec.locations import Location
+from builder.spec.values import ImageSpec
 
 LOCK_NAME = "image.lock"
 LOCK_VERSION = 1
@@ -102,7 +102,7 @@ def read(path: Path) -> LockedBase | None:
 class Pinned:
     """The base to build on, and a note for the user when the lock was not used."""
 
-    base_ref: BaseRef | None
+    base_ref: Location | None
     note: str = ""
 
 
@@ -127,6 +127,4 @@ def pinned_base(spec: ImageSpec, locked: bool) -> Pinned:
         if locked:
             raise LockError(f"--locked: {message}")
         return Pinned(ref, f"warning: {message}; building from the unlocked base")
-    name = parse_reference(ref.reference)
-    pinned = replace(name, digest=entry.digest)
-    return Pinned(replace(ref, reference=str(pinned)))
+    return Pinned(replace(ref, digest=str(entry.digest)))

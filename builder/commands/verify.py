@@ -18,8 +18,8 @@ from pathlib import Path
 
 from builder.commands.build import BuildOptions, build
 from builder.commands.diff import Difference, diff_sources
+from builder.formats.layout import LayoutStore
 from builder.formats.locate import Source
-from builder.image.store import LayoutStore
 from builder.model import Descriptor
 from builder.spec.load import load
 from builder.spec.locations import Output
@@ -66,12 +66,12 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
                     spec_path=context / spec.name,
                     outputs=(Output("oci", layout),),
                     tags=("verify",),
-                    base_ref=original.base_ref,
                     cache_from=(),  # cold builds: a registry cache would prove nothing
                     cache_to=(),
                 )
+                copied = replace(load(run.spec_path), base_ref=original.base_ref)
                 with _cwd(context if number == 1 else base):
-                    roots.append(build(run).root)
+                    roots.append(build(run, copied).root)
         differences: tuple[Difference, ...] = ()
         if roots[0].digest != roots[1].digest:
             a, b = (LayoutStore(Path(work) / n / "image") for n in ("1", "2"))

@@ -9,34 +9,31 @@ created is removed).
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO
 
 from builder.atomic import atomic_write
 from builder.errors import DigestMismatch, LayoutError
-from builder.layer.build import Layer
-from builder.model import ANNOTATION_REF_NAME, OCI_INDEX, Descriptor, canonical_json
+from builder.image.store import pick_entry, ref_names
+from builder.model import (
+    ANNOTATION_REF_NAME,
+    OCI_INDEX,
+    Blob,
+    BlobCheck,
+    Descriptor,
+    canonical_json,
+)
 
 LAYOUT_FILE = {"imageLayoutVersion": "1.0.0"}
 COPY_SIZE = 1 << 20
 
 
-class Blob(Protocol):
-    """Anything with a descriptor whose bytes can be re-read."""
-
-    @property
-    def descriptor(self) -> Descriptor: ...
-
-    def open(self) -> BinaryIO: ...
-
-
 def blob_path(root: Path, descriptor: Descriptor) -> Path:
-    return root / "blobs" / descriptor.digest.algorithm / descriptor.digest.encoded
+    return root / descriptor.digest.blob_path
 
 
 def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
@@ -47,19 +44,17 @@ def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
 
 def _verified_chunks(blob: Blob) -> Iterable[bytes]:
     """The blob's bytes, checked against its descriptor before the last chunk is released."""
-    want = blob.descriptor
-    hasher = hashlib.new(want.digest.algorithm)
-    size = 0
+    check = BlobCheck(blob.descriptor)
     with blob.open() as stream:
         pending = b""
         while chunk := stream.read(COPY_SIZE):
             if pending:
                 yield pending
-            hasher.update(chunk)
-            size += len(chunk)
+            if not check.update(chunk):
+                break
             pending = chunk
-    if size != want.size or hasher.hexdigest() != want.digest.encoded:
-        raise _changed(want, size)
+    if not check.ok:
+        raise _changed(blob.descriptor, check.size)
     if pending:
         yield pending
 
@@ -172,8 +167,8 @@ def write_layout(
             if path.exists() and path.stat().st_size == blob.descriptor.size:
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(blob, Layer):
-                _copy_file(blob.path, path, blob.descriptor)
+            if blob.verified_file is not None:
+                _copy_file(blob.verified_file, path, blob.descriptor)
             else:
                 _write_atomic(path, _verified_chunks(blob))
             added.append(path)
@@ -205,3 +200,32 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class LayoutStore:
+    """An OCI image layout directory."""
+
+    def __init__(self, root: Path) -> None:
+        if not (root / "oci-layout").is_file() or not (root / "index.json").is_file():
+            raise LayoutError(f"{root} is not an OCI image layout (no oci-layout and index.json)")
+        self.root = root
+        self.name = f"oci:{root}"
+
+    def open(self, descriptor: Descriptor) -> BinaryIO:
+        path = blob_path(self.root, descriptor)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            raise LayoutError(f"{self.name}: blob {descriptor.digest} is missing") from None
+
+    def close(self) -> None:
+        """Nothing to release; present so every local store closes alike."""
+
+    def lookup(self, tag: str) -> Descriptor:
+        """The index.json entry named ``tag``; with no tag, the only entry."""
+        data = (self.root / "index.json").read_bytes()
+        try:
+            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
+        except (ValueError, AttributeError) as exc:
+            raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
+        return pick_entry(entries, tag, self.name, ref_names)

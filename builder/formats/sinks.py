@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from builder.formats.archive import DEFAULT_NAME, write_docker_archive, write_oci_archive
-from builder.formats.layout import Blob, write_layout
-from builder.model import Descriptor, Platform
+from builder.formats.layout import write_layout
+from builder.model import Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.locations import Output
 

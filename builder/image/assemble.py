@@ -1,4 +1,5 @@
-"""Pure assembly of config, manifest and index documents.
+"""Pure assembly of config, manifest and index documents; the base's container
+config merged with ``[config]`` as ``docker build`` does.
 
 Each document is serialised once (canonical JSON); the descriptor is computed
 from those bytes, and the same bytes are what sinks store or push.
@@ -10,10 +11,10 @@ import datetime as dt
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from builder.errors import ImageError
-from builder.image.configmerge import merge_config
 from builder.model import (
     ANNOTATION_BASE_DIGEST,
     ANNOTATION_BASE_NAME,
@@ -48,6 +49,9 @@ class ImageLayer(Protocol):
     @property
     def created_by(self) -> str: ...
 
+    @property
+    def verified_file(self) -> Path | None: ...
+
     def open(self) -> BinaryIO: ...
 
 
@@ -73,6 +77,10 @@ class JsonBlob:
         data = canonical_json(document)
         return cls(Descriptor(media_type, Digest.of(data), len(data)), data)
 
+    @property
+    def verified_file(self) -> None:
+        return None
+
     def open(self) -> BinaryIO:
         return io.BytesIO(self.data)
 
@@ -89,27 +97,6 @@ class Image:
 
 def rfc3339(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def container_config(spec: ConfigSpec) -> dict[str, Any]:
-    """The ``config`` object of the image config, omitting what is unset."""
-    env = dict(spec.env)
-    env.setdefault("PATH", DEFAULT_PATH)
-    out: dict[str, Any] = {"Env": [f"{k}={v}" for k, v in env.items()]}
-    if spec.entrypoint is not None:
-        out["Entrypoint"] = list(spec.entrypoint)
-    if spec.cmd is not None:
-        out["Cmd"] = list(spec.cmd)
-    optional = {
-        "WorkingDir": spec.workdir,
-        "User": spec.user,
-        "StopSignal": spec.stop_signal,
-        "ExposedPorts": {p: {} for p in spec.ports},
-        "Volumes": {v: {} for v in spec.volumes},
-        "Labels": dict(spec.labels),
-    }
-    out.update((key, value) for key, value in optional.items() if value)
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,11 +194,10 @@ def assemble(
     """Config and manifest for one platform from finished layers (after the base's)."""
     types = FORMATS[image_format]
     merged = {ANNOTATION_CREATED: rfc3339(created)}
+    container = merge_config(base.config.get("config") if base else None, spec)
     if base is None:
-        container = container_config(spec)
         all_layers = list(layers)
     else:
-        container = merge_config(base.config.get("config"), spec)
         merged |= {ANNOTATION_BASE_NAME: base.name, ANNOTATION_BASE_DIGEST: str(base.digest)}
         all_layers = [*base.layers, *layers]
     merged.update(annotations)
@@ -251,3 +237,41 @@ def index_of(
     if annotations and types.annotations:
         document["annotations"] = dict(annotations)
     return JsonBlob.of(types.index, document)
+
+
+_DROPPED = frozenset({"OnBuild"})
+
+
+def _env(base: Any, spec: ConfigSpec) -> list[str]:
+    env: dict[str, str] = {}
+    for item in base or []:
+        key, _, value = str(item).partition("=")
+        env[key] = value
+    env.update(spec.env)
+    env.setdefault("PATH", DEFAULT_PATH)
+    return [f"{k}={v}" for k, v in env.items()]
+
+
+def _union(base: Any, extra: tuple[str, ...]) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(base) if isinstance(base, Mapping) else {}
+    merged.update((key, {}) for key in extra)
+    return merged
+
+
+def merge_config(base: Mapping[str, Any] | None, spec: ConfigSpec) -> dict[str, Any]:
+    """The ``config`` object of an image built on ``base`` (a base config's ``config``)."""
+    out = {k: v for k, v in (base or {}).items() if k not in _DROPPED and v is not None}
+    out["Env"] = _env(out.get("Env"), spec)
+    if spec.entrypoint is not None:
+        out["Entrypoint"] = list(spec.entrypoint)
+        out.pop("Cmd", None)
+    if spec.cmd is not None:
+        out["Cmd"] = list(spec.cmd)
+    scalars = {"WorkingDir": spec.workdir, "User": spec.user, "StopSignal": spec.stop_signal}
+    out.update((key, value) for key, value in scalars.items() if value)
+    labels = dict(out.get("Labels") or {})
+    labels.update(spec.labels)
+    out["Labels"] = labels
+    out["ExposedPorts"] = _union(out.get("ExposedPorts"), spec.ports)
+    out["Volumes"] = _union(out.get("Volumes"), spec.volumes)
+    return {k: v for k, v in out.items() if v not in ({}, [], "")}

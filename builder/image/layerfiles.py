@@ -7,20 +7,20 @@ digest and size are checked once the stream has been read to its end.
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import hashlib
 import stat
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import IO, Any, BinaryIO, cast
 
 import zstandard
 
-from builder.errors import DigestMismatch, ImageError
+from builder.errors import ImageError
 from builder.image.store import Store
-from builder.model import Descriptor, Digest
+from builder.layer.decompress import decompressed
+from builder.model import Descriptor, Digest, VerifiedReader, layer_codec
 
 READ_SIZE = 1 << 20
 _KINDS = {
@@ -105,40 +105,18 @@ class _Counting:
             pass
 
 
-def codec_of(media_type: str) -> str:
-    """gzip, zstd or none, from a layer media type (OCI or Docker)."""
-    if media_type.endswith(("+gzip", ".gzip")):
-        return "gzip"
-    if media_type.endswith(("+zstd", ".zstd")):
-        return "zstd"
-    return "none"
-
-
 @contextmanager
 def uncompressed(store: Store, layer: Descriptor) -> Iterator[_Counting]:
     """The layer's tar bytes; its stored digest is verified when the block ends."""
     with store.open(layer) as raw_stream:
-        raw = _Counting(raw_stream, layer.digest.algorithm)
-        codec = codec_of(layer.media_type)
-        inner: Any = raw
-        if codec == "gzip":
-            inner = gzip.GzipFile(fileobj=cast(Any, raw), mode="rb")
-        elif codec == "zstd":
-            inner = zstandard.ZstdDecompressor().stream_reader(
-                cast(Any, raw), read_across_frames=True
-            )
-        tar = _Counting(inner)
+        raw = VerifiedReader(raw_stream, layer, f"{store.name}: layer")
+        tar = _Counting(decompressed(cast(BinaryIO, raw), layer_codec(layer.media_type)))
         try:
             yield tar
             tar.drain()
-            raw.drain()
+            raw.finish()
         except (OSError, EOFError, zstandard.ZstdError) as exc:
             raise ImageError(f"{store.name}: layer {layer.digest} cannot be read: {exc}") from None
-    if raw.size != layer.size or raw.hasher.hexdigest() != layer.digest.encoded:
-        raise DigestMismatch(
-            f"{store.name}: layer {layer.digest} does not match its digest or size; "
-            "the image is corrupt"
-        )
 
 
 def measure(store: Store, layer: Descriptor) -> tuple[int, Digest]:

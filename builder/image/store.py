@@ -7,20 +7,19 @@ archive and registry stores implement the same protocol.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from builder.errors import DigestMismatch, ImageError, LayoutError
+from builder.errors import ImageError, LayoutError
 from builder.model import (
     ANNOTATION_REF_NAME,
     INDEX_TYPES,
     MANIFEST_TYPES,
     Descriptor,
     Platform,
+    VerifiedReader,
 )
 
 MAX_DOCUMENT = 4 << 20
@@ -39,8 +38,9 @@ def read_document(store: Store, descriptor: Descriptor) -> tuple[bytes, dict[str
     if descriptor.size > MAX_DOCUMENT:
         raise ImageError(f"{store.name}: {descriptor.digest} is {descriptor.size} bytes, too large")
     with store.open(descriptor) as stream:
-        data = stream.read(descriptor.size + 1)
-    verify(store.name, descriptor, data)
+        reader = VerifiedReader(stream, descriptor, store.name)
+        data = reader.read(descriptor.size + 1)
+        reader.finish()
     try:
         document = json.loads(data)
     except ValueError as exc:
@@ -48,15 +48,6 @@ def read_document(store: Store, descriptor: Descriptor) -> tuple[bytes, dict[str
     if not isinstance(document, dict):
         raise ImageError(f"{store.name}: {descriptor.digest} is not a JSON object")
     return data, document
-
-
-def verify(where: str, descriptor: Descriptor, data: bytes) -> None:
-    actual = hashlib.new(descriptor.digest.algorithm, data).hexdigest()
-    if len(data) != descriptor.size or actual != descriptor.digest.encoded:
-        raise DigestMismatch(
-            f"{where}: content of {descriptor.digest} does not match its digest or size "
-            f"({len(data)} bytes, expected {descriptor.size}); the image is corrupt"
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,30 +137,16 @@ def ref_names(entry: Descriptor) -> set[str]:
     return {entry.annotations.get(ANNOTATION_REF_NAME, "")} - {""}
 
 
-class LayoutStore:
-    """An OCI image layout directory."""
+@dataclass(frozen=True, slots=True)
+class StoreBlob:
+    """A blob read from a store when an output copies it; verified as it is copied."""
 
-    def __init__(self, root: Path) -> None:
-        if not (root / "oci-layout").is_file() or not (root / "index.json").is_file():
-            raise LayoutError(f"{root} is not an OCI image layout (no oci-layout and index.json)")
-        self.root = root
-        self.name = f"oci:{root}"
+    descriptor: Descriptor
+    store: Store
 
-    def open(self, descriptor: Descriptor) -> BinaryIO:
-        path = self.root / "blobs" / descriptor.digest.algorithm / descriptor.digest.encoded
-        try:
-            return open(path, "rb")
-        except FileNotFoundError:
-            raise LayoutError(f"{self.name}: blob {descriptor.digest} is missing") from None
+    @property
+    def verified_file(self) -> None:
+        return None
 
-    def close(self) -> None:
-        """Nothing to release; present so every local store closes alike."""
-
-    def lookup(self, tag: str) -> Descriptor:
-        """The index.json entry named ``tag``; with no tag, the only entry."""
-        data = (self.root / "index.json").read_bytes()
-        try:
-            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
-        except (ValueError, AttributeError) as exc:
-            raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
-        return pick_entry(entries, tag, self.name, ref_names)
+    def open(self) -> BinaryIO:
+        return self.store.open(self.descriptor)

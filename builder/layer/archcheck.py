@@ -1,13 +1,13 @@
 """Catch the classic multi-arch mistake: a binary of the wrong architecture.
 
-python-magic (libmagic) names an ELF file's machine. Only executable files and
-shared objects are read, and only those starting with the ELF magic are shown
-to libmagic, so the check costs one small read per candidate.
+python-magic (libmagic) tells whether a file is an ELF executable or shared
+object; the machine comes from the ELF header's ``e_machine`` field, a number
+fixed by the ELF ABI, rather than from libmagic's prose, which changes between
+libmagic versions. Only executable files and shared objects are read, and only
+their first bytes, so the check costs one small read per candidate.
 """
 
 from __future__ import annotations
-
-import re
 
 from builder.errors import SourceError
 from builder.layer.libmagic import describe
@@ -15,32 +15,41 @@ from builder.model import Platform
 
 ELF_MAGIC = b"\x7fELF"
 _HEAD = 4096
-# libmagic's machine names → GOARCH; checked in order, most specific first.
-_MACHINES = (
-    ("x86-64", "amd64"),
-    ("aarch64", "arm64"),
-    ("intel 80386", "386"),
-    ("intel i386", "386"),
-    ("powerpc", "ppc64le"),
-    ("s/390", "s390x"),
-    ("risc-v", "riscv64"),
-    ("arm", "arm"),
+# e_machine → (GOARCH, the name the ELF ABI gives it); ppc64 is told by byte order.
+_MACHINES = {
+    3: ("386", "Intel 80386"),
+    8: ("mips", "MIPS"),
+    20: ("ppc", "PowerPC"),
+    21: ("ppc64le", "PowerPC64"),
+    22: ("s390x", "IBM S/390"),
+    40: ("arm", "ARM"),
+    62: ("amd64", "x86-64"),
+    183: ("arm64", "AArch64"),
+    243: ("riscv64", "RISC-V"),
+    258: ("loong64", "LoongArch"),
+}
+_ELF_MIMES = frozenset(
+    {"application/x-executable", "application/x-pie-executable", "application/x-sharedlib"}
 )
-_KINDS = re.compile(r"\b(executable|shared object)\b")
 
 
-def elf_architecture(description: str) -> str | None:
-    """GOARCH of an ELF executable or shared object, None for other files."""
-    parts = description.lower().split(",")
-    if len(parts) < 2 or not parts[0].startswith("elf") or not _KINDS.search(parts[0]):
+def elf_machine(head: bytes) -> tuple[str, str] | None:
+    """(GOARCH, machine name) from an ELF header, None if not ELF or an unknown machine."""
+    if len(head) < 20 or not head.startswith(ELF_MAGIC) or head[5] not in (1, 2):
         return None
-    machine = parts[1]
-    for needle, arch in _MACHINES:
-        if needle in machine:
-            if arch == "ppc64le" and "lsb" not in parts[0]:
-                return "ppc64"
-            return arch
-    return None
+    little = head[5] == 1
+    found = _MACHINES.get(int.from_bytes(head[18:20], "little" if little else "big"))
+    if found is not None and found[0] == "ppc64le" and not little:
+        return "ppc64", found[1]
+    return found
+
+
+def elf_architecture(head: bytes) -> str | None:
+    """GOARCH of an ELF executable or shared object (libmagic says which), None otherwise."""
+    if not head.startswith(ELF_MAGIC) or describe(head, mime=True) not in _ELF_MIMES:
+        return None
+    found = elf_machine(head)
+    return found[0] if found else None
 
 
 def worth_checking(mode: int, image_path: str) -> bool:
@@ -56,13 +65,12 @@ def check_file(path: str, image_path: str, platform: Platform, where: str) -> No
     """Raise if ``path`` is an ELF binary built for another architecture."""
     with open(path, "rb") as stream:
         head = stream.read(_HEAD)
-    if not head.startswith(ELF_MAGIC):
-        return
-    description = describe(head)
-    arch = elf_architecture(description)
+    arch = elf_architecture(head)
     if arch is not None and arch != platform.architecture:
+        machine = elf_machine(head)
+        name = machine[1] if machine else arch
         raise SourceError(
-            f"{where}: /{image_path} is built for {arch} ({description.split(',')[1].strip()}) "
-            f"but the image is for {platform}; use the {platform.architecture} binary, a "
-            "{arch} placeholder in src, or check_arch = false on the entry"
+            f"{where}: /{image_path} is built for {arch} ({name}) but the image is for "
+            f"{platform}; use the {platform.architecture} binary, a {{arch}} placeholder "
+            "in src, or check_arch = false on the entry"
         )

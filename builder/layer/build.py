@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from builder.errors import LayerError
-from builder.layer.compress import Chunk, Codec, ParallelCompressor
+from builder.layer.compress import Chunk, ParallelCompressor
 from builder.layer.entries import Content, Entry, HostFile
 from builder.layer.tarwriter import read_exactly, write_tar
-from builder.model import Descriptor, Digest
+from builder.model import Codec, Descriptor, Digest
 
 Progress = Callable[[int], object]
 # A context file is read as the walk saw it: a symlink swapped in since is refused.
@@ -42,6 +42,11 @@ class Layer:
     created_by: str = ""
     source: str = BUILT
     content_key: str = ""
+
+    @property
+    def verified_file(self) -> Path:
+        """Built or checked by bale in this run: its bytes match ``descriptor``."""
+        return self.path
 
     def open(self) -> BinaryIO:
         return open(self.path, "rb")

@@ -39,10 +39,9 @@ from typing import Any
 from builder.atomic import atomic_write
 from builder.errors import BaleError
 from builder.layer.build import LOCAL_CACHE, Layer
-from builder.layer.compress import Codec
 from builder.layer.contentkey import stat_key
 from builder.layer.entries import Entry, HostFile
-from builder.model import Descriptor, Digest
+from builder.model import Codec, Descriptor, Digest
 from builder.rebuild import RACY_NS
 
 BLOB_RACY_NS = 50_000_000
@@ -246,7 +245,7 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
     for path in sorted((root / "rebuilds").glob("*.json")):
         if path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
-    for path in sorted((root / "blobs" / "sha256").glob("*")):
+    for path in sorted(LayerCache(root).blob_dir.glob("*")):
         st = path.stat()
         if path.name in kept or st.st_mtime >= cutoff:
             continue

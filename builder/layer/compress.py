@@ -15,56 +15,24 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import deflate
 import zstandard
 
-from builder.errors import LayerError, SpecError
-from builder.model import OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD
+from builder.errors import LayerError
+from builder.model import Codec
 
-CODECS = ("gzip", "zstd", "none")
-_LEVELS = {"gzip": (1, 12, 2), "zstd": (1, 19, 3), "none": (0, 0, 0)}
-_CHUNK = {"gzip": 1 << 20, "zstd": 4 << 20, "none": 1 << 20}
 Chunk = bytes | bytearray | memoryview
-_MEDIA = {"gzip": OCI_LAYER_GZIP, "zstd": OCI_LAYER_ZSTD, "none": OCI_LAYER}
 
 
-@dataclass(frozen=True, slots=True)
-class Codec:
-    """A compression choice; part of every layer's cache key."""
-
-    name: str = "gzip"
-    level: int = 2
-
-    @classmethod
-    def of(cls, name: str, level: int | None = None) -> Codec:
-        if name not in CODECS:
-            raise SpecError(f"unknown compression '{name}': choose one of {', '.join(CODECS)}")
-        low, high, default = _LEVELS[name]
-        level = default if level is None else level
-        if name != "none" and not low <= level <= high:
-            raise SpecError(
-                f"compression_level {level} is out of range for {name}: use {low} to {high}"
-            )
-        return cls(name, level if name != "none" else 0)
-
-    @property
-    def media_type(self) -> str:
-        return _MEDIA[self.name]
-
-    @property
-    def chunk_size(self) -> int:
-        return _CHUNK[self.name]
-
-    def compress(self, chunk: Chunk) -> Chunk:
-        """One independent gzip member or zstd frame (the GIL is released inside)."""
-        if self.name == "gzip":
-            return deflate.gzip_compress(chunk, self.level)
-        if self.name == "zstd":
-            return _zstd_compressor(self.level).compress(chunk)
-        return chunk
+def compress(codec: Codec, chunk: Chunk) -> Chunk:
+    """One independent gzip member or zstd frame (the GIL is released inside)."""
+    if codec.name == "gzip":
+        return deflate.gzip_compress(chunk, codec.level)
+    if codec.name == "zstd":
+        return _zstd_compressor(codec.level).compress(chunk)
+    return chunk
 
 
 _PER_THREAD = threading.local()
@@ -148,7 +116,7 @@ class ParallelCompressor:
         if self._codec.name == "none":
             self._writer.submit(self._out, chunk, chunk, cleanup=release)
             return
-        future = self._pool.submit(self._codec.compress, chunk)
+        future = self._pool.submit(compress, self._codec, chunk)
         self._writer.submit(self._deliver, chunk, future, cleanup=release)
 
     def _deliver(self, chunk: Chunk, future: Future[Chunk]) -> None:

@@ -21,8 +21,8 @@ from typing import Any
 import deflate
 import zstandard
 
-from builder.layer.compress import Codec
 from builder.layer.entries import Content, Entry, HostFile, InlineContent
+from builder.model import Codec
 
 # Bump whenever the tar encoding or the chunking changes the bytes of a layer.
 LAYER_FORMAT = 1

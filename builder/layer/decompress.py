@@ -49,14 +49,3 @@ def decompressed(stream: BinaryIO, codec: str) -> BinaryIO:
     if codec == "xz":
         return cast(BinaryIO, lzma.LZMAFile(stream))
     return stream
-
-
-def codec_of_media_type(media_type: str) -> str:
-    """gzip, zstd or none for a layer media type (OCI or Docker)."""
-    if media_type.endswith("+gzip") or media_type.endswith(".tar.gzip"):
-        return "gzip"
-    if media_type.endswith("+zstd"):
-        return "zstd"
-    if media_type.endswith(".tar") or media_type.endswith("diff.tar"):
-        return "none"
-    raise SourceError(f"unsupported layer media type {media_type}")

@@ -9,8 +9,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-WHITEOUT_PREFIX = ".wh."
-OPAQUE_MARKER = ".wh..wh..opq"
+from builder.model import WHITEOUT_PREFIX
 
 
 class Kind(enum.Enum):

@@ -1,4 +1,5 @@
-"""The merged filesystem below a layer: path → attributes, whiteouts applied.
+"""The merged filesystem below a layer (path → attributes, whiteouts applied),
+and the whiteouts that ``delete``/``opaque`` make on it.
 
 Built once per image from the base layers' tar headers (streamed, their
 diff_ids checked on the way) and then from each bale layer's entries. It
@@ -7,7 +8,6 @@ answers what delete globs match and what /etc/passwd and /etc/group hold.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -16,22 +16,21 @@ from typing import BinaryIO
 
 import zstandard
 
-from builder.errors import DigestMismatch, ImageError
-from builder.layer.decompress import codec_of_media_type, decompressed
-from builder.layer.entries import OPAQUE_MARKER, TAR_KINDS, WHITEOUT_PREFIX, Entry, Kind
-from builder.model import Descriptor, Digest
+from builder.errors import DigestMismatch, ImageError, SourceError
+from builder.layer.decompress import decompressed
+from builder.layer.entries import (
+    TAR_KINDS,
+    Entry,
+    InlineContent,
+    Kind,
+)
+from builder.model import OPAQUE_MARKER, WHITEOUT_PREFIX, Descriptor, Digest, layer_codec
+from builder.spec.layers import glob_matcher
+from builder.spec.values import LayerSpec
 
 # Files whose content is kept while reading: the account databases.
 KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow"})
 _MAX_KEPT = 4 << 20
-
-
-def _match(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    if not parts:
-        return not names
-    if parts[0] == "**":
-        return _match(names, parts[1:]) or (bool(names) and _match(names[1:], parts))
-    return bool(names) and fnmatch.fnmatchcase(names[0], parts[0]) and _match(names[1:], parts[1:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +79,17 @@ class LowerFS:
         return self.nodes.get(path)
 
     def glob(self, pattern: str) -> list[str]:
-        """Paths matching an absolute glob, component by component.
+        """The top-most paths an absolute glob (image.toml's gitignore dialect) matches.
 
-        ``*``, ``?`` and ``[...]`` stay within one name; a ``**`` component
-        matches any number of whole components, none included.
+        A matched directory's contents match with it; only the directory is returned.
         """
-        parts = tuple(pattern.strip("/").split("/"))
-        return sorted(path for path in self.nodes if _match(tuple(path.split("/")), parts))
+        matcher = glob_matcher([pattern])
+        hits = {
+            path
+            for path, node in self.nodes.items()
+            if matcher.match_file(path + "/" if node.kind is Kind.DIR else path)
+        }
+        return sorted(path for path in hits if not _covered(path, hits))
 
     def content(self, path: str) -> bytes | None:
         node = self.nodes.get(path)
@@ -178,7 +181,7 @@ def read_layer(
 ) -> list[tuple[str, Node]]:
     """A base layer's members; raises DigestMismatch when it does not hash to ``diff_id``."""
     with stream:
-        hashing = _Hashing(decompressed(stream, codec_of_media_type(descriptor.media_type)))
+        hashing = _Hashing(decompressed(stream, layer_codec(descriptor.media_type)))
         try:
             members = list(tar_members(_Padded(hashing), where))  # type: ignore[arg-type]
             actual = hashing.drain()
@@ -192,3 +195,44 @@ def read_layer(
             f"config says {diff_id}; the base image is corrupt"
         )
     return members
+
+
+def _whiteout(path: str) -> str:
+    parent, _, name = path.rpartition("/")
+    return f"{parent}/{WHITEOUT_PREFIX}{name}" if parent else WHITEOUT_PREFIX + name
+
+
+def _matches(layer: LayerSpec, lower: LowerFS, key: str, pattern: str) -> list[str]:
+    if pattern == "/":
+        raise SourceError(f"{layer.where}: {key} '/': the root cannot be deleted")
+    found = lower.glob(pattern)
+    if not found and not layer.missing_ok:
+        raise SourceError(
+            f"{layer.where}: {key} '{pattern}' matches nothing in the filesystem below "
+            f"layer '{layer.name}'; fix the path or set missing_ok = true"
+        )
+    return found
+
+
+def _covered(path: str, deleted: set[str]) -> bool:
+    parts = path.split("/")
+    return any("/".join(parts[:i]) in deleted for i in range(1, len(parts)))
+
+
+def whiteout_entries(layer: LayerSpec, lower: LowerFS) -> list[Entry]:
+    """One ``.wh.<name>`` per deleted path, one ``.wh..wh..opq`` per opaque directory."""
+    deleted = {p for pattern in layer.delete for p in _matches(layer, lower, "delete", pattern)}
+    opaque: set[str] = set()
+    for pattern in layer.opaque:
+        for path in _matches(layer, lower, "opaque", pattern):
+            node = lower.get(path)
+            if node is None or node.kind is not Kind.DIR:
+                raise SourceError(
+                    f"{layer.where}: opaque '{pattern}': /{path} is not a directory below"
+                )
+            opaque.add(path)
+    marks = [_whiteout(p) for p in deleted if not _covered(p, deleted)]
+    marks += [
+        f"{p}/{OPAQUE_MARKER}" for p in opaque if p not in deleted and not _covered(p, deleted)
+    ]
+    return [Entry(path, Kind.FILE, 0o644, content=InlineContent(b"")) for path in sorted(marks)]

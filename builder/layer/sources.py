@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from builder.errors import SourceError
 from builder.layer.archcheck import check_file, worth_checking
-from builder.layer.entries import WHITEOUT_PREFIX, Entry, HostFile, InlineContent, Kind, sort_key
-from builder.model import Platform
+from builder.layer.entries import Entry, HostFile, InlineContent, Kind, sort_key
+from builder.model import WHITEOUT_PREFIX, Platform
+from builder.spec.layers import glob_matcher
 from builder.spec.values import ContentSpec, DirSpec, FileSpec, LayerSpec, LinkSpec, Owner
 
 if TYPE_CHECKING:
@@ -144,26 +145,27 @@ def _add_content(collector: _Collector, spec: ContentSpec) -> None:
     collector.add(entry, spec.where)
 
 
-def _add_files(collector: _Collector, spec: FileSpec) -> None:
-    root = collector.context
-    source = root / spec.src
-    where = f"{spec.where} (src '{spec.src}')"
+def in_context(root: Path, relative: str, where: str) -> Path:
+    """The real path of ``relative`` in the build context; symlinks may not lead out of it."""
+    source = root / relative
     if not os.path.lexists(source):
         raise SourceError(f"{where}: {source} does not exist in the build context {root}")
     real = Path(os.path.realpath(source))
     if not _inside(real, root):
         raise SourceError(f"{where}: resolves to {real}, outside the build context {root}")
+    return real
+
+
+def _add_files(collector: _Collector, spec: FileSpec) -> None:
+    where = f"{spec.where} (src '{spec.src}')"
+    real = in_context(collector.context, spec.src, where)
     st = os.stat(real)
     uid, gid = collector.ids(spec.owner, spec.where)
     if stat.S_ISDIR(st.st_mode):
         dst = _rel(spec.dst)
         if dst:
             collector.add(Entry(dst, Kind.DIR, 0o755, uid, gid), where)
-        matcher = None
-        if spec.exclude:
-            import pathspec  # only when something is excluded: it costs more than a small walk
-
-            matcher = pathspec.GitIgnoreSpec.from_lines(spec.exclude)
+        matcher = glob_matcher(spec.exclude) if spec.exclude else None
         _walk(collector, spec, str(real), "", dst, matcher, (uid, gid))
         return
     dst = spec.dst + real.name if spec.dst.endswith("/") else spec.dst

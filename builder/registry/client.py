@@ -24,8 +24,8 @@ from builder.registry import endpoint
 from builder.registry.auth import Authenticator, Scopes, repository_scope, scopes
 from builder.registry.credentials import Credentials, find_credentials
 from builder.registry.download import download
-from builder.registry.regoptions import RegistryOptions
-from builder.registry.retry import TransientError
+from builder.registry.failures import TransientError
+from builder.registry.options import RegistryOptions
 from builder.registry.transport import Call, Transport
 from builder.registry.upload import BlobUpload, UploadPlan, with_query
 

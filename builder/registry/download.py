@@ -12,8 +12,8 @@ from typing import BinaryIO
 import httpx
 
 from builder.errors import DigestMismatch
-from builder.model import Descriptor
-from builder.registry.retry import TransientError
+from builder.model import BlobCheck, Descriptor
+from builder.registry.failures import TransientError
 from builder.registry.transport import Call, Transport
 
 
@@ -38,25 +38,19 @@ def download(transport: Transport, call: Call, descriptor: Descriptor, dest: Bin
 
 def _stream_once(transport: Transport, call: Call, descriptor: Descriptor, dest: BinaryIO) -> None:
     response = transport.attempt(call)
-    hasher = descriptor.digest.new_hasher()
-    count = 0
+    check = BlobCheck(descriptor)
     try:
         for chunk in response.iter_bytes():
-            count += len(chunk)
-            if count > descriptor.size:
+            if not check.update(chunk):
                 break
-            hasher.update(chunk)
             dest.write(chunk)
     except httpx.TransportError as exc:
         raise TransientError(f"download interrupted ({type(exc).__name__})") from None
     finally:
         response.close()
-    actual = f"{descriptor.digest.algorithm}:{hasher.hexdigest()}"
-    if count != descriptor.size or actual != str(descriptor.digest):
-        got = f"{count} bytes" if count <= descriptor.size else f"over {descriptor.size} bytes"
+    if not check.ok:
         raise DigestMismatch(
-            f"{call.operation}: got {got} hashing to {actual}, expected {descriptor.size} "
-            f"bytes with digest {descriptor.digest}; the registry or something between us "
+            f"{call.operation}: {check.problem()}; the registry or something between us "
             "corrupted it. Nothing was kept: try again"
         )
 

@@ -14,7 +14,7 @@ import ssl
 import httpx
 
 from builder.errors import RegistryError
-from builder.registry.retry import TransientError
+from builder.registry.failures import TransientError
 from builder.registry.transport import Transport
 
 

@@ -227,5 +227,10 @@ class RemoteLayer:
     source: str = REGISTRY_CACHE
     content_key: str = ""
 
+    @property
+    def verified_file(self) -> None:
+        """Not downloaded: a layout or archive gets it through ``open``, checked as it copies."""
+        return None
+
     def open(self) -> BinaryIO:
         return open(self.store.cached(self.descriptor), "rb")

@@ -1,4 +1,4 @@
-"""Registry settings chosen on the command line, and the clients made from them.
+"""How to talk to registries: per-host options, the command line's settings, the clients.
 
 One ``RegistryClient`` per registry host is shared by everything a command
 does (a base pull, a push, a mount), so tokens and the HTTPS/HTTP choice are
@@ -9,16 +9,36 @@ from __future__ import annotations
 
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.errors import UsageError
-from builder.registry.regoptions import DEFAULT_RETRY, RegistryOptions
-from builder.registry.retry import RetryPolicy
+from builder.registry.failures import RetryPolicy
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
+
+MiB = 1 << 20
+DEFAULT_RETRY = RetryPolicy()
+# Called after each response with the method, the URL (no query secrets) and the
+# status (0: no response).
+OnRequest = Callable[[str, str, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryOptions:
+    """How to talk to a host. ``insecure`` allows plain HTTP and unverified TLS."""
+
+    ca_file: Path | None = None
+    insecure: bool = False
+    retry: RetryPolicy = DEFAULT_RETRY
+    chunk_threshold: int = 16 * MiB
+    chunk_size: int = 8 * MiB
+    timeout: float = 60.0
+    on_request: OnRequest | None = None
+
 
 _DEFAULTS = RegistryOptions()
 
@@ -35,9 +55,11 @@ class RegistryConfig:
     chunk_size: int = _DEFAULTS.chunk_size
     timeout: float = _DEFAULTS.timeout
 
-    def options(self, host: str) -> RegistryOptions:
+    def __post_init__(self) -> None:
         if self.ca_file is not None and not self.ca_file.is_file():
             raise UsageError(f"--ca-cert {self.ca_file}: no such file")
+
+    def options(self, host: str) -> RegistryOptions:
         log = _log if self.verbose else None
         return RegistryOptions(
             ca_file=self.ca_file,

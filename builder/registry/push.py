@@ -18,8 +18,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from builder.errors import ImageError
-from builder.formats.layout import Blob
-from builder.model import INDEX_TYPES, MANIFEST_TYPES, Descriptor
+from builder.model import INDEX_TYPES, MANIFEST_TYPES, Blob, Descriptor
 from builder.reference import parse_reference
 from builder.registry.options import Clients
 from builder.registry.store import RegistryStore

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from builder.cachedir import cache_dir
 from builder.errors import DigestMismatch
 from builder.image.store import MAX_DOCUMENT
-from builder.layer.cache import hash_file
+from builder.layer.cache import LayerCache, hash_file
 from builder.model import INDEX_TYPES, MANIFEST_TYPES, Descriptor
 from builder.reference import Reference
 
@@ -34,7 +34,7 @@ class RegistryStore:
         self.client = client
         self.ref = ref
         self.name = f"docker://{ref}"
-        self._cache = (cache or cache_dir()) / "blobs" / "sha256"
+        self._cache = LayerCache(cache or cache_dir()).blob_dir
 
     @property
     def registry(self) -> str:

@@ -16,15 +16,16 @@ from typing import BinaryIO
 import httpx
 
 from builder.registry.auth import Authenticator, Scopes
-from builder.registry.httperrors import safe_url, status_error
-from builder.registry.regoptions import OnRequest
-from builder.registry.retry import (
+from builder.registry.failures import (
     RETRY_STATUSES,
     Budget,
     RetryPolicy,
     TransientError,
     parse_retry_after,
+    safe_url,
+    status_error,
 )
+from builder.registry.options import OnRequest
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5

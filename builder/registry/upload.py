@@ -20,8 +20,7 @@ import httpx
 from builder.errors import RegistryError
 from builder.model import Descriptor
 from builder.registry.auth import Scopes
-from builder.registry.httperrors import error_details
-from builder.registry.retry import TransientError
+from builder.registry.failures import TransientError, error_details
 from builder.registry.transport import Body, Call, Transport
 
 _RANGE = re.compile(r"^(?:bytes=)?0-(-?\d+)$")

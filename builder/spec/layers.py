@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import overload
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, overload
+
+if TYPE_CHECKING:
+    import pathspec
 
 from builder.errors import BaleError, SpecError
-from builder.layer.compress import CODECS, Codec
-from builder.layer.entries import WHITEOUT_PREFIX
-from builder.model import Platform
+from builder.model import CODECS, WHITEOUT_PREFIX, Codec, Platform
 from builder.spec.capability import encode_capabilities
 from builder.spec.tomlread import Table
 from builder.spec.values import (
@@ -74,10 +76,31 @@ def read_layer(table: Table, default: Codec) -> LayerSpec:
     return spec
 
 
+def glob_matcher(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec:
+    """The one glob dialect of image.toml (``exclude``, ``delete``, ``opaque``): gitignore's,
+    through pathspec, whose patterns compile to regular expressions without backtracking
+    blow-ups (a run of ``**`` is one ``**``)."""
+    import pathspec  # only when a layer has globs: it costs more than a small walk
+
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
+
+
+def _checked_globs(table: Table, name: str, patterns: Sequence[str]) -> tuple[str, ...]:
+    for i, pattern in enumerate(patterns):
+        try:
+            glob_matcher([pattern])
+        except (ValueError, re.error) as exc:
+            raise table.error(
+                f"{name}[{i}]",
+                f"invalid pattern '{pattern}' ({exc}); patterns follow .gitignore: "
+                "*, ?, [a-z], ** and \\ to escape",
+            ) from None
+    return tuple(patterns)
+
+
 def _globs(table: Table, name: str) -> tuple[str, ...]:
-    return tuple(
-        image_path(table, f"{name}[{i}]", pattern) for i, pattern in enumerate(table.strings(name))
-    )
+    paths = [image_path(table, f"{name}[{i}]", p) for i, p in enumerate(table.strings(name))]
+    return _checked_globs(table, name, paths)
 
 
 def _tar(table: Table) -> str:
@@ -105,7 +128,7 @@ def _file(table: Table) -> FileSpec:
         dst=image_path(table, "dst", dst, keep_slash=True),
         mode=_mode(table, None),
         owner=read_owner(table),
-        exclude=table.strings("exclude"),
+        exclude=_checked_globs(table, "exclude", table.strings("exclude")),
         platforms=read_platforms(table, "platforms"),
         check_arch=table.typed("check_arch", bool, True),
         where=table.where,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
-from builder.errors import InvalidReference, SpecError
-from builder.reference import Reference, parse_reference
+from builder.errors import InvalidReference, SpecError, UsageError
+from builder.reference import TAG, Reference, parse_reference
 from builder.spec.layers import (
     OWNER_PART,
     image_path,
@@ -21,13 +22,12 @@ from builder.spec.layers import (
     read_layer,
     read_platforms,
 )
+from builder.spec.locations import Location, parse_location
 from builder.spec.tomlread import Document, Table
 from builder.spec.values import (
     ALL_PLATFORMS,
     FORMATS,
     INDEX_MODES,
-    TAG,
-    BaseRef,
     CacheSpec,
     ConfigSpec,
     GroupSpec,
@@ -147,15 +147,12 @@ def _cache(table: Table) -> CacheSpec:
     return CacheSpec(refs["from"], refs["to"], limit or None)
 
 
-BASE_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
-
-
 def _base(image: Table) -> str:
     """The base as written (checked by ``_base_ref``); it names the base in annotations."""
     return image.string("base", "scratch")
 
 
-def _base_ref(image: Table, base: str, context: Path) -> BaseRef | None:
+def _base_ref(image: Table, base: str, context: Path) -> Location | None:
     if base == "scratch":
         return None
     try:
@@ -164,25 +161,16 @@ def _base_ref(image: Table, base: str, context: Path) -> BaseRef | None:
         raise image.error("base", str(exc)) from None
 
 
-def parse_base(text: str, context: Path) -> BaseRef:
-    """``oci:PATH[:TAG]``, ``oci-archive:FILE[:TAG]``, ``docker-archive:FILE[:REF]``.
-
-    A relative path is taken from ``context`` (the directory of image.toml). The
-    docker-archive reference is ``name:tag`` or ``@N`` (skopeo's syntax), so its
-    path ends at the first ':'; the OCI tag has no ':' or '/', so theirs ends at the last.
-    """
-    transport, sep, rest = text.partition(":")
-    if not sep or transport not in BASE_TRANSPORTS:
-        return _registry_base(text)
-    if transport == "docker-archive":
-        path, _, tag = rest.partition(":")
-    else:
-        path, sep, tag = rest.rpartition(":")
-        if not sep or "/" in tag or not TAG.match(tag):
-            path, tag = rest, ""
-    if not path:
-        raise SpecError(f"base '{text}': missing the path after '{transport}:'")
-    return BaseRef(transport, context / path, tag)
+def parse_base(text: str, context: Path) -> Location:
+    """A base location (builder/spec/locations.py); a local path is taken from ``context``
+    (the directory of image.toml)."""
+    try:
+        location = parse_location(text, "base")
+    except UsageError as exc:
+        raise SpecError(str(exc)) from None
+    if location.transport == "docker":
+        return location
+    return replace(location, path=context / location.path)
 
 
 def _wants_all(image: Table, base: str) -> bool:
@@ -199,19 +187,6 @@ def _wants_all(image: Table, base: str) -> bool:
             "(scratch); set [image] base or list the platforms",
         )
     return True
-
-
-def _registry_base(text: str) -> BaseRef:
-    """Any other base is a registry reference, ``docker://`` optional (``python:3.12-slim``)."""
-    try:
-        ref = parse_reference(text)
-    except InvalidReference as exc:
-        raise SpecError(
-            f"unsupported base '{text}': {exc}. Use \"scratch\", a registry reference such as "
-            "python:3.12-slim, oci:PATH[:TAG], oci-archive:FILE[:TAG] or "
-            "docker-archive:FILE[:NAME:TAG]"
-        ) from None
-    return BaseRef("docker", Path(), "", str(ref))
 
 
 def _choice(table: Table, name: str, choices: tuple[str, ...]) -> str:

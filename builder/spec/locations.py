@@ -1,89 +1,143 @@
-"""``--output`` strings → sink values, checked before any work starts."""
+"""Image locations: one grammar for ``base =``, ``--output`` and every image a command reads.
+
+::
+
+    oci:PATH[:TAG]                    an OCI image layout directory
+    oci-archive:PATH[:TAG]            a tar of an OCI layout
+    docker-archive:PATH[:[NAME:]TAG]  a ``docker save`` tarball (reading also takes ``:@N``)
+    docker://REF                      a registry image; ``REF`` alone where an image is read
+
+The path ends at the first ':' after the transport, as in skopeo: a path
+cannot contain ':' (use a relative path or a symlink). What follows is a tag,
+or for docker-archive ``NAME:TAG`` where NAME may hold a ``host:port``.
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from builder.errors import InvalidReference, UsageError
-from builder.reference import parse_reference
-from builder.spec.values import TAG
+from builder.reference import TAG, parse_reference
 
 DEFAULT_OUTPUT = "oci:bale-out"
-# What inspect, diff and index create read: the output forms, and a registry reference.
+LOCAL_TRANSPORTS = ("oci", "oci-archive", "docker-archive")
 SOURCE_FORMS = (
     "oci:DIR[:TAG]",
     "oci-archive:FILE[:TAG]",
     "docker-archive:FILE[:[NAME:]TAG]",
     "docker://REF",
 )
-TRANSPORTS = ("oci", "oci-archive", "docker-archive", "docker")
-_FORMS = (
-    "oci:DIR[:TAG]",
-    "oci-archive:FILE[:TAG]",
-    "docker-archive:FILE[[:NAME]:TAG]",
-    "docker://REF[:TAG]",
-)
-# A repository name as Docker's RepoTags want it, optionally with a registry host[:port].
-NAME = re.compile(
-    r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
-)
 
 
 @dataclass(frozen=True, slots=True)
-class Output:
-    """Where a build goes: a transport, a path, an optional tag and a name (the repository
-    of a docker-archive; for ``docker``, the normalised ``registry/repository``)."""
+class Location:
+    """Where an image is or goes. ``name`` is a docker-archive's repository, or for
+    ``docker`` the normalised ``registry/repository``; ``digest`` only for ``docker``."""
 
     transport: str
-    path: Path
+    path: Path = Path()
     tag: str = ""
     name: str = ""
+    digest: str = ""
 
-    def __str__(self) -> str:
-        if self.transport == "docker":
-            return f"docker://{self.name}" + (f":{self.tag}" if self.tag else "")
-        name = f":{self.name}" if self.name else ""
-        return f"{self.transport}:{self.path}{name}" + (f":{self.tag}" if self.tag else "")
+    @property
+    def reference(self) -> str:
+        """``name[:tag][@digest]``: the registry reference, or a docker-archive's selector."""
+        text = self.name + (f":{self.tag}" if self.name and self.tag else self.tag)
+        return text + (f"@{self.digest}" if self.digest else "")
 
     @property
     def is_archive(self) -> bool:
         return self.transport in ("oci-archive", "docker-archive")
 
+    def __str__(self) -> str:
+        if self.transport == "docker":
+            return f"docker://{self.reference}"
+        return f"{self.transport}:{self.path}" + (f":{self.reference}" if self.reference else "")
 
-def registry_output(text: str, where: str) -> Output:
-    """``[docker://]REF``: a push to ``REF``'s repository, with its tag if it has one."""
+
+def _named(where: str, text: str) -> str:
+    return f"{where} '{text}'" if where else f"'{text}'"
+
+
+# A location an image is written to.
+Output = Location
+
+
+def parse_location(text: str, where: str = "") -> Location:
+    """Read ``text`` by the grammar above; ``where`` names it in errors (e.g. ``--output``)."""
+    transport, sep, rest = text.partition(":")
+    if not sep or transport not in LOCAL_TRANSPORTS:
+        return _registry(text, where)
+    path, _, selector = rest.partition(":")
+    if not path:
+        raise UsageError(f"{_named(where, text)}: missing the path after '{transport}:'")
+    if transport == "docker-archive":
+        name, tag = _archive_selector(selector, text, where)
+        return Location(transport, Path(path), tag, name)
+    if selector and not TAG.match(selector):
+        raise UsageError(
+            f"{_named(where, text)}: '{selector}' is not a tag. The path ends at the first ':' "
+            f"(write {transport}:PATH:TAG; a path cannot contain ':')"
+        )
+    return Location(transport, Path(path), selector)
+
+
+def _archive_selector(selector: str, text: str, where: str) -> tuple[str, str]:
+    """``[NAME:]TAG`` or ``@N`` after a docker-archive's path → (name, tag)."""
+    if not selector or (selector.startswith("@") and selector[1:].isdigit()):
+        return "", selector
+    name, _, tag = selector.rpartition(":")
+    if not TAG.match(tag):
+        raise UsageError(
+            f"{_named(where, text)}: '{tag}' is not a tag; write docker-archive:FILE:NAME:TAG, "
+            "e.g. docker-archive:app.tar:app:v1 (a path cannot contain ':')"
+        )
+    if name:
+        try:
+            ref = parse_reference(name)
+        except InvalidReference:
+            ref = None
+        if ref is None or ref.tag is not None or ref.digest is not None:
+            raise UsageError(
+                f"{_named(where, text)}: '{name}' is not a repository name; use lowercase "
+                "letters, digits and separators, e.g. docker-archive:app.tar:app:v1"
+            )
+    return name, tag
+
+
+def _registry(text: str, where: str) -> Location:
+    """``[docker://]REF``: a registry image."""
     try:
         ref = parse_reference(text)
     except InvalidReference as exc:
-        raise UsageError(f"{where} '{text}': {exc}") from None
-    if ref.digest is not None:
         raise UsageError(
-            f"{where} '{text}': a push target cannot name a digest; give a tag or none "
+            f"unsupported {_named(where, text)}: {exc}; or use one of " + ", ".join(SOURCE_FORMS)
+        ) from None
+    return Location("docker", Path(), ref.tag or "", ref.name, str(ref.digest or ""))
+
+
+def parse_output(text: str) -> Location:
+    """An ``--output``: any location but a digest or an archive's ``@N``."""
+    if ":" not in text or text.partition(":")[0] not in (*LOCAL_TRANSPORTS, "docker"):
+        raise UsageError(
+            f"--output '{text}': unknown transport; use one of "
+            "oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[[:NAME]:TAG], "
+            "docker://REF[:TAG]"
+        )
+    if text.startswith("docker:") and not text.startswith("docker://"):
+        raise UsageError(f"--output '{text}': a registry output is docker://REF")
+    return output_location(parse_location(text, "--output"), text, "--output")
+
+
+def output_location(location: Location, text: str, where: str) -> Location:
+    """``location`` checked as a place to write: no digest, no ``@N``."""
+    if location.digest:
+        raise UsageError(
+            f"{_named(where, text)}: a push target cannot name a digest; give a tag or none "
             "(the pushed digest is printed)"
         )
-    return Output("docker", Path(), ref.tag or "", ref.name)
-
-
-def parse_output(text: str) -> Output:
-    if text.startswith("docker://"):
-        return registry_output(text, "--output")
-    transport, sep, rest = text.partition(":")
-    if not sep or transport not in TRANSPORTS:
-        raise UsageError(f"--output '{text}': unknown transport; use one of " + ", ".join(_FORMS))
-    path, sep, tag = rest.rpartition(":")
-    if not sep or "/" in tag or not TAG.match(tag):
-        path, tag = rest, ""
-    name = ""
-    if transport == "docker-archive" and ":" in path:
-        path, _, name = path.partition(":")
-        if not NAME.match(name):
-            raise UsageError(
-                f"--output '{text}': '{name}' is not a repository name; "
-                "use lowercase letters, digits and separators, e.g. docker-archive:app.tar:app:v1"
-            )
-    if not path:
-        raise UsageError(f"--output '{text}': missing the path after '{transport}:'")
-    return Output(transport, Path(path), tag, name)
+    if location.tag.startswith("@"):
+        raise UsageError(f"{_named(where, text)}: @N picks an image to read; give a tag to write")
+    return location

@@ -5,19 +5,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from builder.layer.compress import Codec
-from builder.model import Platform
+from builder.model import Codec, Platform
 from builder.reference import Reference
+from builder.spec.locations import Location
 
 FORMATS = ("oci", "docker")
 INDEX_MODES = ("auto", "always")
 ALL_PLATFORMS = "all"
 PLACEHOLDERS = ("os", "arch", "variant", "platform")
-TAG = re.compile(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -109,22 +107,6 @@ class ConfigSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class BaseRef:
-    """A base image: local in skopeo transport syntax (``oci:PATH[:TAG]``, the archives)
-    or, with transport ``docker``, a registry ``reference`` (normalised)."""
-
-    transport: str
-    path: Path
-    tag: str = ""
-    reference: str = ""
-
-    def __str__(self) -> str:
-        if self.transport == "docker":
-            return f"docker://{self.reference}"
-        return f"{self.transport}:{self.path}" + (f":{self.tag}" if self.tag else "")
-
-
-@dataclass(frozen=True, slots=True)
 class UserSpec:
     name: str
     uid: int
@@ -165,7 +147,7 @@ class ImageSpec:
     config: ConfigSpec
     annotations: tuple[tuple[str, str], ...]
     layers: tuple[LayerSpec, ...]
-    base_ref: BaseRef | None = None
+    base_ref: Location | None = None
     users: tuple[UserSpec, ...] = ()
     groups: tuple[GroupSpec, ...] = ()
     all_platforms: bool = False

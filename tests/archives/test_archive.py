@@ -14,9 +14,9 @@ import pytest
 from builder.commands.build import BuildResult
 from builder.errors import DigestMismatch, ImageError
 from builder.formats.archive import write_docker_archive, write_oci_archive
-from builder.formats.layout import Blob, blob_path
+from builder.formats.layout import Blob, LayoutStore, blob_path
 from builder.image.assemble import Image, config_blob, index_blob, manifest_blob
-from builder.image.store import LayoutStore, resolve_image
+from builder.image.store import resolve_image
 from builder.layer.build import Layer
 from builder.model import OCI_LAYER_GZIP, Descriptor, Digest, Platform
 
@@ -104,6 +104,7 @@ class _LyingBlob:
 
     def __init__(self) -> None:
         self.descriptor = Descriptor(OCI_LAYER_GZIP, Digest.of(b"good"), 4)
+        self.verified_file = None
 
     def open(self) -> BinaryIO:
         return io.BytesIO(b"evil")

@@ -174,7 +174,17 @@ def _build_subprocess(spec: Path, out: Path, cwd: Path, env: dict[str, str], uma
         os.umask(umask)
 
     result = subprocess.run(
-        [sys.executable, "-m", "builder.cli", "build", "-q", "-f", str(spec), "-o", f"oci:{out}"],
+        [
+            sys.executable,
+            "-m",
+            "builder.cli.main",
+            "build",
+            "-q",
+            "-f",
+            str(spec),
+            "-o",
+            f"oci:{out}",
+        ],
         cwd=cwd,
         env={**os.environ, **env},
         capture_output=True,
@@ -268,7 +278,17 @@ def test_errors_are_messages_with_exit_codes_and_write_nothing(
     spec = write_toml(tmp_path, toml)
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "builder.cli", "build", "-f", str(spec), "-o", f"oci:{out}", *args],
+        [
+            sys.executable,
+            "-m",
+            "builder.cli.main",
+            "build",
+            "-f",
+            str(spec),
+            "-o",
+            f"oci:{out}",
+            *args,
+        ],
         capture_output=True,
         text=True,
         check=False,

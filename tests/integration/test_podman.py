@@ -112,3 +112,17 @@ def test_podman_pulls_and_runs_a_pushed_image(
     )
     assert pull.returncode == 0, pull.stderr
     _check(_run(podman, ref))
+
+
+@pytest.mark.parametrize("example", ["hello", "multiarch"])
+def test_podman_runs_each_example(podman: list[str], tmp_path: Path, example: str) -> None:
+    """podman picks this machine's image (from the index for multiarch) and runs it offline."""
+    from builder.model import Platform
+
+    arch = Platform.host().architecture
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    if not (examples / example / "bin" / arch).is_dir():
+        pytest.skip(f"examples/{example} has no program for {arch}")
+    spec = examples / example / "image.toml"
+    assert main(["build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'oci'}"]) == 0
+    assert _run(podman, f"oci:{tmp_path / 'oci'}:latest") == f"hello from bale on linux/{arch}\n"

@@ -15,8 +15,8 @@ import pytest
 from builder.cli.main import main
 from builder.commands.build import BuildOptions, build
 from builder.errors import RegistryError
+from builder.registry.failures import RetryPolicy
 from builder.registry.options import Clients, RegistryConfig
-from builder.registry.retry import RetryPolicy
 from builder.spec.locations import parse_output
 from tests.helpers import check_layout, write_toml
 from tests.integration.fault_proxy import Fault, FaultProxy

@@ -27,7 +27,7 @@ files = [{ src = "app/", dst = "/app/" }]
 
 def bale(context: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "BALE_CACHE_DIR": str(cache)}
-    command = [sys.executable, "-m", "builder.cli", "build", "-o", "oci:out:v1"]
+    command = [sys.executable, "-m", "builder.cli.entry", "build", "-o", "oci:out:v1"]
     done = subprocess.run(
         command, cwd=context, env=env, capture_output=True, text=True, timeout=120
     )

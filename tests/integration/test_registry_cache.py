@@ -35,8 +35,7 @@ from builder.registry.layercache import (
     read_cache,
     write_cache,
 )
-from builder.registry.options import Clients
-from builder.registry.regoptions import RegistryOptions
+from builder.registry.options import Clients, RegistryOptions
 from builder.spec.locations import parse_output
 from tests.helpers import check_layout
 from tests.integration.registry_fixtures import RunningRegistry, free_port

@@ -16,7 +16,7 @@ from builder.errors import AuthError, DigestMismatch, RegistryError
 from builder.model import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, Digest, canonical_json
 from builder.registry.client import RegistryClient, RegistryOptions
 from builder.registry.credentials import ANONYMOUS, Credentials
-from builder.registry.retry import RetryPolicy
+from builder.registry.failures import RetryPolicy
 from tests.integration.fault_proxy import Fault, FaultProxy
 from tests.integration.registry_fixtures import PASSWORD, USERNAME, RunningRegistry, require_tool
 

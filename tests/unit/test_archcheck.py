@@ -13,22 +13,26 @@ from tests.elf import MACHINES, elf_header
 
 @pytest.mark.parametrize("arch", sorted(MACHINES))
 @pytest.mark.parametrize("shared", [False, True])
-def test_libmagic_names_each_machine(arch: str, shared: bool) -> None:
-    assert elf_architecture(magic.from_buffer(elf_header(arch, shared))) == arch
+def test_each_machine_is_read_from_e_machine(arch: str, shared: bool) -> None:
+    assert elf_architecture(elf_header(arch, shared)) == arch
 
 
-@pytest.mark.parametrize(
-    "description",
-    ["ASCII text", "ELF 64-bit LSB relocatable, x86-64, version 1 (SYSV)", "data", "ELF"],
-)
-def test_other_files_are_not_checked(description: str) -> None:
-    assert elf_architecture(description) is None
+def _relocatable() -> bytes:
+    head = bytearray(elf_header("amd64"))
+    head[16] = 1  # e_type ET_REL: an object file, not something that runs
+    return bytes(head)
+
+
+@pytest.mark.parametrize("head", [b"ASCII text\n", _relocatable(), b"\0" * 64, b"\x7fELF"])
+def test_other_files_are_not_checked(head: bytes) -> None:
+    assert elf_architecture(head) is None
 
 
 def test_real_busybox_matches_the_host() -> None:
     busybox = Path("/bin/busybox")
     assert busybox.exists(), "busybox-static is installed by scripts/test.sh"
-    assert elf_architecture(magic.from_file(str(busybox))) == Platform.host().architecture
+    assert elf_architecture(busybox.read_bytes()[:4096]) == Platform.host().architecture
+    assert "ELF" in magic.from_file(str(busybox))
 
 
 def test_mismatch_names_file_platform_and_machine(tmp_path: Path) -> None:
@@ -38,7 +42,7 @@ def test_mismatch_names_file_platform_and_machine(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as caught:
         check_file(str(path), "bin/tool", Platform.parse("linux/amd64"), "layers[0]")
     message = str(caught.value)
-    assert "/bin/tool is built for arm64 (ARM aarch64)" in message
+    assert "/bin/tool is built for arm64 (AArch64)" in message
     assert "the image is for linux/amd64" in message and "check_arch = false" in message
 
 

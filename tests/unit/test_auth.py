@@ -14,11 +14,16 @@ import httpx
 import pytest
 
 from builder.errors import AuthError
-from builder.registry.auth import Authenticator, Challenge, parse_challenges
-from builder.registry.credentials import ANONYMOUS, Credentials, find_credentials
+from builder.registry.auth import (
+    Authenticator,
+    Challenge,
+    Token,
+    TokenRequest,
+    fetch_token,
+    parse_challenges,
+)
+from builder.registry.credentials import ANONYMOUS, Credentials, find_credentials, login, logout
 from builder.registry.endpoint import is_secure
-from builder.registry.login import login, logout
-from builder.registry.tokens import Token, TokenRequest, fetch_token
 
 
 def b64(text: str) -> str:

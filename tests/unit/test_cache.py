@@ -12,8 +12,8 @@ from builder.cachedir import cache_dir
 from builder.layer import cache as cache_mod
 from builder.layer.build import BUILT, LOCAL_CACHE, Layer, build_layer
 from builder.layer.cache import LayerCache, layer_key, prune
-from builder.layer.compress import Codec
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
+from builder.model import Codec
 
 GZIP = Codec.of("gzip")
 HOST = HostFile("/ctx/a", 5, 10, 20, 30, 40)

@@ -49,7 +49,7 @@ def test_tag_flag() -> None:
 
 def test_the_program_flushes_its_output_and_keeps_the_exit_code(tmp_path: Path) -> None:
     """``bale`` ends with os._exit: what it printed must still arrive, with its status."""
-    program = [sys.executable, "-m", "builder.cli"]
+    program = [sys.executable, "-m", "builder.cli.main"]
     env = {**os.environ, "BALE_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run(
         [*program, "cache", "dir"], capture_output=True, text=True, env=env, check=False

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from builder.image.configmerge import merge_config
+from builder.image.assemble import merge_config
 from builder.spec.values import DEFAULT_PATH, ConfigSpec
 
 BASE: dict[str, Any] = {
@@ -89,3 +90,15 @@ def test_default_path_added_when_base_has_none() -> None:
 def test_empty_base() -> None:
     merged = merge_config(None, ConfigSpec(cmd=("x",)))
     assert merged == {"Env": [f"PATH={DEFAULT_PATH}"], "Cmd": ["x"]}
+
+
+def test_an_empty_entrypoint_means_the_same_on_scratch_and_on_a_base() -> None:
+    """``entrypoint = []`` clears it; scratch and base builds used to disagree ([] vs absent)."""
+    from builder.image.assemble import assemble
+    from builder.model import Platform
+
+    spec = ConfigSpec(entrypoint=(), cmd=("/x",))
+    image = assemble(Platform.parse("linux/amd64"), 0, spec, [], {})
+    config = json.loads(image.config.data)["config"]
+    assert "Entrypoint" not in config
+    assert config == merge_config(None, spec)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from builder.layer.build import build_layer
-from builder.layer.compress import Codec
 from builder.layer.contentkey import content_key, hash_host_files, stat_key
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
+from builder.model import Codec
 
 GZIP = Codec.of("gzip")
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from builder.errors import SourceError
-from builder.layer.compress import Codec
-from builder.layer.deletions import whiteout_entries
 from builder.layer.entries import Kind
-from builder.layer.lower import LowerFS, Node
+from builder.layer.lower import LowerFS, Node, whiteout_entries
+from builder.model import Codec
 from builder.spec.values import LayerSpec
 
 DIR, FILE = Node(Kind.DIR, 0o755), Node(Kind.FILE, 0o644)
@@ -104,3 +103,24 @@ def test_errors(delete: tuple[str, ...], opaque: tuple[str, ...], message: str) 
 def test_missing_ok() -> None:
     layer = LayerSpec("l", Codec(), delete=("/nope", "/etc/apt"), missing_ok=True)
     assert [e.path for e in whiteout_entries(layer, lower())] == ["etc/.wh.apt"]
+
+
+def test_globs_follow_the_gitignore_dialect_of_exclude() -> None:
+    """delete/opaque and exclude read globs one way: a trailing '/' means directories only,
+    and a matched directory stands for what is below it."""
+    fs = lower()
+    assert fs.glob("/etc/apt/") == ["etc/apt"]
+    assert fs.glob("/etc/apt/sources.list/") == []
+    assert fs.glob("/**/*.bin") == ["var/cache/apt/a.bin", "var/cache/apt/b.bin"]
+    assert fs.glob("/var") == ["var"]
+
+
+def test_a_run_of_double_stars_over_a_deep_tree_is_linear() -> None:
+    """The hand-written matcher recursed per '**' and per level (exponential, and a
+    RecursionError at 1,200 levels); the gitignore dialect compiles to one regex."""
+    fs = LowerFS()
+    path = ""
+    for _ in range(1500):
+        path = f"{path}/d" if path else "d"
+        fs.apply([(path, DIR)])
+    assert fs.glob("/**/**/**/**/**/**/**/**/nomatch") == []

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from builder.cli.index import _annotations
+from builder.cli.images import _annotations
 from builder.commands.index import Member, check_platforms, make_index
 from builder.errors import UsageError
 from builder.image.assemble import index_of

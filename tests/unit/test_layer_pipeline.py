@@ -18,9 +18,10 @@ import zstandard
 
 from builder.errors import LayerError
 from builder.layer.build import build_layer
-from builder.layer.compress import Codec, ParallelCompressor, SerialLane
+from builder.layer.compress import ParallelCompressor, SerialLane
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
 from builder.layer.tarwriter import write_tar
+from builder.model import Codec
 
 BIG = (bytes(range(256)) * 4096 + b"bale " * 300_000) * 2  # about 5 MiB, crosses chunks
 ENTRIES = [
@@ -173,7 +174,7 @@ MEMORY_CHILD = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from builder.layer.compress import Codec
+    from builder.model import Codec
     from builder.layer.entries import Entry, HostFile, InlineContent, Kind
     from builder.layer.build import build_layer
     import os

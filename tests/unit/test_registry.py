@@ -14,8 +14,7 @@ from builder.model import OCI_LAYER, OCI_MANIFEST, Descriptor, Digest
 from builder.registry.client import RegistryClient, RegistryOptions
 from builder.registry.credentials import ANONYMOUS, Credentials
 from builder.registry.endpoint import hostname, is_loopback
-from builder.registry.httperrors import safe_url
-from builder.registry.retry import RetryPolicy
+from builder.registry.failures import RetryPolicy, safe_url
 from builder.registry.upload import with_query
 
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -131,3 +131,18 @@ def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
 def test_platforms_all_with_a_base(tmp_path: Path) -> None:
     spec = _load(tmp_path, '[image]\nbase = "oci:b"\nplatforms = ["All"]\n' + LAYER)
     assert spec.all_platforms and spec.platforms == ()
+
+
+@pytest.mark.parametrize(
+    ("key", "table"),
+    [
+        ("exclude", 'files = [{ src = "d", dst = "/d", exclude = ["[z-a]"] }]'),
+        ("exclude", 'files = [{ src = "d", dst = "/d", exclude = [\'\\\'] }]'),
+        ("delete", 'delete = ["/[z-a]"]'),
+    ],
+)
+def test_a_bad_glob_is_a_located_error(tmp_path: Path, key: str, table: str) -> None:
+    path = tmp_path / "image.toml"
+    path.write_text(f"[[layers]]\n{table}\n")
+    with pytest.raises(SpecError, match=rf"{key}\[0\]: invalid pattern"):
+        load(path)

@@ -8,7 +8,7 @@ import pytest
 
 from builder.errors import SpecError
 from builder.spec.load import load, parse_base
-from builder.spec.values import BaseRef
+from builder.spec.locations import Location
 
 CTX = Path("/ctx")
 
@@ -16,26 +16,26 @@ CTX = Path("/ctx")
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("oci:img", BaseRef("oci", CTX / "img")),
-        ("oci:img:v1", BaseRef("oci", CTX / "img", "v1")),
-        ("oci:/abs/img:v1", BaseRef("oci", Path("/abs/img"), "v1")),
-        ("oci-archive:b.tar:1.0", BaseRef("oci-archive", CTX / "b.tar", "1.0")),
-        ("docker-archive:b.tar", BaseRef("docker-archive", CTX / "b.tar")),
+        ("oci:img", Location("oci", CTX / "img")),
+        ("oci:img:v1", Location("oci", CTX / "img", "v1")),
+        ("oci:/abs/img:v1", Location("oci", Path("/abs/img"), "v1")),
+        ("oci-archive:b.tar:1.0", Location("oci-archive", CTX / "b.tar", "1.0")),
+        ("docker-archive:b.tar", Location("docker-archive", CTX / "b.tar")),
         (
             "docker-archive:b.tar:busybox:1.36",
-            BaseRef("docker-archive", CTX / "b.tar", "busybox:1.36"),
+            Location("docker-archive", CTX / "b.tar", "1.36", "busybox"),
         ),
-        ("docker-archive:b.tar:@1", BaseRef("docker-archive", CTX / "b.tar", "@1")),
-        ("alpine", BaseRef("docker", Path(), "", "docker.io/library/alpine")),
-        ("docker://alpine:3.20", BaseRef("docker", Path(), "", "docker.io/library/alpine:3.20")),
-        ("localhost:5000/a/b:1", BaseRef("docker", Path(), "", "localhost:5000/a/b:1")),
+        ("docker-archive:b.tar:@1", Location("docker-archive", CTX / "b.tar", "@1")),
+        ("alpine", Location("docker", Path(), "", "docker.io/library/alpine")),
+        ("docker://alpine:3.20", Location("docker", Path(), "3.20", "docker.io/library/alpine")),
+        ("localhost:5000/a/b:1", Location("docker", Path(), "1", "localhost:5000/a/b")),
         (
             "ghcr.io/x/y@sha256:" + "a" * 64,
-            BaseRef("docker", Path(), "", "ghcr.io/x/y@sha256:" + "a" * 64),
+            Location("docker", Path(), "", "ghcr.io/x/y", "sha256:" + "a" * 64),
         ),
     ],
 )
-def test_parse_base(text: str, expected: BaseRef) -> None:
+def test_parse_base(text: str, expected: Location) -> None:
     assert parse_base(text, CTX) == expected
 
 
@@ -64,7 +64,7 @@ def test_layer_keys(tmp_path: Path) -> None:
             'capabilities = ["cap_chown+ep"]\n',
         )
     )
-    assert spec.base_ref == BaseRef("oci", tmp_path / "b", "v1")
+    assert spec.base_ref == Location("oci", tmp_path / "b", "v1")
     layer = spec.layers[0]
     assert (layer.delete, layer.opaque, layer.missing_ok, layer.tar) == (
         ("/etc/apt",),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from builder.cli.main import main
 from builder.errors import SourceError
 from builder.layer.entries import Kind
 from builder.layer.tarimport import import_tar
@@ -142,3 +143,28 @@ def test_not_a_tar(tmp_path: Path) -> None:
     source.write_bytes(b"hello, this is text\n" * 40)
     with pytest.raises(SourceError, match="not a tar archive"):
         import_tar(source, tmp_path, "layers[0]")
+
+
+@pytest.mark.parametrize("link", ["dirlink/x.tar", "file.tar"])
+def test_a_tar_reached_through_a_symlink_out_of_the_context_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], link: str
+) -> None:
+    """``tar =`` resolves like ``files.src``: a symlink may not lead out of the context."""
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        info = tarfile.TarInfo("secret")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"key"))
+    (outside / "x.tar").write_bytes(data.getvalue())
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "dirlink").symlink_to("../outside")
+    (context / "file.tar").symlink_to("../outside/x.tar")
+    (context / "image.toml").write_text(f'[[layers]]\ntar = "{link}"\n')
+    code = main(["build", "-f", str(context / "image.toml"), "-o", f"oci:{tmp_path}/out"])
+    assert code == 1
+    assert "outside the build context" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,155 @@
+"""The layers of one platform's image, in order, as entries: the accounts layer (from
+``[[users]]``/``[[groups]]``), then each ``[[layers]]`` table with its whiteouts and
+tarball members. The merged view below each layer is kept only when a layer needs it
+(deletions match against it, owner names resolve through its /etc/passwd)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
+from builder.layer.entries import Entry, InlineContent, Kind
+from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_entries
+from builder.layer.sources import in_context, layer_entries
+from builder.model import Codec, Descriptor, Digest, Platform
+from builder.spec.values import ImageSpec, LayerSpec
+
+ACCOUNTS_WHERE = "[[users]]/[[groups]]"
+
+
+class BaseLayer(Protocol):
+    """A layer of the base image, as far as the merged view needs it."""
+
+    @property
+    def descriptor(self) -> Descriptor: ...
+
+    @property
+    def diff_id(self) -> Digest: ...
+
+    def open(self) -> BinaryIO: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One layer to build: its name, its codec and its sorted entries."""
+
+    name: str
+    codec: Codec
+    entries: list[Entry]
+
+
+def needs_lower(spec: ImageSpec) -> bool:
+    """Whether the build must know the files below its layers.
+
+    Deletions match against them and account names resolve through their
+    /etc/passwd and /etc/group; nothing else does, so a build without these
+    reads no base layer (a push to the base's registry then mounts them all).
+    """
+    if spec.users or spec.groups or not _numeric(spec.config.user):
+        return True
+    for layer in spec.layers:
+        if layer.delete or layer.opaque:
+            return True
+        owners = [layer.tar_owner, *(f.owner for f in layer.files)]
+        owners += [d.owner for d in layer.dirs] + [s.owner for s in layer.symlinks]
+        owners += [c.owner for c in layer.content]
+        if any(owner is not None and not _numeric(str(owner)) for owner in owners):
+            return True
+    return False
+
+
+def _numeric(owner: str) -> bool:
+    return all(part.isdigit() for part in owner.split(":") if part)
+
+
+def plan_layers(
+    spec: ImageSpec,
+    platform: Platform,
+    base: Sequence[BaseLayer] | None,
+    base_name: str,
+    work: Path,
+) -> Iterator[Planned]:
+    """Each layer's entries in build order; the next is planned once the caller asks."""
+    track = needs_lower(spec)
+    lower = _lower_of(base or (), base_name) if track else LowerFS()
+    accounts = _accounts(spec, lower)
+    parents = base is None
+    layers = [s for s in spec.layers if not s.platforms or platform in s.platforms]
+    if spec.users or spec.groups:
+        table = LayerSpec("accounts", spec.codec, where=ACCOUNTS_WHERE)
+        extra = _account_files(accounts, lower)
+        entries = layer_entries(
+            table, spec.context, platform, extra=extra, implicit_parents=parents
+        )
+        yield Planned("accounts", spec.codec, entries)
+        if track and layers:
+            lower.apply(entry_members(entries))
+    for number, layer in enumerate(layers, 1):
+        entries = _entries(layer, spec, platform, lower, accounts, work, parents)
+        yield Planned(layer.name, layer.codec, entries)
+        if track and number < len(layers):
+            lower.apply(entry_members(entries))
+
+
+def _lower_of(base: Sequence[BaseLayer], name: str) -> LowerFS:
+    """The merged view of the base's layers (their diff_ids checked on the way)."""
+    lower = LowerFS()
+    for layer in base:
+        lower.apply(read_layer(layer.open(), layer.descriptor, layer.diff_id, name))
+    return lower
+
+
+def _accounts(spec: ImageSpec, lower: LowerFS) -> Accounts:
+    accounts = Accounts.parse(lower.content(PASSWD), lower.content(GROUP), lower.content(SHADOW))
+    accounts = accounts.merged(spec.users, spec.groups)
+    if spec.config.user:
+        accounts.check_user(spec.config.user, f"{spec.path}: [config] user")
+    return accounts
+
+
+def _account_files(accounts: Accounts, lower: LowerFS) -> list[tuple[Entry, str]]:
+    """The merged account files; /etc/shadow keeps the base's mode and owner."""
+    passwd, group, shadow = accounts.render()
+    files = [
+        (Entry(PASSWD, Kind.FILE, 0o644, content=InlineContent(passwd)), ACCOUNTS_WHERE),
+        (Entry(GROUP, Kind.FILE, 0o644, content=InlineContent(group)), ACCOUNTS_WHERE),
+    ]
+    below = lower.nodes.get(SHADOW)
+    if shadow is not None and below is not None:
+        entry = Entry(SHADOW, Kind.FILE, below.mode, below.uid, below.gid, InlineContent(shadow))
+        files.append((entry, ACCOUNTS_WHERE))
+    return files
+
+
+def _entries(
+    layer: LayerSpec,
+    spec: ImageSpec,
+    platform: Platform,
+    lower: LowerFS,
+    accounts: Accounts,
+    work: Path,
+    implicit_parents: bool,
+) -> list[Entry]:
+    """Entries of one [[layers]] table: whiteouts, tarball members, then its own entries."""
+    extra = [(e, f"{layer.where} (delete/opaque)") for e in whiteout_entries(layer, lower)]
+    groups: Sequence[Sequence[str]] = ()
+    if layer.tar:
+        where = f"{layer.where} (tar '{layer.tar}')"
+        owner = accounts.resolve(layer.tar_owner, where) if layer.tar_owner else None
+        from builder.layer.tarimport import import_tar  # only a build that imports pays for it
+
+        imported = import_tar(in_context(spec.context, layer.tar, where), work, where, owner)
+        extra += [(e, where) for e in imported.entries]
+        groups = imported.groups
+    return layer_entries(
+        layer,
+        spec.context,
+        platform,
+        accounts.resolve,
+        extra=extra,
+        extra_groups=groups,
+        implicit_parents=implicit_parents,
+    )
