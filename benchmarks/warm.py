@@ -72,6 +72,7 @@ def main() -> None:
     bale = [sys.executable, "-m", "builder.cli.entry", "build", "-q"]
     bale += ["-o", f"oci:{args.work / 'out'}"]
     floor = [sys.executable, "-c", FLOOR, str(context)]
+    time.sleep(2.2)  # a fresh copy is racy: its layer would not be recorded
     wall(bale, context, env)
     time.sleep(2.2)
     wall(bale, context, env)  # the full program once more: it records the rebuild

@@ -13,7 +13,7 @@ from threading import Lock
 from typing import TYPE_CHECKING
 
 from builder.commands.cachepublish import publish
-from builder.commands.layersource import LayerResolver, RegistryCaches
+from builder.commands.layersource import CacheClients, LayerResolver, RegistryCaches
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
 from builder.formats.sinks import write_output
@@ -204,8 +204,10 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     annotations = dict(spec.annotations)
     caches = _caches(options, spec)
     warn = options.warn or _quiet
-    cache_clients = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
-    with tempfile.TemporaryDirectory(prefix="bale-") as work, cache_clients:
+    own = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
+    hosts = frozenset(parse_reference(o.name).registry for o in outputs if o.transport == "docker")
+    cache_clients = CacheClients(clients, own, hosts)
+    with tempfile.TemporaryDirectory(prefix="bale-") as work, own:
         needs_bytes = _needs_bytes(outputs, caches)
         resolver = LayerResolver(
             options.cache, caches, cache_clients, Path(work), needs_bytes, warn

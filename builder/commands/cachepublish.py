@@ -12,20 +12,19 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from builder.commands.layersource import AnyLayer, RegistryCaches, Warn
+from builder.commands.layersource import AnyLayer, ClientSource, RegistryCaches, Warn
 from builder.errors import BaleError
 from builder.reference import Reference, parse_reference
 from builder.spec.locations import Output
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
-    from builder.registry.options import Clients
 
 
 def publish(
     layers: Mapping[str, tuple[AnyLayer, str]],
     caches: RegistryCaches,
-    clients: Clients,
+    clients: ClientSource,
     outputs: Sequence[Output],
     warn: Warn,
 ) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import RLock
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Protocol, Union
 
 from builder.errors import BaleError
 from builder.layer.build import REGISTRY_CACHE, Layer
@@ -58,6 +58,25 @@ class RegistryCaches:
         return bool(self.sources or self.targets)
 
 
+class ClientSource(Protocol):
+    """Where the registry cache gets its clients: ``Clients``, or ``CacheClients``."""
+
+    def get(self, registry: str) -> RegistryClient: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CacheClients:
+    """The build's own client for a registry it pushes to (one connection, one token),
+    else a client whose requests are tried twice: a cache is only an optimisation."""
+
+    main: Clients
+    own: Clients
+    pushed: frozenset[str]
+
+    def get(self, registry: str) -> RegistryClient:
+        return (self.main if registry in self.pushed else self.own).get(registry)
+
+
 @dataclass
 class _Found:
     """The merged entries of every ``--cache-from`` cache, read once on first use."""
@@ -73,7 +92,7 @@ class LayerResolver:
         self,
         local: LayerCache | None,
         caches: RegistryCaches,
-        clients: Clients | None,
+        clients: ClientSource | None,
         work: Path,
         needs_bytes: bool,
         warn: Warn,
