@@ -171,7 +171,7 @@ def test_two_runners_share_layers_through_the_registry(
     capsys.readouterr()
     assert main(["verify", "--json", "-f", str(third.context / "image.toml")]) == 0
     verified = json.loads(capsys.readouterr().out)
-    assert one["digest"] in json.dumps(verified)
+    assert verified["reproducible"] and verified["digests"] == [one["digest"]] * 2
 
 
 def test_a_hit_into_a_layout_downloads_and_verifies_the_blob(
@@ -196,6 +196,20 @@ def test_a_hit_into_a_layout_downloads_and_verifies_the_blob(
     # The downloaded blobs now sit in runner 2's local cache: a rebuild there is local.
     code, again, _ = second.build(capsys, "-o", f"oci:{out}", "--cache-from", cache)
     assert sources(again) == {"deps": "local-cache", "app": "local-cache"}
+    # Without --json, stderr says the same: one line per layer.
+    third = Runner(origin, tmp_path / "r3", 5, monkeypatch)
+    monkeypatch.setenv("BALE_CACHE_DIR", str(third.cache))
+    capsys.readouterr()
+    spec = str(third.context / "image.toml")
+    assert (
+        main(["build", "-f", spec, "-o", f"oci:{tmp_path / 'three'}", "--cache-from", cache]) == 0
+    )
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("layer ")]
+    digests = layer_digests(one)
+    assert lines == [
+        f"layer deps: registry cache {digests[0]}",
+        f"layer app: registry cache {digests[1]}",
+    ]
 
 
 def test_a_changed_file_rebuilds_only_its_layer(
