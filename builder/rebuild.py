@@ -37,6 +37,8 @@ ENVIRONMENT = (
     "GITHUB_OUTPUT",
 )
 Stamp = list[int]
+# A context this large is walked by no build that stays fast: not worth recording.
+MAX_PATHS = 200_000
 # What the recorded build printed: (stdout, stderr). A tuple, not a dataclass:
 # importing dataclasses would cost this path a third of its time.
 Replay = tuple[str, str]
@@ -55,11 +57,13 @@ def _stamp(st: os.stat_result) -> Stamp:
 
 def tree(root: str, skip: Iterable[str]) -> list[tuple[str, Stamp]]:
     """Every path under ``root`` (itself included) with its lstat data, sorted; ``skip``
-    (absolute paths) are left out with everything below them."""
+    (absolute paths) are left out with everything below them. OSError past ``MAX_PATHS``."""
     skipped = {os.path.abspath(path) for path in skip}
     found = [(".", _stamp(os.lstat(root)))]
     pending = [(root, "")]
     while pending:
+        if len(found) > MAX_PATHS:
+            raise OSError(f"{root} holds more than {MAX_PATHS} paths; not recorded")
         directory, rel = pending.pop()
         with os.scandir(directory) as children:
             for child in children:
