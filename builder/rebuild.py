@@ -6,7 +6,7 @@ caches, bale records (``<cache>/rebuilds/<key>.json``) the stat data of every
 path under the build context (the outputs excepted) taken *before* that build
 and checked again after it, the stat data of the files it left in each
 layout, and what it printed. ``key`` hashes bale's version, the arguments,
-the working directory and the environment variables a build reads.
+the working directory and the environment variables a build reads (CI ones included).
 
 The next identical command lstat-s the same paths; if every one matches
 (type, mode, size, mtime, ctime, inode, device, and no path added or
@@ -36,6 +36,8 @@ ENVIRONMENT = (
     "BALE_CACHE_MAX_ENTRIES",
     "GITHUB_OUTPUT",
 )
+# Provenance reads GitHub Actions' and GitLab CI's variables (builder/supply/ci.py).
+CI_PREFIXES = ("GITHUB_", "GITLAB_", "CI_", "RUNNER_")
 Stamp = list[int]
 # A context this large is walked by no build that stays fast: not worth recording.
 MAX_PATHS = 200_000
@@ -45,8 +47,10 @@ Replay = tuple[str, str]
 
 
 def key(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> str:
-    """The record name of one command: version, arguments, directory and environment."""
+    """The record name of one command: version, arguments, directory and environment
+    (the variables a build reads, and every CI variable: provenance records some)."""
     wanted = {name: env.get(name, "") for name in ENVIRONMENT}
+    wanted.update((name, env[name]) for name in env if name.startswith(CI_PREFIXES))
     text = json.dumps([__version__, list(argv), cwd, wanted])
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -21,8 +21,10 @@ from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.rebuildrecord import record, snapshot
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
+from builder.cli.sbom import add_sbom, add_supply_flags, supply_overrides
 from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
+from builder.layer.build import CREATED_BY_PREFIX
 from builder.layer.cache import LayerCache, prune
 from builder.spec.locations import DEFAULT_OUTPUT, parse_output
 
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     add_diff(commands)
     add_verify(commands)
     add_index(commands, _Parser)
+    add_sbom(commands)
     add_commands(commands)
     _cache_commands(commands)
     return parser
@@ -90,6 +93,7 @@ def _add_build(commands: Any) -> None:
     b.add_argument(
         "--locked", action="store_true", help="fail unless image.lock exists and matches the base"
     )
+    add_supply_flags(b)
     add_registry_flags(b)
     b.add_argument(
         "--no-cache",
@@ -185,6 +189,7 @@ def _build(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be 0 or more")
     default = [] if args.push else [DEFAULT_OUTPUT]
     platforms, all_platforms = platforms_arg(args.platform)
+    sbom, provenance = supply_overrides(args)
     bars = _progress(args)
     options = BuildOptions(
         spec_path=Path(args.file),
@@ -199,7 +204,10 @@ def _build(args: argparse.Namespace) -> int:
         push=args.push,
         by_digest=args.by_digest,
         locked=args.locked,
-        warn=lambda message: print(f"bale: {message}", file=sys.stderr),
+        warn=_warn,
+        note=None if args.quiet else _warn,
+        sbom=sbom,
+        provenance=provenance,
         **cache_options(args),
     )
     taken = snapshot(args, options.outputs)
@@ -234,10 +242,14 @@ def _report_layers(result: BuildResult) -> None:
         for layer in image.layers:
             source = getattr(layer, "source", "")
             if source:
-                name = layer.created_by.removeprefix("bale: layer ")
+                name = layer.created_by.removeprefix(CREATED_BY_PREFIX)
                 where = f" ({image.platform})" if several else ""
                 digest = layer.descriptor.digest
                 print(f"layer {name}{where}: {_SOURCES[source]} {digest}", file=sys.stderr)
+
+
+def _warn(message: str) -> None:
+    print(f"bale: {message}", file=sys.stderr)
 
 
 def summary(result: BuildResult) -> dict[str, Any]:
@@ -262,6 +274,14 @@ def summary(result: BuildResult) -> dict[str, Any]:
                 ],
             }
             for image in result.images
+        ],
+        "referrers": [
+            {
+                "artifactType": referrer.artifact_type,
+                "digest": str(referrer.manifest.descriptor.digest),
+                "subject": str(referrer.subject.digest),
+            }
+            for referrer in result.referrers
         ],
     }
 

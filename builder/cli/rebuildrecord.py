@@ -60,7 +60,10 @@ def record(
     for output in result.outputs:
         root = output.path.resolve()
         paths += [str(root / "index.json"), str(root / "oci-layout")]
-        paths += [str(blob_path(root, blob.descriptor)) for blob in result.blobs]
+        blobs = [*result.blobs]
+        for referrer in result.referrers:
+            blobs += [referrer.manifest, *referrer.blobs]
+        paths += [str(blob_path(root, blob.descriptor)) for blob in blobs]
     try:
         rebuild.save(name, taken.context, taken.skip, taken.before, paths, printed)
     except OSError as exc:

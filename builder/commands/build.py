@@ -16,22 +16,24 @@ from builder.commands.cachepublish import publish
 from builder.commands.layersource import CacheClients, LayerResolver, RegistryCaches
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
-from builder.formats.sinks import write_output
-from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob
-from builder.layer.build import Layer, build_layer
+from builder.formats.sinks import dropped_note, write_output
+from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob, rfc3339
+from builder.layer.build import CREATED_BY_PREFIX, Layer, build_layer
 from builder.layer.cache import LayerCache
 from builder.layer.entries import Entry
 from builder.layer.plan import plan_layers
 from builder.layer.tarwriter import tar_size
-from builder.model import Blob, Codec, Descriptor, Platform
+from builder.model import Blob, Codec, Descriptor, Digest, Platform
 from builder.reference import Reference, parse_reference
 from builder.registry.failures import RetryPolicy
 from builder.registry.options import Clients
 from builder.spec.load import check_tag, load
 from builder.spec.locations import Location, Output
 from builder.spec.values import ImageSpec
+from builder.supply.attachment import Referrer
 
 if TYPE_CHECKING:
+    from builder.commands.attach import Built
     from builder.commands.bases import BaseImage
     from builder.commands.layersource import AnyLayer
 
@@ -61,6 +63,11 @@ class BuildOptions:
     cache_from: tuple[Reference, ...] | None = None
     cache_to: tuple[Reference, ...] | None = None
     cache_max_entries: int | None = None
+    # Information that is not a warning (silent under --quiet).
+    note: Callable[[str], None] | None = None
+    # None: as image.toml says ([image] sbom, [image] provenance).
+    sbom: tuple[str, ...] | None = None
+    provenance: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,9 @@ class BuildResult:
     # Built from the context alone (scratch, no tarball, no registry cache): a
     # no-change rebuild can be vouched for by stat data (builder.rebuild).
     self_contained: bool = False
+    # SBOMs and provenance, each an OCI 1.1 artifact manifest whose subject is
+    # a platform manifest; their blobs are not in ``blobs``.
+    referrers: tuple[Referrer, ...] = ()
 
     @property
     def blobs(self) -> list[Blob]:
@@ -119,12 +129,20 @@ class _LayerBuilder:
         self.resolver = resolver
         self.share = share  # several platforms: worth hashing every entry to find shared layers
         self.built: dict[tuple[object, ...], AnyLayer] = {}
+        # Each layer's entries by diff_id: the SBOM reads bale's files from them.
+        self.entries: dict[Digest, Sequence[Entry]] = {}
         self.lock = Lock()
 
     def layers(self, platform: Platform, base: BaseImage | None) -> list[AnyLayer]:
         below = base.layers if base is not None else None
         plans = plan_layers(self.spec, platform, below, base.name if base else "", self.work)
-        return [self.layer(plan.name, plan.codec, plan.entries, platform) for plan in plans]
+        layers = []
+        for plan in plans:
+            layer = self.layer(plan.name, plan.codec, plan.entries, platform)
+            with self.lock:
+                self.entries.setdefault(layer.diff_id, plan.entries)
+            layers.append(layer)
+        return layers
 
     def layer(
         self, name: str, codec: Codec, entries: Sequence[Entry], platform: Platform
@@ -137,7 +155,7 @@ class _LayerBuilder:
         progress = None
         if self.options.progress is not None:
             progress = self.options.progress(name, tar_size(entries))
-        created_by = f"bale: layer {name}"
+        created_by = f"{CREATED_BY_PREFIX}{name}"
 
         def make(directory: Path, hashes: dict[str, str] | None) -> Layer:
             threads = self.options.threads
@@ -186,10 +204,19 @@ def build(options: BuildOptions, spec: ImageSpec | None = None) -> BuildResult:
     """
     clients = options.clients or Clients()
     try:
-        return _build(options, spec or load(options.spec_path), clients)
+        return _build(options, _overridden(spec or load(options.spec_path), options), clients)
     finally:
         if clients is not options.clients:
             clients.close()
+
+
+def _overridden(spec: ImageSpec, options: BuildOptions) -> ImageSpec:
+    """image.toml with what the command line overrides (SBOM formats, provenance)."""
+    if options.sbom is not None:
+        spec = dataclasses.replace(spec, sbom=options.sbom)
+    if options.provenance is not None:
+        spec = dataclasses.replace(spec, provenance=options.provenance)
+    return spec
 
 
 def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildResult:
@@ -204,10 +231,10 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     annotations = dict(spec.annotations)
     caches = _caches(options, spec)
     warn = options.warn or _quiet
-    own = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
+    twice = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
     hosts = frozenset(parse_reference(o.name).registry for o in outputs if o.transport == "docker")
-    cache_clients = CacheClients(clients, own, hosts)
-    with tempfile.TemporaryDirectory(prefix="bale-") as work, own:
+    cache_clients = CacheClients(clients, twice, hosts)
+    with tempfile.TemporaryDirectory(prefix="bale-") as work, twice:
         needs_bytes = _needs_bytes(outputs, caches)
         resolver = LayerResolver(
             options.cache, caches, cache_clients, Path(work), needs_bytes, warn
@@ -215,31 +242,50 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
         share = len(requested) > 1
         builder = _LayerBuilder(spec, created, Path(work), options, share, resolver)
 
-        def one(wanted: Platform | None) -> Image:
+        # SBOM and provenance writers load only when a build runs.
+        from builder.commands.attach import Built, referrers, with_sboms
+        from builder.supply.inventory import named
+
+        def one(wanted: Platform | None) -> Built:
             base = _load_base(base_ref, wanted, clients) if base_ref else None
             platform = wanted or (base.platform if base else Platform.host())
             parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
             layers = builder.layers(platform, base)
-            return assemble(platform, created, spec.config, layers, annotations, spec.format, parts)
+            image = assemble(
+                platform, created, spec.config, layers, annotations, spec.format, parts
+            )
+            base_named = named(spec.base, base.digest, platform) if base else None
+            own_from = len(base.layers) if base else 0
+            own = [builder.entries[layer.diff_id] for layer in layers]
+            cache_root = options.cache.root if options.cache else None
+            return with_sboms(spec, Built(image, own_from, base_named), created, own, cache_root)
 
         if len(requested) == 1:
-            images: tuple[Image, ...] = (one(requested[0]),)
+            builds: tuple[Built, ...] = (one(requested[0]),)
         else:
             with ThreadPoolExecutor(max_workers=PLATFORM_JOBS) as pool:
-                images = tuple(pool.map(one, requested))
+                builds = tuple(pool.map(one, requested))
+        images = tuple(built.image for built in builds)
+        recorded = _provenance_options(spec, tags, created)
+        attached = referrers(spec, builds, created, recorded)
         index = None
         root = images[0].manifest.descriptor
         if len(images) > 1 or spec.index == "always":
             index = index_blob(images, annotations, spec.format)
             root = index.descriptor
         alone = spec.base_ref is None and not caches.active and not any(x.tar for x in spec.layers)
-        result = BuildResult(root, images, tags, outputs, index, self_contained=alone)
+        result = BuildResult(
+            root, images, tags, outputs, index, referrers=attached, self_contained=alone
+        )
         platform = images[0].platform if len(images) == 1 else None
         blobs, jobs = result.blobs, options.threads
         pushed: list[str] = []
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
-            pushed += write_output(output, blobs, root, out_tags, created, platform, clients, jobs)
+            _note_dropped(output, attached, options.note)
+            pushed += write_output(
+                output, blobs, root, out_tags, created, platform, clients, jobs, attached
+            )
         if caches.targets:
             publish(resolver.publish, caches, cache_clients, outputs, warn)
     return dataclasses.replace(result, pushed=tuple(pushed))
@@ -266,6 +312,29 @@ def _caches(options: BuildOptions, spec: ImageSpec) -> RegistryCaches:
 
 def _quiet(message: str) -> None:
     """Warnings of a build run as a library (the CLI prints them)."""
+
+
+def _provenance_options(spec: ImageSpec, tags: Sequence[str], created: int) -> dict[str, object]:
+    """The build options a provenance statement records (where outputs go is not one).
+
+    Each statement adds its own ``platform``.
+    """
+    return {
+        "tags": list(tags),
+        "created": rfc3339(created),
+        "format": spec.format,
+        "index": spec.index,
+        "sbom": list(spec.sbom),
+    }
+
+
+def _note_dropped(
+    output: Output, attached: Sequence[Referrer], note: Callable[[str], None] | None
+) -> None:
+    """An archive output leaves the referrers out: say so once per output, and go on."""
+    message = dropped_note(output, attached)
+    if message is not None and note is not None:
+        note(message)
 
 
 def _load_base(ref: Location, wanted: Platform | None, clients: Clients) -> BaseImage:

@@ -134,14 +134,23 @@ def read_index(root: Path) -> dict[str, Any]:
     return document
 
 
-def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str]) -> bytes:
-    """Move ``tags`` to ``root``; keep every other image the layout holds."""
+def _updated_index(
+    index: dict[str, Any],
+    root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor] = (),
+) -> bytes:
+    """Move ``tags`` to ``root`` and list ``referrers`` once each, untagged; keep every
+    other image the layout holds."""
+    listed = {str(referrer.digest) for referrer in referrers}
     kept = []
     for item in index["manifests"]:
         annotations = item.get("annotations") or {}
         if tags and annotations.get(ANNOTATION_REF_NAME) in tags:
             continue
         if not tags and not annotations and item.get("digest") == str(root.digest):
+            continue
+        if item.get("digest") in listed and ANNOTATION_REF_NAME not in annotations:
             continue
         kept.append(item)
     new = [
@@ -150,13 +159,18 @@ def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str])
         ).to_json()
         for tag in tags
     ] or [root.to_json()]
+    new += [referrer.to_json() for referrer in referrers]
     return canonical_json({**index, "manifests": kept + new})
 
 
 def write_layout(
-    root: Path, blobs: Sequence[Blob], index_root: Descriptor, tags: Sequence[str]
+    root: Path,
+    blobs: Sequence[Blob],
+    index_root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor] = (),
 ) -> None:
-    """Add ``blobs`` and point ``tags`` at ``index_root``; all or nothing."""
+    """Add ``blobs``, point ``tags`` at ``index_root`` and list ``referrers``; all or nothing."""
     existed = root.exists()
     added: list[Path] = []
     try:
@@ -172,7 +186,7 @@ def write_layout(
             else:
                 _write_atomic(path, _verified_chunks(blob))
             added.append(path)
-        updated = _updated_index(index, index_root, tags)
+        updated = _updated_index(index, index_root, tags, referrers)
         if added or _current(root / "index.json") != updated:
             _write_atomic(root / "index.json", [updated])
             _fsync_dir(root)
@@ -221,11 +235,14 @@ class LayoutStore:
     def close(self) -> None:
         """Nothing to release; present so every local store closes alike."""
 
-    def lookup(self, tag: str) -> Descriptor:
-        """The index.json entry named ``tag``; with no tag, the only entry."""
+    def index_entries(self) -> list[Descriptor]:
+        """Every entry of index.json: tagged images, untagged ones and referrers."""
         data = (self.root / "index.json").read_bytes()
         try:
-            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
+            return [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
         except (ValueError, AttributeError) as exc:
             raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
-        return pick_entry(entries, tag, self.name, ref_names)
+
+    def lookup(self, tag: str) -> Descriptor:
+        """The index.json entry named ``tag``; with no tag, the only image."""
+        return pick_entry(self.index_entries(), tag, self.name, ref_names)

@@ -99,3 +99,15 @@ def test_a_bad_image_file_is_named_by_its_own_path(
     missing = tmp_path / "nope.toml"
     assert main(["verify", "-f", str(missing)]) == 1
     assert f"{missing}: no such file" in capsys.readouterr().err
+
+
+def test_verify_takes_the_registry_flags_a_registry_base_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base behind a private CA or a slow registry must be reachable from verify too."""
+    spec = tmp_path / "image.toml"
+    spec.write_text('[[layers]]\ncontent = [{ dst = "/a", text = "a" }]\n')
+    missing = tmp_path / "ca.pem"
+    assert main(["verify", "-f", str(spec), "--ca-cert", str(missing)]) == 2
+    assert f"--ca-cert {missing}: no such file" in capsys.readouterr().err
+    assert main(["verify", "-q", "-f", str(spec), "--read-timeout", "5", "--retries", "2"]) == 0
