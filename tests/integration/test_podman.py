@@ -39,7 +39,10 @@ def podman(tmp_path: Path) -> Iterator[list[str]]:
     tool = require_tool("podman")
     with tempfile.TemporaryDirectory(prefix="bp-", dir="/tmp") as runroot:
         store = tmp_path / "podman"
-        command = [tool, "--root", str(store), "--runroot", runroot, "--storage-driver", "vfs"]
+        # Its own libpod tmpdir too: `system reset` below empties it, and a shared one
+        # (/run/libpod) loses the exit codes of containers other podman runs are waiting for.
+        state = ["--runroot", runroot, "--tmpdir", f"{runroot}/libpod"]
+        command = [tool, "--root", str(store), *state, "--storage-driver", "vfs"]
         yield command
         subprocess.run([*command, "system", "reset", "--force"], capture_output=True, check=False)
 
