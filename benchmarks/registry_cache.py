@@ -15,6 +15,9 @@ BALE_CACHE_DIR, each push into a fresh repository, one run each:
 - cold: build + push, no cache;
 - hit: build + push with ``--cache-from`` (every layer a registry hit, mounted).
 
+All three run twice: with bale's defaults (SBOM and provenance attached, which
+hash every file again for the SBOM) and with ``--no-sbom --no-provenance``.
+
 It prints hit / cold, and the cost of the content keys alone (hashing every
 file of a fresh copy) against the cold build. Not a test: nothing asserts a time.
 """
@@ -104,7 +107,8 @@ def bale(context: Path, cache: Path, *flags: str) -> tuple[float, dict[str, obje
     return time.perf_counter() - start, json.loads(done.stdout)
 
 
-def runners(corpus: Path, work: Path) -> None:
+def runners(corpus: Path, work: Path, extra: tuple[str, ...]) -> None:
+    print("flags:", " ".join(extra) or "(defaults: SBOM and provenance on)")
     with tempfile.TemporaryDirectory(dir=work) as scratch:
         base = Path(scratch)
         registry = plain_registry(base / "registry")
@@ -120,7 +124,8 @@ def runners(corpus: Path, work: Path) -> None:
             ):
                 context = clone(corpus, base / name)
                 out = f"docker://{reg.host}/bench/{name}:v1"
-                times[name], summary = bale(context, base / f"cache-{name}", "-o", out, *flags)
+                cache_dir = base / f"cache-{name}"
+                times[name], summary = bale(context, cache_dir, "-o", out, *flags, *extra)
                 layers = summary["images"][0]["layers"]  # type: ignore[index]
                 print(f"{name}: {times[name]:.2f} s, layers {[x['source'] for x in layers]}")
             keys = key_time(clone(corpus, base / "keys"))
@@ -156,7 +161,8 @@ def main() -> None:
     if shutil.which("docker-registry") is None:
         sys.exit("docker-registry is not installed (apt-get install docker-registry)")
     hashes(corpus)
-    runners(corpus, args.work)
+    runners(corpus, args.work, ())
+    runners(corpus, args.work, ("--no-sbom", "--no-provenance"))
 
 
 if __name__ == "__main__":
