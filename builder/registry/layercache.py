@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ CACHE_TYPE = "application/vnd.bale.layer-cache.v1+json"
 CACHE_VERSION = 1
 DEFAULT_MAX_ENTRIES = 1000
 MAX_CACHE_BLOB = 16 << 20
-WRITE_ATTEMPTS = 5
+WRITE_ATTEMPTS = 10
 # A competing writer's check-then-PUT takes two requests: milliseconds, not this.
 SETTLE_S = 0.5
 EMPTY = Descriptor(OCI_EMPTY, Digest.of(b"{}"), 2)
@@ -186,6 +187,7 @@ def write_cache(
             if _holds(current.entries, new, entries):
                 return len(current.entries)
         else:
+            time.sleep(random.uniform(0, SETTLE_S))  # writers in step would collide again
             current = _replaceable(client, ref)
     raise RegistryError(
         f"cache {ref}: other writers moved the tag {WRITE_ATTEMPTS} times while this build "
