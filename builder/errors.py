@@ -57,3 +57,7 @@ class AuthError(RegistryError):
 
 class LockError(BaleError):
     """image.lock is missing, unreadable or disagrees with image.toml (``--locked``)."""
+
+
+class SigningError(BaleError):
+    """A signing or verification key cannot be used (not a key, wrong passphrase, wrong type)."""

@@ -22,6 +22,7 @@ from builder.cli.rebuildrecord import record, snapshot
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
 from builder.cli.sbom import add_sbom, add_supply_flags, supply_overrides
+from builder.cli.signing import add_check_signatures, add_sign_flag, signing_key
 from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
 from builder.layer.build import CREATED_BY_PREFIX
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     add_inspect(commands)
     add_diff(commands)
     add_verify(commands)
+    add_check_signatures(commands)
     add_index(commands, _Parser)
     add_sbom(commands)
     add_commands(commands)
@@ -95,6 +97,7 @@ def _add_build(commands: Any) -> None:
     )
     add_supply_flags(b)
     add_registry_flags(b)
+    add_sign_flag(b)
     b.add_argument(
         "--no-cache",
         dest="cache",
@@ -208,6 +211,7 @@ def _build(args: argparse.Namespace) -> int:
         note=None if args.quiet else _warn,
         sbom=sbom,
         provenance=provenance,
+        sign_key=signing_key(args.sign_key),
         **cache_options(args),
     )
     taken = snapshot(args, options.outputs)
@@ -277,9 +281,10 @@ def summary(result: BuildResult) -> dict[str, Any]:
         ],
         "referrers": [
             {
+                "subject": str(referrer.subject.digest),
                 "artifactType": referrer.artifact_type,
                 "digest": str(referrer.manifest.descriptor.digest),
-                "subject": str(referrer.subject.digest),
+                "size": referrer.manifest.descriptor.size,
             }
             for referrer in result.referrers
         ],

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from builder.commands.attach import Built
     from builder.commands.bases import BaseImage
     from builder.commands.layersource import AnyLayer
+    from builder.supply.sign import SigningKey
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
@@ -68,6 +69,7 @@ class BuildOptions:
     # None: as image.toml says ([image] sbom, [image] provenance).
     sbom: tuple[str, ...] | None = None
     provenance: bool | None = None
+    sign_key: SigningKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,17 +276,21 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             index = index_blob(images, annotations, spec.format)
             root = index.descriptor
         alone = spec.base_ref is None and not caches.active and not any(x.tar for x in spec.layers)
+        alone = alone and options.sign_key is None  # a key file lies outside the context
         result = BuildResult(
             root, images, tags, outputs, index, referrers=attached, self_contained=alone
         )
+        if options.sign_key is not None:
+            signed = _signed(result, options.sign_key, _signed_name(spec, outputs), created)
+            result = dataclasses.replace(result, referrers=result.referrers + signed)
         platform = images[0].platform if len(images) == 1 else None
         blobs, jobs = result.blobs, options.threads
         pushed: list[str] = []
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
-            _note_dropped(output, attached, options.note)
+            _note_dropped(output, result.referrers, options.note)
             pushed += write_output(
-                output, blobs, root, out_tags, created, platform, clients, jobs, attached
+                output, blobs, root, out_tags, created, platform, clients, jobs, result.referrers
             )
         if caches.targets:
             publish(resolver.publish, caches, cache_clients, outputs, warn)
@@ -312,6 +318,24 @@ def _caches(options: BuildOptions, spec: ImageSpec) -> RegistryCaches:
 
 def _quiet(message: str) -> None:
     """Warnings of a build run as a library (the CLI prints them)."""
+
+
+def _signed(result: BuildResult, key: SigningKey, name: str, created: int) -> tuple[Referrer, ...]:
+    """Signatures of every manifest and the index, and of each attachment the build made."""
+    from builder.supply.signing import signatures
+
+    subjects = [image.manifest.descriptor for image in result.images]
+    if result.index is not None:
+        subjects.append(result.index.descriptor)
+    return signatures(key, subjects, result.referrers, name, rfc3339(created))
+
+
+def _signed_name(spec: ImageSpec, outputs: Sequence[Output]) -> str:
+    """The repository a signature names: the first push target, else [image] repository."""
+    for output in outputs:
+        if output.transport == "docker":
+            return output.name
+    return spec.repository or ""
 
 
 def _provenance_options(spec: ImageSpec, tags: Sequence[str], created: int) -> dict[str, object]:

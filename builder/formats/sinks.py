@@ -13,7 +13,7 @@ from builder.formats.layout import write_layout
 from builder.model import Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.locations import Output
-from builder.supply.attachment import Referrer
+from builder.supply.attachment import Referrer, referrer_blobs
 
 
 def write_output(
@@ -33,9 +33,9 @@ def write_output(
     A ``docker://`` output is pushed with ``clients`` (``jobs`` parallel blob uploads;
     no tag at all pushes by digest only). Returns the references pushed (``REF@DIGEST``).
 
-    ``referrers`` (SBOMs, attestations) go beside the image in a layout, listed
-    untagged in index.json; the archives and a push leave them out (the caller
-    says so with ``dropped_note``).
+    ``referrers`` (signatures, SBOMs, attestations) go beside the image in a layout
+    (listed untagged in index.json) and in a push; the archives leave them out
+    (the caller says so with ``dropped_note``).
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
@@ -43,14 +43,15 @@ def write_output(
 
         active = clients or Clients()
         try:
-            return push(output, blobs, root, out_tags, active, jobs).references
+            return push(output, blobs, root, out_tags, active, jobs, referrers).references
         finally:
             if active is not clients:
                 active.close()
-    extra = [blob for referrer in referrers for blob in (*referrer.blobs, referrer.manifest)]
-    listed = [referrer.descriptor for referrer in referrers]
     if output.transport == "oci":
-        write_layout(output.path, [*blobs, *extra], root, out_tags, listed)
+        listed = [r.descriptor for r in referrers]
+        write_layout(
+            output.path, [*blobs, *referrer_blobs(referrers, blobs)], root, out_tags, listed
+        )
     elif output.transport == "oci-archive":
         write_oci_archive(output.path, blobs, root, out_tags, created)
     elif output.transport == "docker-archive":
@@ -72,6 +73,6 @@ def dropped_note(output: Output, referrers: Sequence[Referrer]) -> str | None:
         return None
     why = "has no place for" if output.transport == "docker-archive" else "is kept loadable without"
     return (
-        f"note: {output} {why} the SBOM and provenance (OCI 1.1 referrers); they are left "
-        "out of it. Add an oci:DIR output to keep them beside the image"
+        f"note: {output} {why} the signatures, SBOM and provenance (OCI 1.1 referrers); "
+        "they are left out of it. Add an oci:DIR output or push to keep them beside the image"
     )
