@@ -1,8 +1,8 @@
 """The no-change rebuild, answered from stat data alone before bale's modules load.
 
 After a ``bale build`` whose every layer came from the local cache, into OCI
-layouts only, from a scratch image without tarball imports or registry
-caches, bale records (``<cache>/rebuilds/<key>.json``) the stat data of every
+layouts only, from a scratch image without tarball imports, registry caches
+or a signing key, bale records (``<cache>/rebuilds/<key>.json``) the stat data of every
 path under the build context (the outputs excepted) taken *before* that build
 and checked again after it, the stat data of the files it left in each
 layout, and what it printed. ``key`` hashes bale's version, the arguments,

@@ -2,7 +2,8 @@
 
 A command can be replayed only if it writes OCI layouts alone, reads the
 local cache, pushes nothing, names no registry cache and appends nothing to
-``GITHUB_OUTPUT``; the build itself must be self-contained and take every
+``GITHUB_OUTPUT``; the build itself must be self-contained (scratch, no tarball,
+no registry cache, unsigned) and take every
 layer from the local cache (so the recorded lines say what a replay does).
 """
 
