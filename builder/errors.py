@@ -27,6 +27,10 @@ class SourceError(BaleError):
     """A build-context input cannot be used (missing, escaping, wrong type)."""
 
 
+class PackageError(BaleError):
+    """A Python distribution cannot be locked, fetched, chosen or installed."""
+
+
 class LayerError(BaleError):
     """A layer cannot be encoded or compressed."""
 

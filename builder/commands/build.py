@@ -7,11 +7,13 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
 
+from builder.cachedir import cache_dir
 from builder.commands.cachepublish import publish
 from builder.commands.layersource import CacheClients, LayerResolver, RegistryCaches
 from builder.commands.lock import pinned_base
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from builder.commands.attach import Built
     from builder.commands.bases import BaseImage
     from builder.commands.layersource import AnyLayer
+    from builder.layer.python.layer import PythonLayers
     from builder.supply.sign import SigningKey
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
@@ -134,10 +137,13 @@ class _LayerBuilder:
         # Each layer's entries by diff_id: the SBOM reads bale's files from them.
         self.entries: dict[Digest, Sequence[Entry]] = {}
         self.lock = Lock()
+        self._python: PythonLayers | None = None
 
     def layers(self, platform: Platform, base: BaseImage | None) -> list[AnyLayer]:
         below = base.layers if base is not None else None
-        plans = plan_layers(self.spec, platform, below, base.name if base else "", self.work)
+        python = self.python if any(s.python for s in self.spec.layers) else None
+        name = base.name if base else ""
+        plans = plan_layers(self.spec, platform, below, name, self.work, python)
         layers = []
         for plan in plans:
             layer = self.layer(plan.name, plan.codec, plan.entries, platform)
@@ -145,6 +151,20 @@ class _LayerBuilder:
                 self.entries.setdefault(layer.diff_id, plan.entries)
             layers.append(layer)
         return layers
+
+    @property
+    def python(self) -> PythonLayers:
+        """The build's Python installer, made on first use (it imports packaging, installer)."""
+        with self.lock:
+            if self._python is None:
+                from builder.layer.python.layer import PythonLayers
+
+                self._python = PythonLayers(self.spec.context, cache_dir(), self.work)
+            return self._python
+
+    def close(self) -> None:
+        if self._python is not None:
+            self._python.close()
 
     def layer(
         self, name: str, codec: Codec, entries: Sequence[Entry], platform: Platform
@@ -236,14 +256,21 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     twice = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
     hosts = frozenset(parse_reference(o.name).registry for o in outputs if o.transport == "docker")
     cache_clients = CacheClients(clients, twice, hosts)
-    with tempfile.TemporaryDirectory(prefix="bale-") as work, twice:
-        needs_bytes = _needs_bytes(outputs, caches)
-        resolver = LayerResolver(
-            options.cache, caches, cache_clients, Path(work), needs_bytes, warn
-        )
-        share = len(requested) > 1
-        builder = _LayerBuilder(spec, created, Path(work), options, share, resolver)
-
+    needs_bytes = _needs_bytes(outputs, caches)
+    with (
+        tempfile.TemporaryDirectory(prefix="bale-") as work,
+        twice,
+        closing(
+            _LayerBuilder(
+                spec,
+                created,
+                Path(work),
+                options,
+                len(requested) > 1,
+                LayerResolver(options.cache, caches, cache_clients, Path(work), needs_bytes, warn),
+            )
+        ) as builder,
+    ):
         # SBOM and provenance writers load only when a build runs.
         from builder.commands.attach import Built, referrers, with_sboms
         from builder.supply.inventory import named
@@ -293,7 +320,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 output, blobs, root, out_tags, created, platform, clients, jobs, result.referrers
             )
         if caches.targets:
-            publish(resolver.publish, caches, cache_clients, outputs, warn)
+            publish(builder.resolver.publish, caches, cache_clients, outputs, warn)
     return dataclasses.replace(result, pushed=tuple(pushed))
 
 

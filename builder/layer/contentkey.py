@@ -21,7 +21,7 @@ from typing import Any
 import deflate
 import zstandard
 
-from builder.layer.entries import Content, Entry, HostFile, InlineContent
+from builder.layer.entries import Content, Entry, HostFile, InlineContent, ZipMember
 from builder.model import Codec
 
 # Bump whenever the tar encoding or the chunking changes the bytes of a layer.
@@ -37,6 +37,8 @@ def stat_identity(content: Content) -> tuple[Any, ...] | None:
         return ("host", content.path, *st)
     if isinstance(content, InlineContent):
         return ("inline", hashlib.sha256(content.data).hexdigest())
+    if isinstance(content, ZipMember):
+        return ("zip", content.sha256, content.size)
     return None
 
 
@@ -49,6 +51,8 @@ def content_identity(hashes: Mapping[str, str]) -> Identity:
             return None if digest is None else ("bytes", content.size, digest)
         if isinstance(content, InlineContent):
             return ("bytes", content.size, hashlib.sha256(content.data).hexdigest())
+        if isinstance(content, ZipMember):  # a wheel member: its RECORD's sha256
+            return ("bytes", content.size, content.sha256)
         return None
 
     return identity
