@@ -189,8 +189,10 @@ def write_layout(
             else:
                 _write_atomic(path, _verified_chunks(blob))
             added.append(path)
-        _write_atomic(root / "index.json", [_updated_index(index, index_root, tags, referrers)])
-        _fsync_dir(root)
+        updated = _updated_index(index, index_root, tags, referrers)
+        if added or _current(root / "index.json") != updated:
+            _write_atomic(root / "index.json", [updated])
+            _fsync_dir(root)
     except BaseException as exc:
         for path in added:
             path.unlink(missing_ok=True)
@@ -199,6 +201,14 @@ def write_layout(
         if isinstance(exc, OSError):
             raise LayoutError(f"cannot write the OCI layout {root}: {exc}") from exc
         raise
+
+
+def _current(path: Path) -> bytes | None:
+    """The bytes of ``path`` now, None when unreadable: an unchanged index is not rewritten."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _fsync_dir(path: Path) -> None:
