@@ -13,12 +13,13 @@ from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
 
+from builder.atomic import sweep, temp_dir
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
 from builder.formats.sinks import write_output
 from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob
 from builder.layer.build import Layer, build_layer
-from builder.layer.cache import LayerCache
+from builder.layer.cache import LayerCache, sweep_cache
 from builder.layer.entries import Entry
 from builder.layer.plan import plan_layers
 from builder.layer.tarwriter import tar_size
@@ -178,8 +179,9 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     requested = _requested(options, spec, base_ref, clients)
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
-    with tempfile.TemporaryDirectory(prefix="bale-") as work:
-        builder = _LayerBuilder(spec, created, Path(work), options, len(requested) > 1)
+    _sweep(options.cache)
+    with temp_dir("build") as work:
+        builder = _LayerBuilder(spec, created, work, options, len(requested) > 1)
 
         def one(wanted: Platform | None) -> Image:
             base = _load_base(base_ref, wanted, clients) if base_ref else None
@@ -204,8 +206,18 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
         pushed: list[str] = []
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
-            pushed += write_output(output, blobs, root, out_tags, created, platform, clients, jobs)
+            pushed += write_output(
+                output, blobs, root, out_tags, created, platform, clients, jobs, options.warn
+            )
     return dataclasses.replace(result, pushed=tuple(pushed))
+
+
+def _sweep(cache: LayerCache | None) -> None:
+    """Remove what killed bales left in the cache and TMPDIR (outputs sweep their own)."""
+    if cache is not None:
+        sweep_cache(cache.root)
+    else:
+        sweep(Path(tempfile.gettempdir()), "bale-")
 
 
 def _load_base(ref: Location, wanted: Platform | None, clients: Clients) -> BaseImage:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from builder.atomic import temp_dir
 from builder.commands.build import BuildOptions, build
 from builder.commands.diff import Difference, diff_sources
 from builder.formats.layout import LayoutStore
@@ -51,10 +51,10 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
     # Loaded here so a bad image.toml is reported under its own name, not a copy's,
     # and so a base given by a path outside the context stays reachable from the copies.
     original = load(spec)
-    with tempfile.TemporaryDirectory(prefix="bale-verify-") as work:
+    with temp_dir("verify") as work:
         roots = []
         for number, (umask, reverse, shift) in enumerate(_VARIANTS, 1):
-            base = Path(work) / str(number)
+            base = work / str(number)
             context = base / "context"
             with _umask(umask):
                 copy_tree(spec.parent, context, reverse, shift)
@@ -72,7 +72,7 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
                     roots.append(build(run, copied).root)
         differences: tuple[Difference, ...] = ()
         if roots[0].digest != roots[1].digest:
-            a, b = (LayoutStore(Path(work) / n / "image") for n in ("1", "2"))
+            a, b = (LayoutStore(work / n / "image") for n in ("1", "2"))
             differences = tuple(
                 diff_sources(Source("A", a, roots[0]), Source("B", b, roots[1]), None)
             )

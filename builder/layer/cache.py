@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ import deflate
 import platformdirs
 import zstandard
 
-from builder.atomic import atomic_write
+from builder.atomic import TEMP_SUFFIX, atomic_write, sweep
 from builder.errors import BaleError
 from builder.layer.build import Layer
 from builder.layer.entries import Entry, HostFile, InlineContent
@@ -231,11 +232,12 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
 
     ``max_age_s=None`` empties the cache. A record's mtime is refreshed on
     every hit; a blob (a layer or a registry pull) is kept while a kept record
-    names it or while it is younger than ``max_age_s``. Leftover temp files
-    of interrupted builds go too.
+    names it or while it is younger than ``max_age_s``. The temps of killed
+    bales go too (``sweep_cache``).
     """
     cutoff = float("inf") if max_age_s is None else (now or time.time()) - max_age_s
-    records = blobs = freed = 0
+    records = blobs = 0
+    freed = sweep_cache(root)
     kept: set[str] = set()
     for path in sorted((root / "layers").glob("*.json")):
         st = path.stat()
@@ -249,6 +251,8 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
             path.unlink(missing_ok=True)
             records += 1
     for path in sorted(LayerCache(root).blob_dir.glob("*")):
+        if path.name.endswith(TEMP_SUFFIX):
+            continue  # a live bale's temp: sweep_cache left it alone
         st = path.stat()
         if path.name in kept or st.st_mtime >= cutoff:
             continue
@@ -256,3 +260,9 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         freed += st.st_size
         blobs += path.name[0] != "."
     return Pruned(records, blobs, freed)
+
+
+def sweep_cache(root: Path) -> int:
+    """Remove the temps killed bales left in the cache and in TMPDIR; bytes freed."""
+    freed = sweep(root / "blobs" / "sha256") + sweep(root / "layers")
+    return freed + sweep(Path(tempfile.gettempdir()), "bale-")
