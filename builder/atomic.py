@@ -2,8 +2,10 @@
 
 Every temp file or directory bale makes is named ``….bale-tmp`` (never a
 valid digest, and recognisably bale's) and holds an exclusive ``flock`` for
-as long as its maker lives. A temp whose lock is free belongs to a killed
-bale: ``sweep`` removes it.
+as long as its maker lives: it is made as ``….bale-new``, locked, then
+renamed, so no ``.bale-tmp`` is ever unlocked while its maker runs. A
+``.bale-tmp`` whose lock is free belongs to a killed bale, and so does a
+``.bale-new`` older than a minute: ``sweep`` removes both.
 """
 
 from __future__ import annotations
@@ -20,33 +22,42 @@ from pathlib import Path
 from typing import BinaryIO
 
 TEMP_SUFFIX = ".bale-tmp"
-# An unlocked temp younger than this may be one whose maker has not locked it yet.
-FRESH_NS = 2_000_000_000
+NEW_SUFFIX = ".bale-new"
+# A .bale-new lives for the microseconds between its creation and its lock.
+NEW_STALE_S = 60.0
 
 
 def temp_file(directory: Path, stem: str) -> tuple[int, Path]:
     """A new temp file ``.<stem>.<random>.bale-tmp`` in ``directory``, locked by the fd."""
-    fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=TEMP_SUFFIX, dir=directory)
+    fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=NEW_SUFFIX, dir=directory)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd, _claim(fd, Path(name))
     except BaseException:
         os.close(fd)
-        os.unlink(name)
+        Path(name).unlink(missing_ok=True)
         raise
-    return fd, Path(name)
 
 
 @contextmanager
 def temp_dir(stem: str) -> Iterator[Path]:
     """A locked work directory ``bale-<stem>-<random>.bale-tmp`` in TMPDIR, removed after."""
-    path = Path(tempfile.mkdtemp(prefix=f"bale-{stem}-", suffix=TEMP_SUFFIX))
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    made = Path(tempfile.mkdtemp(prefix=f"bale-{stem}-", suffix=NEW_SUFFIX))
+    fd = os.open(made, os.O_RDONLY | os.O_DIRECTORY)
+    path = made
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = _claim(fd, made)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
         os.close(fd)
+
+
+def _claim(fd: int, made: Path) -> Path:
+    """Lock ``made`` through ``fd``, then give it its ``.bale-tmp`` name."""
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    path = made.with_name(made.name.removesuffix(NEW_SUFFIX) + TEMP_SUFFIX)
+    os.rename(made, path)
+    return path
 
 
 @contextmanager
@@ -72,11 +83,9 @@ def atomic_write(path: Path, *, mode: int = 0o644, sync: bool = True) -> Iterato
         raise
 
 
-def sweep(directory: Path, prefix: str = "", *, owned: bool = False) -> int:
+def sweep(directory: Path, prefix: str = "") -> int:
     """Remove the temps of killed bales in ``directory`` (names starting ``prefix``).
 
-    ``owned``: the caller holds the lock over ``directory``, so no live bale
-    is making a temp there and even a fresh unlocked one is stale.
     Returns how many bytes were freed.
     """
     freed = 0
@@ -85,15 +94,20 @@ def sweep(directory: Path, prefix: str = "", *, owned: bool = False) -> int:
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return 0
     for entry in entries:
-        if entry.name.endswith(TEMP_SUFFIX) and entry.name.startswith(prefix):
-            freed += _remove_stale(Path(entry.path), owned)
+        name = entry.name
+        if not name.startswith(prefix):
+            continue
+        if name.endswith(TEMP_SUFFIX) or name.endswith(NEW_SUFFIX):
+            freed += _remove_stale(Path(entry.path), name.endswith(NEW_SUFFIX))
     return freed
 
 
-def _remove_stale(path: Path, owned: bool) -> int:
+def _remove_stale(path: Path, new: bool) -> int:
     try:
         st = path.lstat()
         if st.st_uid != os.geteuid() or not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+            return 0
+        if new and time.time() - st.st_mtime < NEW_STALE_S:
             return 0
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
@@ -102,8 +116,6 @@ def _remove_stale(path: Path, owned: bool) -> int:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            return 0
-        if not owned and time.time_ns() - max(st.st_ctime_ns, st.st_mtime_ns) < FRESH_NS:
             return 0
         if stat.S_ISDIR(st.st_mode):
             size = _tree_size(path)

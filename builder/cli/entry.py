@@ -2,19 +2,17 @@
 
 Importing the builder takes a few hundred milliseconds; handlers installed
 before that turn a Ctrl-C or SIGTERM at any moment into one line and exit
-130 or 143, never a traceback.
+130 or 143, never a traceback. This module imports only what the
+interpreter has already loaded, so its own import is instant.
 """
-
-from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
 
 from builder.cli import signals
 
 
-def run() -> NoReturn:
+def run() -> None:
     """``bale``: main() in a process that exits as soon as it is done (see ``main.run``)."""
     signals.install()
     try:
@@ -27,9 +25,8 @@ def run() -> NoReturn:
         try:
             sys.stderr.write(line)
             sys.stderr.flush()
-        except (OSError, ValueError):
-            pass
-        os._exit(code)
+        finally:
+            os._exit(code)
 
 
 if __name__ == "__main__":

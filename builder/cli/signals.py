@@ -1,6 +1,6 @@
 """SIGINT and SIGTERM as exceptions, so every ``finally`` runs before bale exits.
 
-Kept free of bale's other imports: ``builder.cli.entry`` installs these
+Imports nothing beyond ``signal``: ``builder.cli.entry`` installs these
 handlers before it imports anything heavy, so a signal during start-up is
 caught too.
 """
@@ -8,18 +8,13 @@ caught too.
 from __future__ import annotations
 
 import signal
-from types import FrameType
 
 
 class Terminated(BaseException):
     """SIGTERM arrived; unwinds like KeyboardInterrupt does for SIGINT."""
 
 
-EXIT_CODES = {KeyboardInterrupt: 128 + signal.SIGINT, Terminated: 128 + signal.SIGTERM}
-MESSAGES = {KeyboardInterrupt: "interrupted", Terminated: "terminated"}
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
+def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
@@ -37,6 +32,8 @@ def ignore() -> None:
 
 def report(exc: BaseException) -> tuple[str, int]:
     """The one line and the exit code (130, 143) for an interrupt."""
-    kind = Terminated if isinstance(exc, Terminated) else KeyboardInterrupt
-    line = f"bale: {MESSAGES[kind]}; outputs were left as they were\n"
-    return line, EXIT_CODES[kind]
+    if isinstance(exc, Terminated):
+        what, code = "terminated", 128 + signal.SIGTERM
+    else:
+        what, code = "interrupted", 128 + signal.SIGINT
+    return f"bale: {what}; outputs were left as they were\n", code

@@ -181,7 +181,7 @@ def _write_tar(
         check_archive_target(path)
         with locked_dir(parent, f"beside the archive {path}", note):
             check_archive_target(path)
-            sweep(parent, f".{path.name}.", owned=True)
+            sweep(parent, f".{path.name}.")
             with (
                 atomic_write(path) as out,
                 tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,

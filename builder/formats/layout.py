@@ -124,11 +124,11 @@ def _open_layout(root: Path) -> None:
 
 def sweep_layout(root: Path) -> None:
     """Remove the temps killed bales left in the layout (the caller holds its lock)."""
-    sweep(root, owned=True)
+    sweep(root)
     blobs = root / "blobs"
     if blobs.is_dir():
         for algorithm in blobs.iterdir():
-            sweep(algorithm, owned=True)
+            sweep(algorithm)
 
 
 def read_index(root: Path) -> dict[str, Any]:

@@ -41,7 +41,7 @@ import deflate
 import platformdirs
 import zstandard
 
-from builder.atomic import TEMP_SUFFIX, atomic_write, sweep
+from builder.atomic import NEW_SUFFIX, TEMP_SUFFIX, atomic_write, sweep
 from builder.errors import BaleError
 from builder.layer.build import Layer
 from builder.layer.entries import Entry, HostFile, InlineContent
@@ -251,7 +251,7 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
             path.unlink(missing_ok=True)
             records += 1
     for path in sorted(LayerCache(root).blob_dir.glob("*")):
-        if path.name.endswith(TEMP_SUFFIX):
+        if path.name.endswith((TEMP_SUFFIX, NEW_SUFFIX)):
             continue  # a live bale's temp: sweep_cache left it alone
         st = path.stat()
         if path.name in kept or st.st_mtime >= cutoff:
