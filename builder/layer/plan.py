@@ -1,7 +1,8 @@
 """The layers of one platform's image, in order, as entries: the accounts layer (from
-``[[users]]``/``[[groups]]``), then each ``[[layers]]`` table with its whiteouts and
-tarball members. The merged view below each layer is kept only when a layer needs it
-(deletions match against it, owner names resolve through its /etc/passwd)."""
+``[[users]]``/``[[groups]]``; after any table that brings its own account files),
+and each ``[[layers]]`` table with its whiteouts and tarball members. The merged
+view below each layer is kept only when a layer needs it (deletions match
+against it, owner names resolve through its /etc/passwd)."""
 
 from __future__ import annotations
 
@@ -72,26 +73,47 @@ def plan_layers(
     base_name: str,
     work: Path,
 ) -> Iterator[Planned]:
-    """Each layer's entries in build order; the next is planned once the caller asks."""
+    """Each layer's entries in build order; the next is planned once the caller asks.
+
+    The accounts layer goes first, unless a table may bring its own
+    /etc/passwd or /etc/group (a ``tar``, or a file written there): then it
+    goes right after the last such table and merges [[users]] and [[groups]]
+    into the account files found there, so they survive.
+    """
     track = needs_lower(spec)
     lower = _lower_of(base or (), base_name) if track else LowerFS()
     accounts = _accounts(spec, lower)
     parents = base is None
     layers = [s for s in spec.layers if not s.platforms or platform in s.platforms]
-    if spec.users or spec.groups:
-        table = LayerSpec("accounts", spec.codec, where=ACCOUNTS_WHERE)
-        extra = _account_files(accounts, lower)
-        entries = layer_entries(
-            table, spec.context, platform, extra=extra, implicit_parents=parents
-        )
-        yield Planned("accounts", spec.codec, entries)
-        if track and layers:
+    position = accounts_position(layers) if spec.users or spec.groups else -1
+    total = len(layers) + (position >= 0)
+    for number in range(total):
+        if number == position:
+            merged = accounts if position == 0 else _accounts(spec, lower)
+            table = LayerSpec("accounts", spec.codec, where=ACCOUNTS_WHERE)
+            extra = _account_files(merged, lower)
+            entries = layer_entries(
+                table, spec.context, platform, extra=extra, implicit_parents=parents
+            )
+            yield Planned("accounts", spec.codec, entries)
+        else:
+            layer = layers[number - (0 <= position < number)]
+            entries = _entries(layer, spec, platform, lower, accounts, work, parents)
+            yield Planned(layer.name, layer.codec, entries)
+        if track and number + 1 < total:
             lower.apply(entry_members(entries))
-    for number, layer in enumerate(layers, 1):
-        entries = _entries(layer, spec, platform, lower, accounts, work, parents)
-        yield Planned(layer.name, layer.codec, entries)
-        if track and number < len(layers):
-            lower.apply(entry_members(entries))
+
+
+def accounts_position(layers: Sequence[LayerSpec]) -> int:
+    """How many of ``layers`` go below the accounts layer (see ``plan_layers``)."""
+    position = 0
+    for number, table in enumerate(layers, 1):
+        written = {f.dst.strip("/") for f in table.files} | {
+            c.dst.strip("/") for c in table.content
+        }
+        if table.tar or written & {PASSWD, GROUP, SHADOW}:
+            position = number
+    return position
 
 
 def _lower_of(base: Sequence[BaseLayer], name: str) -> LowerFS:
