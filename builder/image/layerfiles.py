@@ -20,6 +20,7 @@ import zstandard
 from builder.errors import ImageError
 from builder.image.store import Store
 from builder.layer.decompress import decompressed
+from builder.layer.lower import Padded
 from builder.model import Descriptor, Digest, VerifiedReader, layer_codec
 
 READ_SIZE = 1 << 20
@@ -131,7 +132,8 @@ def layer_files(store: Store, layer: Descriptor) -> list[FileInfo]:
     found = []
     with uncompressed(store, layer) as stream:
         try:
-            with tarfile.open(fileobj=stream, mode="r|") as tar:  # type: ignore[call-overload]
+            padded = Padded(stream)
+            with tarfile.open(fileobj=padded, mode="r|") as tar:  # type: ignore[call-overload]
                 for member in tar:
                     found.append(_info(tar, member))
         except tarfile.TarError as exc:

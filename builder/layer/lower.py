@@ -12,7 +12,7 @@ import hashlib
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import zstandard
 
@@ -128,10 +128,18 @@ class _Hashing:
         return self.hasher.hexdigest()
 
 
-class _Padded:
-    """Ends a tar stream with zero blocks if its writer left them out (umoci 0.4.7 does)."""
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
-    def __init__(self, stream: _Hashing) -> None:
+
+class Padded:
+    """Ends a tar stream with zero blocks if its writer left them out.
+
+    umoci 0.4.7 stops right after the last member's data, without padding it
+    to 512 bytes or writing the two zero blocks that end an archive.
+    """
+
+    def __init__(self, stream: Readable) -> None:
         self.stream = stream
         self.total = 0
         self.padding: int | None = None
@@ -183,7 +191,7 @@ def read_layer(
     with stream:
         hashing = _Hashing(decompressed(stream, layer_codec(descriptor.media_type)))
         try:
-            members = list(tar_members(_Padded(hashing), where))  # type: ignore[arg-type]
+            members = list(tar_members(Padded(hashing), where))  # type: ignore[arg-type]
             actual = hashing.drain()
         except (OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
             raise ImageError(
