@@ -179,6 +179,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     requested = _requested(options, spec, base_ref, clients)
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
+    image_format = _image_format(spec, options)
     _sweep(options.cache)
     with temp_dir("build") as work:
         builder = _LayerBuilder(spec, created, work, options, len(requested) > 1)
@@ -188,7 +189,9 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             platform = wanted or (base.platform if base else Platform.host())
             parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
             layers = builder.layers(platform, base)
-            return assemble(platform, created, spec.config, layers, annotations, spec.format, parts)
+            return assemble(
+                platform, created, spec.config, layers, annotations, image_format, parts
+            )
 
         if len(requested) == 1:
             images: tuple[Image, ...] = (one(requested[0]),)
@@ -198,7 +201,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
         index = None
         root = images[0].manifest.descriptor
         if len(images) > 1 or spec.index == "always":
-            index = index_blob(images, annotations, spec.format)
+            index = index_blob(images, annotations, image_format)
             root = index.descriptor
         result = BuildResult(root, images, tags, outputs, index)
         platform = images[0].platform if len(images) == 1 else None
@@ -210,6 +213,22 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 output, blobs, root, out_tags, created, platform, clients, jobs, options.warn
             )
     return dataclasses.replace(result, pushed=tuple(pushed))
+
+
+def _image_format(spec: ImageSpec, options: BuildOptions) -> str:
+    """``format = "docker"`` with [annotations]: OCI media types, as docker buildx does.
+
+    Docker v2.2 manifests have no annotations field, so they would be lost.
+    """
+    if spec.format != "docker" or not spec.annotations:
+        return spec.format
+    if options.warn is not None:
+        options.warn(
+            f"{spec.path}: [annotations] need OCI media types (Docker v2.2 manifests have no "
+            'annotations); writing format = "oci" as docker buildx does. Remove '
+            '[annotations] to keep format = "docker"'
+        )
+    return "oci"
 
 
 def _sweep(cache: LayerCache | None) -> None:
