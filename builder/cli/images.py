@@ -215,6 +215,7 @@ def _create(args: argparse.Namespace) -> int:
         annotations=_annotations(args.annotation),
         format=args.format,
         clients=registries,
+        warn=lambda message: print(f"bale: {message}", file=sys.stderr),
     )
     try:
         result = create_index(options)

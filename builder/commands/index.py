@@ -18,6 +18,7 @@ from builder.formats.locate import Source, open_source
 from builder.formats.sinks import write_output
 from builder.image.assemble import JsonBlob, index_of
 from builder.image.store import StoreBlob, platforms_of, resolve_image
+from builder.locking import Note
 from builder.model import DOCKER_MANIFEST, INDEX_TYPES, Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.locations import Output
@@ -43,6 +44,7 @@ class IndexOptions:
     format: str = "oci"
     created: int = 0
     clients: Clients | None = None
+    warn: Note | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,14 @@ def create_index(options: IndexOptions) -> IndexResult:
         pushed: list[str] = []
         for output in options.outputs:
             pushed += write_output(
-                output, result.blobs, result.root, options.tags, options.created, None, clients
+                output,
+                result.blobs,
+                result.root,
+                options.tags,
+                options.created,
+                None,
+                clients,
+                note=options.warn,
             )
     return replace(result, pushed=tuple(pushed))
 
