@@ -252,7 +252,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, signals.Terminated) as exc:
         if getattr(args, "debug", False):
             raise
-        signals.ignore()
         line, code = signals.report(exc)
         sys.stderr.write(line)
         return code
