@@ -188,10 +188,13 @@ def write_layout(
 def _write_locked(
     root: Path, blobs: Sequence[Blob], index_root: Descriptor, tags: Sequence[str], created: bool
 ) -> None:
+    """``created``: this build made ``root``; it removes it on failure only if it is
+    still empty once locked (a concurrent build may have filled it first)."""
     added: list[Path] = []
     new_index = b""
     try:
         sweep_layout(root)
+        created = created and not any(root.iterdir())
         _open_layout(root)
         index = read_index(root)
         for blob in blobs:
