@@ -22,7 +22,7 @@ from builder.locking import locked_dir
 from tests.conftest import require_tool
 from tests.helpers import check_layout
 
-BALE = [sys.executable, "-m", "builder.cli"]
+BALE = [sys.executable, "-m", "builder.cli.entry"]
 IMAGE = """\
 [image]
 created = "2024-01-01T00:00:00Z"
