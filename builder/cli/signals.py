@@ -7,7 +7,10 @@ caught too.
 
 from __future__ import annotations
 
+import _thread
+import os
 import signal
+import sys
 
 
 class Terminated(BaseException):
@@ -19,9 +22,31 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def install() -> None:
-    """SIGINT raises KeyboardInterrupt (as by default), SIGTERM raises Terminated."""
+    """SIGINT raises KeyboardInterrupt (as by default), SIGTERM raises Terminated.
+
+    An interrupt raised where Python can only print and drop it (a weakref
+    callback or ``__del__``, as in the import machinery's module locks) is
+    delivered again, so it still stops bale instead of being swallowed.
+    """
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _terminate)
+    previous = sys.unraisablehook
+
+    def redeliver(unraisable: sys.UnraisableHookArgs) -> None:
+        if isinstance(unraisable.exc_value, Terminated):
+            _send_later(signal.SIGTERM)
+        elif isinstance(unraisable.exc_value, KeyboardInterrupt):
+            _send_later(signal.SIGINT)
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = redeliver
+
+
+def _send_later(signum: int) -> None:
+    """Signal this process from another thread: the main thread's handler then
+    raises in ordinary code, not inside the hook that would drop it again."""
+    _thread.start_new_thread(os.kill, (os.getpid(), signum))
 
 
 def ignore() -> None:

@@ -248,3 +248,39 @@ def test_archive_outputs_refuse_devices_fifos_and_symlinks(tmp_path: Path) -> No
     if os.geteuid() == 0:
         assert (tmp_path / "null").is_char_device()
     assert temps_under(tmp_path) == []
+
+
+SWALLOWED = """
+import weakref
+import time
+
+from builder.cli import signals
+
+signals.install()
+
+
+class A:
+    pass
+
+
+def callback(_):
+    raise {exc}
+
+
+a = A()
+r = weakref.ref(a, callback)
+try:
+    del a
+    time.sleep(10)
+    print("went on")
+except {exc}:
+    print("stopped")
+"""
+
+
+@pytest.mark.parametrize("exc", ["KeyboardInterrupt", "signals.Terminated"])
+def test_an_interrupt_python_would_swallow_still_stops_bale(exc: str) -> None:
+    """A signal inside a weakref callback (the import machinery's module locks) is not lost."""
+    code = SWALLOWED.format(exc=exc)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (result.stdout, result.stderr) == ("stopped\n", "")
