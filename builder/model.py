@@ -231,6 +231,7 @@ class Descriptor:
     size: int
     annotations: Mapping[str, str] = field(default_factory=dict)
     platform: Platform | None = None
+    artifact_type: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -238,6 +239,8 @@ class Descriptor:
             "digest": str(self.digest),
             "size": self.size,
         }
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
         if self.annotations:
             out["annotations"] = dict(self.annotations)
         if self.platform is not None:
@@ -254,6 +257,7 @@ class Descriptor:
                 size=int(obj["size"]),
                 annotations=dict(obj.get("annotations") or {}),
                 platform=Platform.from_json(platform) if platform else None,
+                artifact_type=str(obj.get("artifactType") or ""),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ImageError(f"invalid descriptor {json.dumps(obj)[:200]}: {exc}") from exc

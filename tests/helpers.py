@@ -87,6 +87,9 @@ def check_layout(layout: Path) -> list[dict[str, Any]]:
         if "manifests" in document:
             pending.extend(document["manifests"])
             continue
+        if document["config"]["mediaType"] == EMPTY:
+            _check_artifact(layout, document)
+            continue
         manifests.append(document)
         config = json.loads(_checked(layout, document["config"]))
         validate(document["config"]["mediaType"], config)
@@ -94,6 +97,30 @@ def check_layout(layout: Path) -> list[dict[str, Any]]:
         for layer in document["layers"]:
             _checked(layout, layer)
     return manifests
+
+
+EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+def _check_artifact(layout: Path, document: dict[str, Any]) -> None:
+    """An OCI 1.1 artifact manifest: empty config, its blobs intact, its subject present."""
+    assert _checked(layout, document["config"]) == b"{}"
+    assert document["artifactType"]
+    for layer in document["layers"]:
+        _checked(layout, layer)
+    _checked(layout, document["subject"])
+
+
+def referrers(layout: Path) -> list[tuple[dict[str, Any], dict[str, Any], bytes]]:
+    """Each artifact listed in index.json: its entry, its manifest and its one payload."""
+    found = []
+    for entry in json.loads((layout / "index.json").read_text())["manifests"]:
+        if "artifactType" not in entry:
+            continue
+        manifest = json.loads(_checked(layout, entry))
+        (layer,) = manifest["layers"]
+        found.append((entry, manifest, _checked(layout, layer)))
+    return found
 
 
 def _checked(layout: Path, descriptor: dict[str, Any]) -> bytes:

@@ -66,6 +66,7 @@ def add_verify(commands: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="print only the digest")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
+    add_registry_flags(p)
     p.set_defaults(run=_verify)
 
 
@@ -130,15 +131,17 @@ def _verify(args: argparse.Namespace) -> int:
     if args.source_date_epoch is not None and args.source_date_epoch < 0:
         raise UsageError("--source-date-epoch must be 0 or more")
     platforms, all_platforms = platforms_arg(args.platform)
-    options = BuildOptions(
-        spec_path=Path(args.file),
-        outputs=(),
-        platforms=platforms,
-        all_platforms=all_platforms,
-        source_date_epoch=args.source_date_epoch,
-        threads=args.jobs,
-    )
-    return report_verify(verify(options), args.json, args.quiet)
+    with clients(args) as active:
+        options = BuildOptions(
+            spec_path=Path(args.file),
+            outputs=(),
+            platforms=platforms,
+            all_platforms=all_platforms,
+            source_date_epoch=args.source_date_epoch,
+            threads=args.jobs,
+            clients=active,
+        )
+        return report_verify(verify(options), args.json, args.quiet)
 
 
 def report_verify(result: VerifyResult, as_json: bool, quiet: bool) -> int:
@@ -150,12 +153,23 @@ def report_verify(result: VerifyResult, as_json: bool, quiet: bool) -> int:
             "digests": [str(result.first.digest), str(result.second.digest)],
             "firstDifferingFile": first.path if first else None,
             "differences": [d.to_json() for d in result.differences],
+            "referrers": [
+                [digest for _, digest in artifacts]
+                for artifacts in (result.first_artifacts, result.second_artifacts)
+            ],
+            "differingReferrers": result.differing_artifacts,
         }
         print(json.dumps(doc, indent=2, sort_keys=True))
     elif result.reproducible:
         if not quiet:
             print("reproducible: both builds made the same image", file=sys.stderr)
         print(result.first.digest)
+    elif result.first.digest == result.second.digest:
+        print(
+            f"bale: not reproducible: the images match ({result.first.digest}) but these "
+            f"artifacts beside them differ: {', '.join(result.differing_artifacts)}",
+            file=sys.stderr,
+        )
     else:
         print(
             f"bale: not reproducible: {result.first.digest} != {result.second.digest}",

@@ -17,6 +17,7 @@ from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
 from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
+from builder.cli.sbom import add_sbom, add_supply_flags, supply_overrides
 from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
 from builder.layer.cache import LayerCache, cache_dir, prune
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     add_diff(commands)
     add_verify(commands)
     add_index(commands, _Parser)
+    add_sbom(commands)
     add_commands(commands)
     _cache_commands(commands)
     return parser
@@ -86,6 +88,7 @@ def _add_build(commands: Any) -> None:
     b.add_argument(
         "--locked", action="store_true", help="fail unless image.lock exists and matches the base"
     )
+    add_supply_flags(b)
     add_registry_flags(b)
     b.add_argument(
         "--no-cache",
@@ -179,6 +182,7 @@ def _build(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be 0 or more")
     default = [] if args.push else [DEFAULT_OUTPUT]
     platforms, all_platforms = platforms_arg(args.platform)
+    sbom, provenance = supply_overrides(args)
     bars = _progress(args)
     options = BuildOptions(
         spec_path=Path(args.file),
@@ -193,7 +197,10 @@ def _build(args: argparse.Namespace) -> int:
         push=args.push,
         by_digest=args.by_digest,
         locked=args.locked,
-        warn=lambda message: print(f"bale: {message}", file=sys.stderr),
+        warn=_warn,
+        note=None if args.quiet else _warn,
+        sbom=sbom,
+        provenance=provenance,
     )
     active = registry_clients(args)
     try:
@@ -203,6 +210,10 @@ def _build(args: argparse.Namespace) -> int:
         if bars is not None:
             bars.close()
     return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
+
+
+def _warn(message: str) -> None:
+    print(f"bale: {message}", file=sys.stderr)
 
 
 def summary(result: BuildResult) -> dict[str, Any]:
@@ -226,6 +237,14 @@ def summary(result: BuildResult) -> dict[str, Any]:
                 ],
             }
             for image in result.images
+        ],
+        "referrers": [
+            {
+                "artifactType": referrer.artifact_type,
+                "digest": str(referrer.manifest.descriptor.digest),
+                "subject": str(referrer.subject.digest),
+            }
+            for referrer in result.referrers
         ],
     }
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from builder.errors import UsageError
+from builder.layer.cache import cache_dir
 from builder.registry.credentials import Credentials, canonical_host
-from builder.registry.options import Clients, RegistryConfig
+from builder.registry.options import DEFAULT_RETRY, Clients, RegistryConfig, Timeouts
+
+LOCATIONS_FILE = "blob-locations.json"
+_MAX_TRIES = 100
 
 
 def add_registry_flags(parser: argparse.ArgumentParser) -> None:
-    """``--ca-cert``, ``--insecure-registry`` and ``--verbose``."""
+    """``--ca-cert``, ``--insecure-registry``, ``--verbose``, timeouts and retries."""
     parser.add_argument(
         "--ca-cert", type=Path, metavar="FILE", help="trust this CA (PEM) for registry TLS"
     )
@@ -27,12 +34,77 @@ def add_registry_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verbose", action="store_true", help="log each registry request (method, URL, status)"
     )
+    defaults = Timeouts()
+    parser.add_argument(
+        "--connect-timeout",
+        metavar="SECONDS",
+        help=f"wait this long for a registry connection (env BALE_CONNECT_TIMEOUT; "
+        f"default {defaults.connect:g})",
+    )
+    parser.add_argument(
+        "--read-timeout",
+        metavar="SECONDS",
+        help=f"wait this long for each answer or read (env BALE_READ_TIMEOUT; "
+        f"default {defaults.read:g})",
+    )
+    parser.add_argument(
+        "--retries",
+        metavar="N",
+        help=f"tries per registry request (env BALE_RETRIES; default {DEFAULT_RETRY.tries})",
+    )
 
 
 def clients(args: argparse.Namespace) -> Clients:
     """The registry clients of one command, configured from its flags."""
     insecure = frozenset(canonical_host(h) for h in args.insecure_registry)
-    return Clients(RegistryConfig(args.ca_cert, insecure, args.verbose))
+    defaults = Timeouts()
+    timeouts = Timeouts(
+        _seconds(args, "connect_timeout", "BALE_CONNECT_TIMEOUT", defaults.connect),
+        _seconds(args, "read_timeout", "BALE_READ_TIMEOUT", defaults.read),
+    )
+    retry = replace(DEFAULT_RETRY, tries=_tries(args))
+    config = RegistryConfig(
+        args.ca_cert,
+        insecure,
+        args.verbose,
+        retry=retry,
+        timeouts=timeouts,
+        locations_file=cache_dir() / LOCATIONS_FILE,
+    )
+    return Clients(config)
+
+
+def _setting(args: argparse.Namespace, name: str, env: str) -> tuple[str, str] | None:
+    """The flag's value, else the environment's, with where it came from."""
+    flag = getattr(args, name, None)
+    if flag is not None:
+        return str(flag), "--" + name.replace("_", "-")
+    value = os.environ.get(env, "").strip()
+    return (value, env) if value else None
+
+
+def _seconds(args: argparse.Namespace, name: str, env: str, default: float) -> float:
+    found = _setting(args, name, env)
+    if found is None:
+        return default
+    text, source = found
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value <= 86400):
+        raise UsageError(f"{source}={text!r}: give a number of seconds above 0, at most 86400")
+    return value
+
+
+def _tries(args: argparse.Namespace) -> int:
+    found = _setting(args, "retries", "BALE_RETRIES")
+    if found is None:
+        return DEFAULT_RETRY.tries
+    text, source = found
+    if not text.isdecimal() or not 1 <= int(text) <= _MAX_TRIES:
+        raise UsageError(f"{source}={text!r}: give a whole number of tries from 1 to {_MAX_TRIES}")
+    return int(text)
 
 
 def add_commands(commands: Any) -> None:

@@ -132,10 +132,15 @@ def load_base(
     """Read and verify the base's manifest and config for ``platform``."""
     store, root = open_store(ref, clients)
     source = _resolve(ref, store, root, _pick_platform(store, root, platform))
+    return BaseImage(str(ref), source, source.config_json, image_layers(source, store))
+
+
+def image_layers(source: SourceImage, store: Store) -> tuple[BaseLayer, ...]:
+    """The layers of an image read from ``store``, with their diff_ids and history steps."""
     config = source.config_json
     diff_ids = _diff_ids(source, config)
     steps = _layer_steps(config, len(diff_ids))
-    layers = tuple(
+    return tuple(
         BaseLayer(
             Descriptor(
                 _OCI_LAYER_TYPE.get(d.media_type, d.media_type), d.digest, d.size, d.annotations
@@ -146,7 +151,6 @@ def load_base(
         )
         for d, diff_id, created_by in zip(source.layers, diff_ids, steps, strict=True)
     )
-    return BaseImage(str(ref), source, config, layers)
 
 
 def _layer_steps(config: dict[str, Any], count: int) -> list[str]:

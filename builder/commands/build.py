@@ -16,20 +16,22 @@ from typing import TYPE_CHECKING
 from builder.atomic import sweep, temp_dir
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
-from builder.formats.sinks import write_output
-from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob
-from builder.layer.build import Layer, build_layer
+from builder.formats.sinks import dropped_note, write_output
+from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob, rfc3339
+from builder.layer.build import CREATED_BY_PREFIX, Layer, build_layer
 from builder.layer.cache import LayerCache, sweep_cache
 from builder.layer.entries import Entry
 from builder.layer.plan import plan_layers
 from builder.layer.tarwriter import tar_size
-from builder.model import Blob, Codec, Descriptor, Platform
+from builder.model import Blob, Codec, Descriptor, Digest, Platform
 from builder.registry.options import Clients
 from builder.spec.load import check_tag, load
 from builder.spec.locations import Location, Output
 from builder.spec.values import ImageSpec
+from builder.supply.attachment import Referrer
 
 if TYPE_CHECKING:
+    from builder.commands.attach import Built
     from builder.commands.bases import BaseImage
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
@@ -52,6 +54,11 @@ class BuildOptions:
     by_digest: bool = False
     locked: bool = False
     warn: Callable[[str], None] | None = None
+    # Information that is not a warning (silent under --quiet).
+    note: Callable[[str], None] | None = None
+    # None: as image.toml says ([image] sbom, [image] provenance).
+    sbom: tuple[str, ...] | None = None
+    provenance: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,9 @@ class BuildResult:
     outputs: tuple[Output, ...] = field(default_factory=tuple)
     index: JsonBlob | None = None
     pushed: tuple[str, ...] = ()
+    # SBOMs and provenance, each an OCI 1.1 artifact manifest whose subject is
+    # a platform manifest; their blobs are not in ``blobs``.
+    referrers: tuple[Referrer, ...] = ()
 
     @property
     def blobs(self) -> list[Blob]:
@@ -100,12 +110,20 @@ class _LayerBuilder:
         self.spec, self.created, self.work, self.options = spec, created, work, options
         self.share = share  # several platforms: worth hashing every entry to find shared layers
         self.built: dict[tuple[object, ...], Layer] = {}
+        # Each layer's entries by diff_id: the SBOM reads bale's files from them.
+        self.entries: dict[Digest, Sequence[Entry]] = {}
         self.lock = Lock()
 
     def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
         below = base.layers if base is not None else None
         plans = plan_layers(self.spec, platform, below, base.name if base else "", self.work)
-        return [self.layer(plan.name, plan.codec, plan.entries) for plan in plans]
+        layers = []
+        for plan in plans:
+            layer = self.layer(plan.name, plan.codec, plan.entries)
+            with self.lock:
+                self.entries.setdefault(layer.diff_id, plan.entries)
+            layers.append(layer)
+        return layers
 
     def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
         key = (name, codec, *entries) if self.share else None
@@ -116,7 +134,7 @@ class _LayerBuilder:
         progress = None
         if self.options.progress is not None:
             progress = self.options.progress(name, tar_size(entries))
-        created_by = f"bale: layer {name}"
+        created_by = f"{CREATED_BY_PREFIX}{name}"
         make = partial(
             build_layer,
             entries,
@@ -163,10 +181,19 @@ def build(options: BuildOptions, spec: ImageSpec | None = None) -> BuildResult:
     """
     clients = options.clients or Clients()
     try:
-        return _build(options, spec or load(options.spec_path), clients)
+        return _build(options, _overridden(spec or load(options.spec_path), options), clients)
     finally:
         if clients is not options.clients:
             clients.close()
+
+
+def _overridden(spec: ImageSpec, options: BuildOptions) -> ImageSpec:
+    """image.toml with what the command line overrides (SBOM formats, provenance)."""
+    if options.sbom is not None:
+        spec = dataclasses.replace(spec, sbom=options.sbom)
+    if options.provenance is not None:
+        spec = dataclasses.replace(spec, provenance=options.provenance)
+    return spec
 
 
 def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildResult:
@@ -184,33 +211,55 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     with temp_dir("build") as work:
         builder = _LayerBuilder(spec, created, work, options, len(requested) > 1)
 
-        def one(wanted: Platform | None) -> Image:
+        # SBOM and provenance writers load only when a build runs.
+        from builder.commands.attach import Built, referrers, with_sboms
+        from builder.supply.inventory import named
+
+        def one(wanted: Platform | None) -> Built:
             base = _load_base(base_ref, wanted, clients) if base_ref else None
             platform = wanted or (base.platform if base else Platform.host())
             parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
             layers = builder.layers(platform, base)
-            return assemble(
+            image = assemble(
                 platform, created, spec.config, layers, annotations, image_format, parts
             )
+            base_named = named(spec.base, base.digest, platform) if base else None
+            own_from = len(base.layers) if base else 0
+            own = [builder.entries[layer.diff_id] for layer in layers]
+            cache_root = options.cache.root if options.cache else None
+            return with_sboms(spec, Built(image, own_from, base_named), created, own, cache_root)
 
         if len(requested) == 1:
-            images: tuple[Image, ...] = (one(requested[0]),)
+            builds: tuple[Built, ...] = (one(requested[0]),)
         else:
             with ThreadPoolExecutor(max_workers=PLATFORM_JOBS) as pool:
-                images = tuple(pool.map(one, requested))
+                builds = tuple(pool.map(one, requested))
+        images = tuple(built.image for built in builds)
+        recorded = _provenance_options(spec, tags, created)
+        attached = referrers(spec, builds, created, recorded)
         index = None
         root = images[0].manifest.descriptor
         if len(images) > 1 or spec.index == "always":
             index = index_blob(images, annotations, image_format)
             root = index.descriptor
-        result = BuildResult(root, images, tags, outputs, index)
+        result = BuildResult(root, images, tags, outputs, index, referrers=attached)
         platform = images[0].platform if len(images) == 1 else None
         blobs, jobs = result.blobs, options.threads
         pushed: list[str] = []
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
+            _note_dropped(output, attached, options.note)
             pushed += write_output(
-                output, blobs, root, out_tags, created, platform, clients, jobs, options.warn
+                output,
+                blobs,
+                root,
+                out_tags,
+                created,
+                platform,
+                clients,
+                jobs,
+                attached,
+                note=options.warn,
             )
     return dataclasses.replace(result, pushed=tuple(pushed))
 
@@ -237,6 +286,29 @@ def _sweep(cache: LayerCache | None) -> None:
         sweep_cache(cache.root)
     else:
         sweep(Path(tempfile.gettempdir()), "bale-")
+
+
+def _provenance_options(spec: ImageSpec, tags: Sequence[str], created: int) -> dict[str, object]:
+    """The build options a provenance statement records (where outputs go is not one).
+
+    Each statement adds its own ``platform``.
+    """
+    return {
+        "tags": list(tags),
+        "created": rfc3339(created),
+        "format": spec.format,
+        "index": spec.index,
+        "sbom": list(spec.sbom),
+    }
+
+
+def _note_dropped(
+    output: Output, attached: Sequence[Referrer], note: Callable[[str], None] | None
+) -> None:
+    """An archive output leaves the referrers out: say so once per output, and go on."""
+    message = dropped_note(output, attached)
+    if message is not None and note is not None:
+        note(message)
 
 
 def _load_base(ref: Location, wanted: Platform | None, clients: Clients) -> BaseImage:

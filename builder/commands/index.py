@@ -5,6 +5,8 @@ its manifest, config and layers are copied unchanged, and the index names
 the manifests in the order given. The index is made by ``image.index_of``,
 the same code ``bale build`` uses, so the per-platform builds of an
 image.toml assembled here give the digest of a direct multi-platform build.
+The referrers a local source lists for its image (SBOMs, provenance) are
+copied too, and listed beside the index in a layout or oci-archive.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
+from builder.commands.referrers import local_referrers
 from builder.errors import ImageError, UsageError
 from builder.formats.locate import Source, open_source
 from builder.formats.sinks import write_output
@@ -23,6 +26,7 @@ from builder.model import DOCKER_MANIFEST, INDEX_TYPES, Blob, Descriptor, Platfo
 from builder.registry.options import Clients
 from builder.spec.locations import Output
 from builder.spec.values import FORMATS
+from builder.supply.attachment import Referrer
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class Member:
     platform: Platform
     manifest: Descriptor
     blobs: tuple[Blob, ...]
+    referrers: tuple[Referrer, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,11 @@ class IndexResult:
         found.setdefault(str(self.index.descriptor.digest), self.index)
         return list(found.values())
 
+    @property
+    def referrers(self) -> tuple[Referrer, ...]:
+        """The SBOMs and attestations the sources held for the images joined."""
+        return tuple(referrer for member in self.members for referrer in member.referrers)
+
 
 def create_index(options: IndexOptions) -> IndexResult:
     """Check every source, make the index, then write it and all blobs to each output."""
@@ -94,6 +104,7 @@ def create_index(options: IndexOptions) -> IndexResult:
                 options.created,
                 None,
                 clients,
+                referrers=result.referrers,
                 note=options.warn,
             )
     return replace(result, pushed=tuple(pushed))
@@ -123,7 +134,8 @@ def member_of(source: Source) -> Member:
         JsonBlob(image.config, image.config_bytes),
         JsonBlob(image.manifest, image.manifest_bytes),
     ]
-    return Member(source.text, platform, image.manifest, tuple(blobs))
+    referrers = local_referrers(source.store, image.manifest)
+    return Member(source.text, platform, image.manifest, tuple(blobs), referrers)
 
 
 def check_platforms(members: Sequence[Member]) -> None:

@@ -2,8 +2,9 @@
 
 The two copies differ in everything a reproducible build must ignore: file
 mtimes, the umask, the order files are created in, and the working directory.
-Equal root digests prove the build reproducible here; otherwise ``diff``
-says where the two images part.
+Equal root digests, and equal digests of every SBOM and provenance artifact,
+prove the build reproducible here; otherwise ``diff`` says where the two
+images part.
 """
 
 from __future__ import annotations
@@ -30,15 +31,31 @@ Prepare = Callable[[Path], None]
 _VARIANTS = ((0o022, False, 0), (0o077, True, 86_400 * 400 + 7))
 
 
+Artifacts = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
     first: Descriptor
     second: Descriptor
     differences: tuple[Difference, ...]
+    # (artifact type, manifest digest) of each build's referrers (SBOMs, provenance).
+    first_artifacts: Artifacts = ()
+    second_artifacts: Artifacts = ()
 
     @property
     def reproducible(self) -> bool:
-        return self.first.digest == self.second.digest
+        same_image = self.first.digest == self.second.digest
+        return same_image and self.first_artifacts == self.second_artifacts
+
+    @property
+    def differing_artifacts(self) -> list[str]:
+        """The artifact types whose digests differ between the builds, each once."""
+        pairs = zip(self.first_artifacts, self.second_artifacts, strict=False)
+        differing = [a[0] for a, b in pairs if a != b]
+        if len(self.first_artifacts) != len(self.second_artifacts):
+            differing += [a[0] for a in (*self.first_artifacts, *self.second_artifacts)]
+        return list(dict.fromkeys(differing))
 
     @property
     def first_file(self) -> Difference | None:
@@ -54,6 +71,7 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
     original = load(spec)
     with temp_dir("verify") as work:
         roots = []
+        artifacts: list[Artifacts] = []
         for number, (umask, reverse, shift) in enumerate(_VARIANTS, 1):
             base = work / str(number)
             context = base / "context"
@@ -70,14 +88,21 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
                 )
                 copied = replace(load(run.spec_path), base_ref=original.base_ref)
                 with _cwd(context if number == 1 else base):
-                    roots.append(build(run, copied).root)
+                    result = build(run, copied)
+                roots.append(result.root)
+                artifacts.append(
+                    tuple(
+                        (r.artifact_type, str(r.manifest.descriptor.digest))
+                        for r in result.referrers
+                    )
+                )
         differences: tuple[Difference, ...] = ()
         if roots[0].digest != roots[1].digest:
             a, b = (LayoutStore(work / n / "image") for n in ("1", "2"))
             differences = tuple(
                 diff_sources(Source("A", a, roots[0]), Source("B", b, roots[1]), None)
             )
-    return VerifyResult(roots[0], roots[1], differences)
+    return VerifyResult(roots[0], roots[1], differences, artifacts[0], artifacts[1])
 
 
 def copy_tree(

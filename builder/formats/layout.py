@@ -144,14 +144,23 @@ def read_index(root: Path) -> dict[str, Any]:
     return document
 
 
-def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str]) -> bytes:
-    """Move ``tags`` to ``root``; keep every other image the layout holds."""
+def _updated_index(
+    index: dict[str, Any],
+    root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor] = (),
+) -> bytes:
+    """Move ``tags`` to ``root`` and list ``referrers`` once each, untagged; keep every
+    other image the layout holds."""
+    listed = {str(referrer.digest) for referrer in referrers}
     kept = []
     for item in index["manifests"]:
         annotations = item.get("annotations") or {}
         if tags and annotations.get(ANNOTATION_REF_NAME) in tags:
             continue
         if not tags and not annotations and item.get("digest") == str(root.digest):
+            continue
+        if item.get("digest") in listed and ANNOTATION_REF_NAME not in annotations:
             continue
         kept.append(item)
     new = [
@@ -160,6 +169,7 @@ def _updated_index(index: dict[str, Any], root: Descriptor, tags: Sequence[str])
         ).to_json()
         for tag in tags
     ] or [root.to_json()]
+    new += [referrer.to_json() for referrer in referrers]
     return canonical_json({**index, "manifests": kept + new})
 
 
@@ -168,9 +178,10 @@ def write_layout(
     blobs: Sequence[Blob],
     index_root: Descriptor,
     tags: Sequence[str],
+    referrers: Sequence[Descriptor] = (),
     note: Note | None = None,
 ) -> None:
-    """Add ``blobs`` and point ``tags`` at ``index_root``; all or nothing.
+    """Add ``blobs``, point ``tags`` at ``index_root`` and list ``referrers``; all or nothing.
 
     The layout is locked meanwhile (``note`` hears of a wait), so concurrent
     builds into it take turns and each keeps its tags.
@@ -180,13 +191,18 @@ def write_layout(
     created = not root.exists()
     try:
         with locked_dir(root, f"the OCI layout {root}", note):
-            _write_locked(root, blobs, index_root, tags, created)
+            _write_locked(root, blobs, index_root, tags, referrers, created)
     except OSError as exc:
         raise LayoutError(f"cannot write the OCI layout {root}: {exc}") from exc
 
 
 def _write_locked(
-    root: Path, blobs: Sequence[Blob], index_root: Descriptor, tags: Sequence[str], created: bool
+    root: Path,
+    blobs: Sequence[Blob],
+    index_root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor],
+    created: bool,
 ) -> None:
     """``created``: this build made ``root``; it removes it on failure only if it is
     still empty once locked (a concurrent build may have filled it first)."""
@@ -209,7 +225,7 @@ def _write_locked(
             added.append(path)
         for directory in {path.parent for path in added}:
             _fsync_dir(directory)
-        new_index = _updated_index(index, index_root, tags)
+        new_index = _updated_index(index, index_root, tags, referrers)
         _write_atomic(root / "index.json", [new_index])
         _fsync_dir(root)
     except BaseException:
@@ -264,11 +280,14 @@ class LayoutStore:
     def close(self) -> None:
         """Nothing to release; present so every local store closes alike."""
 
-    def lookup(self, tag: str) -> Descriptor:
-        """The index.json entry named ``tag``; with no tag, the only entry."""
+    def index_entries(self) -> list[Descriptor]:
+        """Every entry of index.json: tagged images, untagged ones and referrers."""
         data = (self.root / "index.json").read_bytes()
         try:
-            entries = [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
+            return [Descriptor.from_json(m) for m in json.loads(data).get("manifests") or []]
         except (ValueError, AttributeError) as exc:
             raise LayoutError(f"{self.name}: index.json is not valid: {exc}") from None
-        return pick_entry(entries, tag, self.name, ref_names)
+
+    def lookup(self, tag: str) -> Descriptor:
+        """The index.json entry named ``tag``; with no tag, the only image."""
+        return pick_entry(self.index_entries(), tag, self.name, ref_names)

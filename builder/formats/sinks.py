@@ -14,6 +14,7 @@ from builder.locking import Note
 from builder.model import Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.locations import Output
+from builder.supply.attachment import Referrer
 
 
 def write_output(
@@ -25,15 +26,19 @@ def write_output(
     platform: Platform | None,
     clients: Clients | None = None,
     jobs: int = 0,
+    referrers: Sequence[Referrer] = (),
     note: Note | None = None,
 ) -> tuple[str, ...]:
     """Write ``root`` and its ``blobs`` to one output; ``tags`` apply unless it names a tag.
 
     ``platform`` picks the image of an index for a docker-archive (None: the only one).
     A ``docker://`` output is pushed with ``clients`` (``jobs`` parallel blob uploads;
-    no tag at all pushes by digest only). A local output is locked while it is
-    written; ``note`` hears when that waits for another bale. Returns the
-    references pushed (``REF@DIGEST``).
+    no tag at all pushes by digest only). Returns the references pushed (``REF@DIGEST``).
+
+    ``referrers`` (SBOMs, attestations) go beside the image in a layout, listed
+    untagged in index.json; the archives and a push leave them out (the caller
+    says so with ``dropped_note``). A local output is locked while it is
+    written; ``note`` hears when that waits for another bale.
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
@@ -45,8 +50,10 @@ def write_output(
         finally:
             if active is not clients:
                 active.close()
+    extra = [blob for referrer in referrers for blob in (*referrer.blobs, referrer.manifest)]
+    listed = [referrer.descriptor for referrer in referrers]
     if output.transport == "oci":
-        write_layout(output.path, blobs, root, out_tags, note)
+        write_layout(output.path, [*blobs, *extra], root, out_tags, listed, note)
     elif output.transport == "oci-archive":
         write_oci_archive(output.path, blobs, root, out_tags, created, note)
     elif output.transport == "docker-archive":
@@ -55,3 +62,19 @@ def write_output(
     else:
         raise AssertionError(f"unhandled transport {output.transport}")
     return ()
+
+
+def dropped_note(output: Output, referrers: Sequence[Referrer]) -> str | None:
+    """What an archive output leaves out of the referrers, as one note line (None: nothing).
+
+    A docker-archive has no place for them. An oci-archive could list them in
+    its index.json, but ``podman load`` and skopeo (containers/image) then
+    refuse it ("more than one image"), so it holds the image alone.
+    """
+    if not referrers or output.transport not in ("docker-archive", "oci-archive"):
+        return None
+    why = "has no place for" if output.transport == "docker-archive" else "is kept loadable without"
+    return (
+        f"note: {output} {why} the SBOM and provenance (OCI 1.1 referrers); they are left "
+        "out of it. Add an oci:DIR output to keep them beside the image"
+    )

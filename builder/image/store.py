@@ -119,7 +119,11 @@ def resolve_image(store: Store, root: Descriptor, platform: Platform | None) -> 
 def pick_entry(
     entries: list[Descriptor], tag: str, where: str, names: Callable[[Descriptor], set[str]]
 ) -> Descriptor:
-    """The entry ``tag`` names (by ``names(entry)``); with no tag, the only entry."""
+    """The entry ``tag`` names (by ``names(entry)``); with no tag, the only image.
+
+    Referrers listed beside the images (entries with an ``artifactType``) do
+    not count: a layout holding one image and its SBOM still needs no tag.
+    """
     if tag:
         named = [e for e in entries if tag in names(e)]
         if not named:
@@ -128,9 +132,10 @@ def pick_entry(
                 f"{where} has no image '{tag}'; it has: {', '.join(offered) or 'none'}"
             )
         return named[-1]
-    if len(entries) != 1:
-        raise LayoutError(f"{where} holds {len(entries)} images; name one after a ':'")
-    return entries[0]
+    images = [e for e in entries if not e.artifact_type]  # referrers are not images
+    if len(images) != 1:
+        raise LayoutError(f"{where} holds {len(images)} images; name one after a ':'")
+    return images[0]
 
 
 def ref_names(entry: Descriptor) -> set[str]:

@@ -24,6 +24,8 @@ from builder.layer.tarwriter import read_exactly, write_tar
 from builder.model import Codec, Descriptor, Digest
 
 Progress = Callable[[int], object]
+# The history step of every layer bale builds: how a reader tells bale's layers from a base's.
+CREATED_BY_PREFIX = "bale: layer "
 # A context file is read as the walk saw it: a symlink swapped in since is refused.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
 

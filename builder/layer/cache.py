@@ -5,6 +5,8 @@ Layout of the cache directory (``BALE_CACHE_DIR``, else the user cache dir
 
     blobs/sha256/<hex>     content-addressed blobs
     layers/<key>.json      cache key -> {digest, diffId, size, mediaType, stamp}
+    file-hashes/<hex>.json a layer's diff_id -> each regular file's sha256 and sha1 (the SBOM's)
+    layer-scans/<v>-<hex>.json a base layer's diff_id -> its members as the SBOM reads them
 
 The key hashes everything that decides a layer's bytes: bale's layer-format
 version and compression backends, the codec, the tar mtime, and every entry's
@@ -52,6 +54,8 @@ LAYER_FORMAT = 1
 RACY_NS = 2_000_000_000
 BLOB_RACY_NS = 50_000_000
 HASH_READ = 1 << 20
+FILE_HASHES = "file-hashes"
+LAYER_SCANS = "layer-scans"
 Clock = Callable[[], int]
 Builder = Callable[[Path], Layer]
 
@@ -228,7 +232,8 @@ class Pruned:
 
 
 def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Pruned:
-    """Remove layer records unused for ``max_age_s`` and the old blobs no record needs.
+    """Remove layer records unused for ``max_age_s``, the old blobs no record needs
+    and the SBOM's file hashes and layer scans unused as long.
 
     ``max_age_s=None`` empties the cache. A record's mtime is refreshed on
     every hit; a blob (a layer or a registry pull) is kept while a kept record
@@ -259,6 +264,12 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         path.unlink(missing_ok=True)
         freed += st.st_size
         blobs += path.name[0] != "."
+    derived = [*(root / FILE_HASHES).glob("*.json"), *(root / LAYER_SCANS).glob("*.json")]
+    for path in sorted(derived):
+        st = path.stat()
+        if st.st_mtime < cutoff:
+            path.unlink(missing_ok=True)
+            freed += st.st_size
     return Pruned(records, blobs, freed)
 
 

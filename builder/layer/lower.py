@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -43,6 +43,8 @@ class Node:
     gid: int = 0
     linkname: str = ""
     data: bytes | None = None
+    sha256: str = ""
+    sha1: str = ""
 
 
 @dataclass
@@ -156,7 +158,47 @@ class Padded:
         return bytes(take)
 
 
-def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What to take from each member besides its header.
+
+    ``keep`` names the regular files whose bytes are kept (up to ``max_kept``
+    bytes each); with ``hash_files`` every regular file gets its sha256 and
+    sha1 (an SPDX file needs both).
+    """
+
+    keep: Callable[[str], bool] = KEEP_CONTENT.__contains__
+    max_kept: int = _MAX_KEPT
+    hash_files: bool = False
+
+
+ACCOUNTS = Reading()
+
+
+def _file_body(
+    tar: tarfile.TarFile, info: tarfile.TarInfo, path: str, reading: Reading
+) -> tuple[bytes | None, str, str]:
+    """The kept bytes, sha256 and sha1 of a regular member, as ``reading`` asks."""
+    kept = reading.keep(path) and info.size <= reading.max_kept
+    extracted = tar.extractfile(info) if kept or reading.hash_files else None
+    if extracted is None:
+        return None, "", ""
+    hashers = (hashlib.sha256(), hashlib.sha1()) if reading.hash_files else ()
+    chunks = []
+    while chunk := extracted.read(1 << 20):
+        for hasher in hashers:
+            hasher.update(chunk)
+        if kept:
+            chunks.append(chunk)
+    data = b"".join(chunks) if kept else None
+    if not hashers:
+        return data, "", ""
+    return data, hashers[0].hexdigest(), hashers[1].hexdigest()
+
+
+def tar_members(
+    stream: BinaryIO, where: str, reading: Reading = ACCOUNTS
+) -> Iterator[tuple[str, Node]]:
     """The members of an uncompressed tar stream as merged-view members."""
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -164,10 +206,7 @@ def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
                 path = _norm(info.name)
                 if not path:
                     continue
-                data = None
-                if path in KEEP_CONTENT and info.isreg() and info.size <= _MAX_KEPT:
-                    extracted = tar.extractfile(info)
-                    data = extracted.read() if extracted else None
+                body = _file_body(tar, info, path, reading) if info.isreg() else (None, "", "")
                 linkname = _norm(info.linkname) if info.islnk() else info.linkname
                 yield (
                     path,
@@ -177,7 +216,7 @@ def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
                         info.uid,
                         info.gid,
                         linkname,
-                        data,
+                        *body,
                     ),
                 )
     except tarfile.TarError as exc:
@@ -185,13 +224,17 @@ def tar_members(stream: BinaryIO, where: str) -> Iterator[tuple[str, Node]]:
 
 
 def read_layer(
-    stream: BinaryIO, descriptor: Descriptor, diff_id: Digest, where: str
+    stream: BinaryIO,
+    descriptor: Descriptor,
+    diff_id: Digest,
+    where: str,
+    reading: Reading = ACCOUNTS,
 ) -> list[tuple[str, Node]]:
     """A base layer's members; raises DigestMismatch when it does not hash to ``diff_id``."""
     with stream:
         hashing = _Hashing(decompressed(stream, layer_codec(descriptor.media_type)))
         try:
-            members = list(tar_members(Padded(hashing), where))  # type: ignore[arg-type]
+            members = list(tar_members(Padded(hashing), where, reading))  # type: ignore[arg-type]
             actual = hashing.drain()
         except (OSError, EOFError, ValueError, zstandard.ZstdError) as exc:
             raise ImageError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -24,8 +25,7 @@ from builder.registry import endpoint
 from builder.registry.auth import Authenticator, Scopes, repository_scope, scopes
 from builder.registry.credentials import Credentials, find_credentials
 from builder.registry.download import download
-from builder.registry.failures import TransientError
-from builder.registry.options import RegistryOptions
+from builder.registry.options import RegistryOptions, Timeouts
 from builder.registry.transport import Call, Transport
 from builder.registry.upload import BlobUpload, UploadPlan, with_query
 
@@ -59,13 +59,22 @@ class RegistryClient:
         self.host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
         creds = find_credentials(registry) if credentials is None else credentials
         self._http = http or httpx.Client(
-            verify=_verify(self.options), timeout=self.options.timeout
+            verify=_verify(self.options), timeout=_timeout(self.options.timeouts)
         )
         auth = Authenticator(self.host, creds, self._send_token_request, endpoint.is_secure)
         self._t = Transport(
-            self.host, self._http, auth, self.options.retry, self.options.on_request, sleep
+            self.host,
+            self._http,
+            auth,
+            self.options.retry,
+            self.options.on_request,
+            sleep,
+            self.options.timeouts,
         )
         self._base: httpx.URL | None = None
+        self._probe_failure: RegistryError | None = None
+        # Upload threads share this client: one probe per registry, the others wait for it.
+        self._probe_lock = threading.Lock()
 
     def _send_token_request(self, request: httpx.Request) -> httpx.Response:
         return self._t.send_once(request)
@@ -84,16 +93,17 @@ class RegistryClient:
     @property
     def base_url(self) -> httpx.URL:
         """``https://host/`` or, where allowed and needed, ``http://host/``."""
-        if self._base is None:
-            budget = self._t.budget(f"connect to {self.host}")
-            while self._base is None:
+        with self._probe_lock:
+            if self._probe_failure is not None:
+                raise self._probe_failure
+            if self._base is None:
                 try:
-                    self._base, answer = endpoint.probe(self._t, self.host, self.options.insecure)
-                except TransientError as error:
-                    budget.spend(error)
-                    continue
+                    self._base, answer = endpoint.connect(self._t, self.host, self.options.insecure)
+                except RegistryError as error:
+                    self._probe_failure = error
+                    raise
                 self._t.auth.learn(answer)
-        return self._base
+            return self._base
 
     def ping(self) -> None:
         """Check that the host speaks the v2 API and accepts our credentials."""
@@ -235,6 +245,13 @@ def _pull(repo: str) -> Scopes:
 
 def _push(repo: str) -> Scopes:
     return scopes(repository_scope(repo, "pull", "push"))
+
+
+def _timeout(timeouts: Timeouts) -> httpx.Timeout:
+    """Connect (TCP and TLS handshake) and read/write limits; no wait for the pool."""
+    return httpx.Timeout(
+        connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=None
+    )
 
 
 def _verify(options: RegistryOptions) -> ssl.SSLContext | bool:

@@ -14,7 +14,7 @@ import httpx
 from builder.errors import DigestMismatch
 from builder.model import BlobCheck, Descriptor
 from builder.registry.failures import TransientError
-from builder.registry.transport import Call, Transport
+from builder.registry.transport import Call, Transport, describe
 
 
 def download(transport: Transport, call: Call, descriptor: Descriptor, dest: BinaryIO) -> None:
@@ -45,7 +45,8 @@ def _stream_once(transport: Transport, call: Call, descriptor: Descriptor, dest:
                 break
             dest.write(chunk)
     except httpx.TransportError as exc:
-        raise TransientError(f"download interrupted ({type(exc).__name__})") from None
+        kind, what = describe(exc, call.url, transport.timeouts)
+        raise TransientError(f"download interrupted: {what}", kind=kind) from None
     finally:
         response.close()
     if not check.ok:

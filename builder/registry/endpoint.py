@@ -4,6 +4,11 @@ Like Docker, HTTPS is always tried first. Plain HTTP is a fallback only for
 hosts marked insecure and for loopback hosts (127.0.0.0/8, ::1, localhost),
 and only when the HTTPS attempt failed to connect rather than failed to
 verify: a certificate problem is reported, never silently downgraded.
+
+``connect`` probes a host once per run. A refused connection, an unknown host
+name or a TLS failure ends it at once; a host that accepts connections but
+never answers gets ``SILENT_TRIES`` tries (so a silent registry fails within
+that many connect + read timeouts); other failures get the retry policy.
 """
 
 from __future__ import annotations
@@ -15,7 +20,14 @@ import httpx
 
 from builder.errors import RegistryError
 from builder.registry.failures import TransientError
-from builder.registry.transport import Transport
+from builder.registry.transport import Transport, describe
+
+SILENT_TRIES = 2
+_FINAL = {
+    "refused": "is the registry running, and on that port?",
+    "dns": "check the registry's host name",
+    "tls": "check that the registry speaks HTTPS on that port",
+}
 
 
 def hostname(host: str) -> str:
@@ -44,6 +56,27 @@ def schemes(host: str, insecure: bool) -> tuple[str, ...]:
     return ("https", "http") if insecure or is_loopback(host) else ("https",)
 
 
+def connect(transport: Transport, host: str, insecure: bool) -> tuple[httpx.URL, httpx.Response]:
+    """``probe`` with its retries: the base URL and the registry's answer to ``GET /v2/``."""
+    budget = transport.budget(f"connect to {host}")
+    timeouts = 0
+    while True:
+        try:
+            return probe(transport, host, insecure)
+        except TransientError as error:
+            hint = _FINAL.get(error.kind)
+            if hint is not None:
+                raise RegistryError(f"{error.reason}; {hint}") from None
+            timeouts += error.kind == "timeout"
+            if timeouts >= SILENT_TRIES:
+                raise RegistryError(
+                    f"{error.reason} ({timeouts} tries); the registry accepts connections "
+                    "but does not answer. Check it, or allow more time "
+                    "(--connect-timeout, --read-timeout)"
+                ) from None
+            budget.spend(error)
+
+
 def probe(transport: Transport, host: str, insecure: bool) -> tuple[httpx.URL, httpx.Response]:
     """The base URL that answers ``GET /v2/``, and its (unauthenticated) answer."""
     options = schemes(host, insecure)
@@ -58,12 +91,12 @@ def probe(transport: Transport, host: str, insecure: bool) -> tuple[httpx.URL, h
             if problem is not None:
                 raise RegistryError(
                     f"TLS verification failed for {host}: {problem}. Give the registry's CA "
-                    "certificate (--ca-cert FILE) or, for a test registry, allow --insecure"
+                    "certificate (--ca-cert FILE) or, for a test registry, allow "
+                    "--insecure-registry"
                 ) from None
-            if scheme == options[-1]:
-                raise TransientError(
-                    f"cannot connect to {host} ({type(exc).__name__}); is the registry running?"
-                ) from None
+            kind, what = describe(exc, request.url, transport.timeouts)
+            if scheme == options[-1] or kind in ("refused", "dns"):
+                raise TransientError(what, kind=kind) from None
             continue
         transport.log(request, response.status_code)
         return base, response

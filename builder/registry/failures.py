@@ -2,8 +2,10 @@
 message a user can act on when one is final.
 
 Connection errors, timeouts and the statuses in RETRY_STATUSES are transient;
-anything else is the registry's final answer. Waits grow exponentially with
-jitter, and a ``Retry-After`` (seconds) from the registry is honoured.
+anything else is the registry's final answer. Tries are counted per request:
+each request gets ``RetryPolicy.tries`` attempts, and an upload that moved
+forward earns a fresh count. Waits grow exponentially with jitter, and a
+``Retry-After`` (seconds or an HTTP date) from the registry is honoured.
 """
 
 from __future__ import annotations
@@ -11,21 +13,24 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
 from builder.errors import AuthError, RegistryError
+from builder.registry.scrub import scrub
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
+RETRIES_HINT = "--retries N or BALE_RETRIES"
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """At most ``tries`` attempts; waits ``base_delay * 2**n`` (+ up to 50% jitter)."""
+    """At most ``tries`` attempts per request; waits ``base_delay * 2**n`` (+ up to 50%)."""
 
     tries: int = 5
     base_delay: float = 0.5
@@ -41,46 +46,67 @@ class RetryPolicy:
 class TransientError(RegistryError):
     """A failure that another try may cure (dropped connection, 5xx, 429, timeout)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    def __init__(self, reason: str, retry_after: float | None = None, kind: str = "status") -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.kind = kind
 
 
 class Budget:
-    """Counts transient failures of one operation and sleeps between them."""
+    """Counts the consecutive transient failures of one request and sleeps between them.
+
+    ``ceiling`` bounds the failures of the whole operation, progress or not.
+    """
 
     def __init__(
         self,
         policy: RetryPolicy,
         operation: str,
         sleep: Callable[[float], None] = time.sleep,
+        ceiling: int | None = None,
     ) -> None:
         self._policy = policy
         self._operation = operation
         self._sleep = sleep
+        self._ceiling = ceiling
         self.failures = 0
+        self.total = 0
 
     def spend(self, error: TransientError) -> None:
-        """Wait before the next try, or raise RegistryError once the budget is gone."""
+        """Wait before the next try, or raise RegistryError once the tries are used up."""
         self.failures += 1
-        if self.failures >= self._policy.tries:
+        self.total += 1
+        spent = self._ceiling is not None and self.total >= self._ceiling
+        if self.failures >= self._policy.tries or spent:
             raise RegistryError(
-                f"{self._operation} failed after {self.failures} tries; last error: "
-                f"{error.reason}. The registry may be overloaded or unreachable: "
-                "try again later, or raise the retry count"
+                f"{self._operation} failed after {self.total} tries; last error: "
+                f"{error.reason.rstrip('.')}. The registry may be overloaded or unreachable: "
+                f"try again later, or allow more tries ({RETRIES_HINT})"
             ) from None
         self._sleep(self._policy.delay(self.failures, error.retry_after))
 
+    def progress(self) -> None:
+        """The operation moved forward: the next failure starts a fresh count."""
+        self.failures = 0
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header; HTTP dates are ignored (we back off instead)."""
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
     if value is None:
         return None
+    text = value.strip()
     try:
-        return float(value.strip())
+        return max(float(text), 0.0)
     except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
 
 
 SAFE_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "service", "scope"})
@@ -106,15 +132,21 @@ def safe_url(url: httpx.URL) -> str:
     return base + "?" + "&".join(parts)
 
 
-def error_details(response: httpx.Response) -> str:
-    """``CODE: message`` items from a ``{"errors":[...]}`` body, else a short text excerpt."""
+def error_details(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
+    """``CODE: message`` items from a ``{"errors":[...]}`` body, else a short text excerpt,
+    with the request's credentials (and ``secrets``) scrubbed out."""
     try:
         body: Any = json.loads(response.content)
         items = body["errors"]
         text = "; ".join(_describe(item) for item in items if isinstance(item, dict))
     except (ValueError, KeyError, TypeError):
         text = response.text[:200].strip() if _is_text(response) else ""
-    return text
+    return scrub(" ".join(text.split()), _request_secrets(response, secrets))
+
+
+def _request_secrets(response: httpx.Response, secrets: Iterable[str]) -> list[str]:
+    sent = response.request.headers.get("Authorization", "")
+    return [*secrets, sent] if sent else list(secrets)
 
 
 def _describe(item: dict[str, Any]) -> str:
@@ -125,17 +157,20 @@ def _describe(item: dict[str, Any]) -> str:
 
 def _is_text(response: httpx.Response) -> bool:
     kind: str = response.headers.get("Content-Type", "")
-    return kind.startswith(("text/plain", "application/json"))
+    return kind.startswith(("text/", "application/json"))
 
 
-def status_error(operation: str, host: str, response: httpx.Response) -> RegistryError:
-    """The error for a final, unexpected status."""
+def status_error(
+    operation: str, host: str, response: httpx.Response, secrets: Iterable[str] = ()
+) -> RegistryError:
+    """The error for a final, unexpected status (server text scrubbed of credentials)."""
     status = response.status_code
-    details = error_details(response)
+    known = _request_secrets(response, secrets)
+    details = error_details(response, known)
     request = response.request
     message = (
         f"{operation}: {request.method} {safe_url(request.url)} answered "
-        f"HTTP {status} {response.reason_phrase}"
+        f"HTTP {status} {scrub(response.reason_phrase, known)}".rstrip()
     )
     if details:
         message += f" ({details})"

@@ -2,7 +2,8 @@
 
 One ``RegistryClient`` per registry host is shared by everything a command
 does (a base pull, a push, a mount), so tokens and the HTTPS/HTTP choice are
-learned once. ``--verbose`` logs method, redacted URL and status only.
+learned once. ``--verbose`` logs method, redacted URL and status only, one
+whole line per write so parallel uploads never run together.
 """
 
 from __future__ import annotations
@@ -16,12 +17,23 @@ from typing import TYPE_CHECKING
 
 from builder.errors import UsageError
 from builder.registry.failures import RetryPolicy
+from builder.registry.locations import BlobLocations
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
 
 MiB = 1 << 20
 DEFAULT_RETRY = RetryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds to wait for a connection (TCP and TLS), and for each read or write after."""
+
+    connect: float = 10.0
+    read: float = 30.0
+
+
 # Called after each response with the method, the URL (no query secrets) and the
 # status (0: no response).
 OnRequest = Callable[[str, str, int], None]
@@ -36,7 +48,7 @@ class RegistryOptions:
     retry: RetryPolicy = DEFAULT_RETRY
     chunk_threshold: int = 16 * MiB
     chunk_size: int = 8 * MiB
-    timeout: float = 60.0
+    timeouts: Timeouts = Timeouts()
     on_request: OnRequest | None = None
 
 
@@ -45,7 +57,8 @@ _DEFAULTS = RegistryOptions()
 
 @dataclass(frozen=True, slots=True)
 class RegistryConfig:
-    """``--ca-cert``, ``--insecure-registry`` and ``--verbose`` for every registry client."""
+    """The registry flags (``--ca-cert``, ``--insecure-registry``, ``--verbose``,
+    timeouts, retries) for every registry client, and where blob locations are kept."""
 
     ca_file: Path | None = None
     insecure: frozenset[str] = frozenset()
@@ -53,7 +66,8 @@ class RegistryConfig:
     retry: RetryPolicy = DEFAULT_RETRY
     chunk_threshold: int = _DEFAULTS.chunk_threshold
     chunk_size: int = _DEFAULTS.chunk_size
-    timeout: float = _DEFAULTS.timeout
+    timeouts: Timeouts = _DEFAULTS.timeouts
+    locations_file: Path | None = None
 
     def __post_init__(self) -> None:
         if self.ca_file is not None and not self.ca_file.is_file():
@@ -67,14 +81,20 @@ class RegistryConfig:
             retry=self.retry,
             chunk_threshold=self.chunk_threshold,
             chunk_size=self.chunk_size,
-            timeout=self.timeout,
+            timeouts=self.timeouts,
             on_request=log,
         )
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def _log(method: str, url: str, status: int) -> None:
     shown = status if status else "no response"
-    print(f"registry: {method} {url} -> {shown}", file=sys.stderr)
+    line = f"registry: {method} {url} -> {shown}\n"
+    with _LOG_LOCK:
+        sys.stderr.write(line)
+        sys.stderr.flush()
 
 
 @dataclass
@@ -84,6 +104,15 @@ class Clients:
     config: RegistryConfig = field(default_factory=RegistryConfig)
     _made: dict[str, RegistryClient] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _locations: BlobLocations | None = None
+
+    @property
+    def locations(self) -> BlobLocations:
+        """Where blobs were seen before (``locations_file``; in memory only without one)."""
+        with self._lock:
+            if self._locations is None:
+                self._locations = BlobLocations(self.config.locations_file)
+            return self._locations
 
     def get(self, registry: str) -> RegistryClient:
         from builder.registry.client import (

@@ -4,9 +4,11 @@ Order: blobs (layers and configs, in parallel, each digest once), then the
 manifests by digest, then the index by digest (each skipped when a HEAD finds
 it), and only then the tags, so a
 tag never points at something incomplete. A blob the registry has is skipped
-(HEAD); a base layer pulled from another repository of the same registry is
-mounted; anything else is uploaded from its ``open()`` (a base layer from
-another registry streams through the verifying blob cache).
+(HEAD); a blob known to live in another repository of the same registry (a
+base layer pulled from there, or a blob bale pushed there before: see
+locations.py) is mounted from it; anything else, or a refused mount, is
+uploaded from its ``open()`` (a base layer from another registry streams
+through the verifying blob cache).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from builder.errors import ImageError
+from builder.errors import ImageError, RegistryError
 from builder.model import INDEX_TYPES, MANIFEST_TYPES, Blob, Descriptor
 from builder.reference import parse_reference
+from builder.registry.locations import BlobLocations
 from builder.registry.options import Clients
 from builder.registry.store import RegistryStore
 from builder.spec.locations import Output
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
 
 DEFAULT_UPLOADS = 4
+MAX_MOUNT_TRIES = 3
 
 
 class Sent(Enum):
@@ -63,8 +67,12 @@ def push(
     kinds = MANIFEST_TYPES | INDEX_TYPES
     documents = [b for b in blobs if b.descriptor.media_type in kinds]
     data_blobs = [b for b in blobs if b.descriptor.media_type not in kinds]
-    with ThreadPoolExecutor(max_workers=jobs or DEFAULT_UPLOADS) as pool:
-        sent = list(pool.map(lambda b: _send_blob(client, ref.registry, repo, b), data_blobs))
+    target = _Target(client, ref.registry, repo, clients.locations)
+    try:
+        with ThreadPoolExecutor(max_workers=jobs or DEFAULT_UPLOADS) as pool:
+            sent = list(pool.map(target.send, data_blobs))
+    finally:
+        target.locations.save()
     # Manifests before the index that lists them: the index is the root, pushed last.
     documents.sort(key=lambda b: b.descriptor.media_type in INDEX_TYPES)
     for document in documents:
@@ -80,16 +88,44 @@ def push(
     )
 
 
-def _send_blob(client: RegistryClient, registry: str, repo: str, blob: Blob) -> Sent:
-    digest = blob.descriptor.digest
-    if client.blob_exists(repo, digest):
-        return Sent.EXISTING
-    source = mount_source(blob)
-    same_registry = source is not None and source[0] == registry and source[1] != repo
-    if same_registry and source is not None and client.mount_blob(repo, digest, source[1]):
-        return Sent.MOUNTED
-    client.push_blob(repo, blob.descriptor, blob.open)
-    return Sent.UPLOADED
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """The repository blobs go to, and the memory of where blobs were seen."""
+
+    client: RegistryClient
+    registry: str
+    repo: str
+    locations: BlobLocations
+
+    def send(self, blob: Blob) -> Sent:
+        sent = self._deliver(blob)
+        self.locations.record(str(blob.descriptor.digest), self.registry, self.repo)
+        return sent
+
+    def _deliver(self, blob: Blob) -> Sent:
+        digest = blob.descriptor.digest
+        if self.client.blob_exists(self.repo, digest):
+            return Sent.EXISTING
+        for source in self._mount_sources(blob):
+            if self._mount(blob, source):
+                return Sent.MOUNTED
+        self.client.push_blob(self.repo, blob.descriptor, blob.open)
+        return Sent.UPLOADED
+
+    def _mount_sources(self, blob: Blob) -> list[str]:
+        """Other repositories of this registry that hold the blob, best first."""
+        found = mount_source(blob)
+        base = [found[1]] if found is not None and found[0] == self.registry else []
+        known = self.locations.repositories(str(blob.descriptor.digest), self.registry)
+        sources = [r for r in dict.fromkeys([*base, *known]) if r != self.repo]
+        return sources[:MAX_MOUNT_TRIES]
+
+    def _mount(self, blob: Blob, source: str) -> bool:
+        """Mount from ``source``; a refusal (or an error) means upload instead."""
+        try:
+            return self.client.mount_blob(self.repo, blob.descriptor.digest, source)
+        except RegistryError:
+            return False
 
 
 def mount_source(blob: Blob) -> tuple[str, str] | None:

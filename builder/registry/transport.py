@@ -2,12 +2,16 @@
 
 ``attempt`` makes a single try (answering auth challenges and following
 redirects on the way) and raises TransientError for what a retry may cure;
-``request`` wraps it in the retry budget. Uploads call ``attempt`` directly so
-they can resume from the registry's offset instead of blindly resending.
+``request`` wraps it in a per-request retry budget. Uploads call ``attempt``
+directly so they can resume from the registry's offset instead of blindly
+resending. A transport failure becomes a TransientError whose ``kind`` names
+it (refused, dns, tls, timeout, reset, connection) with a one-line reason.
 """
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +29,7 @@ from builder.registry.failures import (
     safe_url,
     status_error,
 )
-from builder.registry.options import OnRequest
+from builder.registry.options import OnRequest, Timeouts
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
@@ -78,16 +82,23 @@ class Transport:
         policy: RetryPolicy,
         on_request: OnRequest | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self.host = host
         self.http = http
         self.auth = auth
         self.policy = policy
+        self.timeouts = timeouts or Timeouts()
         self._on_request = on_request
         self._sleep = sleep
 
-    def budget(self, operation: str) -> Budget:
-        return Budget(self.policy, operation, self._sleep)
+    def secrets(self) -> tuple[str, ...]:
+        """Credentials that must never appear in what we print."""
+        creds = self.auth.credentials
+        return tuple(s for s in (creds.password, creds.identity_token) if s)
+
+    def budget(self, operation: str, ceiling: int | None = None) -> Budget:
+        return Budget(self.policy, operation, self._sleep, ceiling)
 
     def request(self, call: Call) -> httpx.Response:
         """``attempt`` with retries; raises RegistryError once the budget is spent."""
@@ -114,7 +125,7 @@ class Transport:
                 url = url.join(response.headers["Location"])
                 continue
             return self._check(call, response)
-        raise status_error(call.operation, self.host, response)
+        raise status_error(call.operation, self.host, response, self.secrets())
 
     def send_once(self, request: httpx.Request) -> httpx.Response:
         """Send without auth or retries (token requests); transport errors become transient."""
@@ -132,7 +143,8 @@ class Transport:
             response = self.http.send(request, stream=stream)
         except httpx.TransportError as exc:
             self.log(request, 0)
-            raise TransientError(f"{_describe(exc)} {doing}") from None
+            kind, what = describe(exc, request.url, self.timeouts)
+            raise TransientError(f"{what} {doing}", kind=kind) from None
         self.log(request, response.status_code)
         return response
 
@@ -153,8 +165,9 @@ class Transport:
             raise TransientError(
                 f"HTTP {status} from {call.method} {safe_url(response.request.url)}",
                 parse_retry_after(response.headers.get("Retry-After")),
+                kind="status",
             )
-        raise status_error(call.operation, self.host, response)
+        raise status_error(call.operation, self.host, response, self.secrets())
 
     def _same_host(self, url: httpx.URL) -> bool:
         return url.netloc.decode().lower() == self.host.lower()
@@ -164,7 +177,33 @@ class Transport:
             self._on_request(request.method, safe_url(request.url), status)
 
 
-def _describe(exc: httpx.TransportError) -> str:
+def describe(exc: httpx.TransportError, url: httpx.URL, timeouts: Timeouts) -> tuple[str, str]:
+    """The kind of a transport failure and a short phrase for it (no final period)."""
+    where = url.netloc.decode()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timeout", f"connecting to {where} timed out after {timeouts.connect:g} s"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "timeout", f"{where} stopped reading for {timeouts.read:g} s"
     if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    return f"connection failed ({type(exc).__name__})"
+        return "timeout", f"{where} did not answer within {timeouts.read:g} s"
+    cause = _root_cause(exc)
+    if isinstance(cause, ConnectionRefusedError):
+        return "refused", f"{where} refused the connection"
+    if isinstance(cause, socket.gaierror):
+        return "dns", f"cannot resolve the host name {url.host} ({cause.strerror})"
+    if isinstance(cause, ssl.SSLError):
+        reason = cause.reason or type(cause).__name__
+        return "tls", f"the TLS handshake with {where} failed ({reason})"
+    if isinstance(cause, ConnectionResetError) or isinstance(exc, httpx.RemoteProtocolError):
+        return "reset", f"{where} closed the connection early"
+    return "connection", f"the connection to {where} failed ({type(exc).__name__})"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    cause = exc
+    for _ in range(10):
+        nxt = cause.__cause__ or cause.__context__
+        if nxt is None:
+            break
+        cause = nxt
+    return cause

@@ -6,6 +6,14 @@ whatever is left. After a transient failure we ask the registry where the
 session stands (``GET <Location>`` → 204 + ``Range``) and carry on from its
 offset; if the session is gone we check whether the blob already landed, and
 otherwise start a new session. Every byte is re-read through the opener.
+
+Tries are counted per request: the PATCH or PUT that failed gets the retry
+policy's tries, and a chunk the registry accepted earns fresh ones. The
+recovery requests (session status, HEAD, a new session) carry their own
+retries and never use up the data request's. As a registry may drop a whole
+session when one PATCH is cut (distribution 2.8 does), progress is counted
+within the session; so that this cannot go on forever, one blob stops after
+``tries * max(2, chunks + 1)`` failures in all.
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ class BlobUpload:
         self.sessions = 0
 
     def run(self) -> None:
-        budget = self._t.budget(self._plan.operation)
+        budget = self._t.budget(self._plan.operation, self._t.policy.tries * self._chunks())
         location: httpx.URL | None = self._start()
         lost, offset = location, 0
         while True:
@@ -65,13 +73,22 @@ class BlobUpload:
                     if self._landed():
                         return
                     location, offset = self._resume(lost) or (self._start(), 0)
+                    continue
                 step = self._step(location, offset)
                 if step is None:
                     return
+                if step[1] > offset:
+                    budget.progress()
                 location, offset = step
             except TransientError as error:
                 budget.spend(error)
                 lost, location = location or lost, None
+
+    def _chunks(self) -> int:
+        """How many requests carry the blob (at least 2, so a small blob gets a margin)."""
+        if not self._plan.chunked:
+            return 2
+        return max(2, -(-self._plan.descriptor.size // self._plan.chunk_size) + 1)
 
     def _start(self) -> httpx.URL:
         self.sessions += 1
@@ -118,7 +135,7 @@ class BlobUpload:
         response.close()
         if response.status_code in expect:
             return response
-        details = error_details(response)
+        details = error_details(response, self._t.secrets())
         if response.status_code == 400 and not any(code in details for code in _LOST_SESSION):
             raise RegistryError(f"{self._plan.operation}: the registry refused it ({details})")
         raise TransientError(f"upload session lost (HTTP {response.status_code} {details})")
@@ -127,7 +144,7 @@ class BlobUpload:
         """Where the registry says the session stands, or None if it is gone."""
         if location is None:
             return None
-        response = self._t.attempt(self._call("GET", location, (204, 400, 404, 416)))
+        response = self._t.request(self._call("GET", location, (204, 400, 404, 416)))
         response.close()
         if response.status_code != 204:
             return None
@@ -141,7 +158,7 @@ class BlobUpload:
     def _landed(self) -> bool:
         digest = self._plan.descriptor.digest
         url = self._plan.base.join(f"/v2/{self._plan.repository}/blobs/{digest}")
-        response = self._t.attempt(self._call("HEAD", url, (200, 404)))
+        response = self._t.request(self._call("HEAD", url, (200, 404)))
         response.close()
         return response.status_code == 200
 

@@ -28,6 +28,7 @@ from builder.spec.values import (
     ALL_PLATFORMS,
     FORMATS,
     INDEX_MODES,
+    SBOM_FORMATS,
     ConfigSpec,
     GroupSpec,
     ImageSpec,
@@ -65,6 +66,8 @@ def load(path: Path) -> ImageSpec:
         groups=_unique(top, "groups", top.each("groups", _group_spec)),
         all_platforms=all_platforms,
         repository=_repository(image),
+        sbom=read_sbom(image),
+        provenance=image.typed("provenance", bool, True),
     )
     image.finish()
     top.finish()
@@ -154,6 +157,23 @@ def _wants_all(image: Table, base: str) -> bool:
             "(scratch); set [image] base or list the platforms",
         )
     return True
+
+
+def read_sbom(image: Table) -> tuple[str, ...]:
+    """``sbom``: true/false, a format name, or a list of format names (each once)."""
+    value = image.raw("sbom")
+    if value is None or value is True:
+        return SBOM_FORMATS[:1]
+    if value is False:
+        return ()
+    names = [value] if isinstance(value, str) else value
+    hint = f"use true, false, one of {', '.join(SBOM_FORMATS)} or a list of them"
+    if not isinstance(names, list) or not names:
+        raise image.error("sbom", f"expected a format name or a list of them; {hint}")
+    for name in names:
+        if name not in SBOM_FORMATS:
+            raise image.error("sbom", f"unknown SBOM format {name!r}; {hint}")
+    return tuple(dict.fromkeys(names))
 
 
 def _choice(table: Table, name: str, choices: tuple[str, ...]) -> str:

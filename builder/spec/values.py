@@ -14,6 +14,7 @@ from builder.spec.locations import Location
 FORMATS = ("oci", "docker")
 INDEX_MODES = ("auto", "always")
 ALL_PLATFORMS = "all"
+SBOM_FORMATS = ("spdx", "cyclonedx")
 PLACEHOLDERS = ("os", "arch", "variant", "platform")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -142,3 +143,5 @@ class ImageSpec:
     groups: tuple[GroupSpec, ...] = ()
     all_platforms: bool = False
     repository: str = ""
+    sbom: tuple[str, ...] = SBOM_FORMATS[:1]
+    provenance: bool = True

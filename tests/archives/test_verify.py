@@ -120,3 +120,15 @@ def test_verify_checks_the_image_build_makes_with_hardlinks_and_fifos(
     copy_tree(context, tmp_path / "copy", reverse=True, shift=0)
     assert (tmp_path / "copy" / "rootfs" / "sub" / "same.txt").stat().st_nlink == 2
     assert (tmp_path / "copy" / "unused.fifo").is_fifo()
+
+
+def test_verify_takes_the_registry_flags_a_registry_base_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base behind a private CA or a slow registry must be reachable from verify too."""
+    spec = tmp_path / "image.toml"
+    spec.write_text('[[layers]]\ncontent = [{ dst = "/a", text = "a" }]\n')
+    missing = tmp_path / "ca.pem"
+    assert main(["verify", "-f", str(spec), "--ca-cert", str(missing)]) == 2
+    assert f"--ca-cert {missing}: no such file" in capsys.readouterr().err
+    assert main(["verify", "-q", "-f", str(spec), "--read-timeout", "5", "--retries", "2"]) == 0

@@ -19,7 +19,8 @@ def _put(layout: Path, data: bytes) -> dict[str, Any]:
 
 def add_attestation(layout: Path) -> None:
     """Append an unknown/unknown attestation manifest to the layout's image index."""
-    (entry,) = json.loads((layout / "index.json").read_text())["manifests"]
+    entries = json.loads((layout / "index.json").read_text())["manifests"]
+    (entry,) = [e for e in entries if "artifactType" not in e]  # bale's referrers aside
     index = json.loads(blob(layout, entry["digest"]))
     statement = _put(layout, b'{"_type":"https://in-toto.io/Statement/v0.1"}')
     config = {

@@ -1,18 +1,25 @@
 """A fault-injecting HTTP proxy between the client and a plain-HTTP registry.
 
 One request per connection (``Connection: close`` is forced upstream). Armed
-faults fire on matching requests a given number of times:
+faults fire on matching requests a given number of times (``every``: only on
+every n-th match):
 
 - ``drop``: forward the head and ``after`` body bytes, then cut both connections;
 - ``status``: answer ``status`` itself (with ``Retry-After`` if given);
 - ``stall``: read the request, then say nothing for ``seconds`` and close;
-- ``corrupt``: relay the upstream answer with the last body byte flipped.
+- ``corrupt``: relay the upstream answer with the last body byte flipped;
+- ``truncate``: relay only the first half of the upstream answer, then close.
+
+``random_faults(rate, seed)`` also faults that share of all other requests,
+each with a kind drawn from RANDOM_MIX (resets mid-body, 500/502/503, 429 with
+Retry-After, stalls, truncated answers): the reliability harness uses it.
 
 Everything is bounded: socket timeouts, and reads limited by Content-Length.
 """
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 
 _TIMEOUT = 10.0
 _MAX_HEAD = 65536
+RANDOM_MIX = ("drop", "500", "502", "503", "429", "stall", "truncate")
 
 
 @dataclass
@@ -33,6 +41,8 @@ class Fault:
     status: int = 500
     retry_after: str | None = None
     seconds: float = 0.0
+    every: int = 1  # fire on the 1st, (1+every)th, ... matching request only
+    seen: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return self.times > 0 and method == self.method and self.path_contains in path
@@ -49,6 +59,25 @@ class FaultProxy:
         self._listener.settimeout(0.2)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._rate = 0.0
+        self._stall = 0.0
+        self._random = random.Random(0)
+
+    def random_faults(self, rate: float, seed: int, stall_seconds: float) -> None:
+        """Fault ``rate`` of the requests no armed fault matches, kinds from RANDOM_MIX."""
+        with self._lock:
+            self._rate, self._random, self._stall = rate, random.Random(seed), stall_seconds
+
+    def _draw(self, method: str, length: int) -> Fault | None:
+        if self._rate <= 0 or self._random.random() >= self._rate:
+            return None
+        kind = self._random.choice(RANDOM_MIX)
+        if kind.isdigit():
+            retry = "1" if kind == "429" else None
+            return Fault("status", method, status=int(kind), retry_after=retry)
+        if kind == "stall":
+            return Fault("stall", method, seconds=self._stall)
+        return Fault(kind, method, after=self._random.randrange(length + 1))
 
     @property
     def host(self) -> str:
@@ -76,26 +105,32 @@ class FaultProxy:
                 return
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
-    def _take(self, method: str, path: str) -> Fault | None:
+    def _take(self, method: str, path: str, length: int) -> Fault | None:
         with self._lock:
             self.requests.append((method, path))
             for fault in self.faults:
                 if fault.matches(method, path):
+                    fault.seen += 1
+                    if (fault.seen - 1) % fault.every:
+                        continue
                     fault.times -= 1
                     self.fired[fault.kind] += 1
                     return fault
-        return None
+            drawn = self._draw(method, length)
+            if drawn is not None:
+                self.fired[drawn.kind] += 1
+            return drawn
 
     def _handle(self, client: socket.socket) -> None:
         client.settimeout(_TIMEOUT)
         try:
             head, rest = _read_head(client)
             method, path, length = _parse_head(head)
-            fault = self._take(method, path)
-            if fault is not None and fault.kind != "corrupt":
+            fault = self._take(method, path, length)
+            if fault is not None and fault.kind not in ("corrupt", "truncate"):
                 self._inject(client, fault, head, rest, length)
                 return
-            self._relay(client, _force_close(head), rest, length, fault is not None)
+            self._relay(client, _force_close(head), rest, length, fault)
         except OSError:
             return
         finally:
@@ -123,7 +158,7 @@ class FaultProxy:
         )
 
     def _relay(
-        self, client: socket.socket, head: bytes, rest: bytes, length: int, corrupt: bool
+        self, client: socket.socket, head: bytes, rest: bytes, length: int, fault: Fault | None
     ) -> None:
         with socket.create_connection(self.upstream, timeout=_TIMEOUT) as up:
             up.sendall(head + rest)
@@ -135,8 +170,10 @@ class FaultProxy:
                 up.sendall(data)
                 left -= len(data)
             answer = _read_all(up)
-        if corrupt and answer:
+        if fault is not None and fault.kind == "corrupt" and answer:
             answer = answer[:-1] + bytes([answer[-1] ^ 0xFF])
+        if fault is not None and fault.kind == "truncate":
+            answer = answer[: len(answer) // 2]
         client.sendall(answer)
 
 

@@ -40,7 +40,7 @@ def manifest_of(layout: Path, tag: str) -> Any:
     (entry,) = [
         m
         for m in index["manifests"]
-        if m["annotations"]["org.opencontainers.image.ref.name"] == tag
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
     ]
     return layout_doc(layout, entry["digest"])
 

@@ -153,7 +153,18 @@ def test_single_platform_index_and_archives_are_sources(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     spec = _spec(tmp_path / "ctx", extra='index = "always"')
-    direct = _bale(capsys, "build", "-q", "-f", str(spec), "-o", f"oci:{tmp_path / 'direct'}")
+    # A docker-archive source cannot hold referrers: compare images only.
+    direct = _bale(
+        capsys,
+        "build",
+        "-q",
+        "-f",
+        str(spec),
+        "--no-sbom",
+        "--no-provenance",
+        "-o",
+        f"oci:{tmp_path / 'direct'}",
+    )
     wrapped = tmp_path / "wrapped"
     one = ["build", "-q", "-f", str(spec), "--platform"]
     _bale(capsys, *one, "linux/amd64", "-o", f"oci:{wrapped}")

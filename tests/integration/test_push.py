@@ -16,7 +16,7 @@ from builder.cli.main import main
 from builder.commands.build import BuildOptions, build
 from builder.errors import RegistryError
 from builder.registry.failures import RetryPolicy
-from builder.registry.options import Clients, RegistryConfig
+from builder.registry.options import Clients, RegistryConfig, Timeouts
 from builder.spec.locations import parse_output
 from tests.helpers import check_layout, write_toml
 from tests.integration.fault_proxy import Fault, FaultProxy
@@ -300,7 +300,12 @@ def test_push_survives_faults(
     kind = fault.kind
     fault_proxy.arm(fault)
     digest = proxied_build(
-        tmp_path, fault_proxy, "push/faults", chunk_threshold=1024, chunk_size=1024, timeout=1.0
+        tmp_path,
+        fault_proxy,
+        "push/faults",
+        chunk_threshold=1024,
+        chunk_size=1024,
+        timeouts=Timeouts(1.0, 1.0),
     )
     assert fault_proxy.fired[kind] >= 1
     ref = f"docker://{plain_registry.host}/push/faults:v1"

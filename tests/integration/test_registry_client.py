@@ -17,6 +17,7 @@ from builder.model import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Descriptor, Diges
 from builder.registry.client import RegistryClient, RegistryOptions
 from builder.registry.credentials import ANONYMOUS, Credentials
 from builder.registry.failures import RetryPolicy
+from builder.registry.options import Timeouts
 from tests.integration.fault_proxy import Fault, FaultProxy
 from tests.integration.registry_fixtures import PASSWORD, USERNAME, RunningRegistry, require_tool
 
@@ -259,7 +260,7 @@ def test_stall_times_out_and_retries(
 ) -> None:
     fault_proxy.arm(Fault("stall", "HEAD", "/blobs/", seconds=2.0))
     proxied = RunningRegistry(fault_proxy.host, "http", plain_registry.log_path)
-    with client(proxied, timeout=0.5) as c:
+    with client(proxied, timeouts=Timeouts(0.5, 0.5)) as c:
         assert not c.blob_exists("plain/stall", Digest.of(b"x"))
     assert fault_proxy.fired["stall"] == 1
 

@@ -1,26 +1,16 @@
-"""A short run of the crash harness (benchmarks/reliability/crash.py): kills, SIGINTs, races."""
+"""A short run of the flaky-network harness (benchmarks/reliability/pushes.py)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
+from benchmarks.reliability.pushes import MiB, run
 from tests.conftest import require_tool
 
-HARNESS = Path(__file__).parents[2] / "benchmarks" / "reliability" / "crash.py"
 
-
-def test_short_crash_run_leaves_valid_layouts_and_no_temps() -> None:
-    require_tool("umoci")
-    require_tool("skopeo")
-    command = [sys.executable, str(HARNESS), "--kills", "3", "--sigints", "3", "--rounds", "2"]
-    result = subprocess.run([*command, "--json"], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    figures = json.loads(result.stdout[result.stdout.index("{") :])
-    kill, sigint, race = figures["kill"], figures["sigint"], figures["race"]
-    assert (kill["valid"], kill["clean"]) == (3, 3)
-    assert (sigint["valid"], sigint["clean"]) == (3, 3)
-    assert sigint["exited_130"] + sigint["finished"] + sigint["python_startup"] == 3
-    assert race["kept_all"] == 2
+def test_pushes_through_faults_read_back_identical(tmp_path: Path) -> None:
+    require_tool("docker-registry")
+    outcome = run(pushes=2, rate=0.15, seed=7, work=tmp_path, unique_size=3 * MiB)
+    assert sum(outcome.faults.values()) > 0, outcome.summary(2, 0.15)
+    assert outcome.failures == [] and outcome.mismatches == []
+    assert outcome.pushed == outcome.identical == 2

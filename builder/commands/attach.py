@@ -1,0 +1,125 @@
+"""A build's supply-chain artifacts: each platform image's SBOMs and provenance.
+
+The SBOM reads the image's final filesystem (the base's layers and bale's);
+the provenance names the image, its base and the build's inputs. Each becomes
+a referrer of its platform manifest, kept in ``BuildResult.referrers`` for
+the outputs (and for a push).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from builder.commands.basescan import base_layer
+from builder.commands.ownfiles import own_layer
+from builder.image.assemble import Image, rfc3339
+from builder.layer.entries import Entry
+from builder.model import Digest
+from builder.spec.values import ImageSpec
+from builder.supply.attachment import Attachment, Referrer, attach
+from builder.supply.ci import ci_context
+from builder.supply.inventory import Named, named, unpublished
+from builder.supply.provenance import BuildFacts, inputs_digest, provenance_attachment
+from builder.supply.sbom import inventory_of_members, sbom_attachments, wanted
+
+DEFAULT_IMAGE_NAME = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """One platform's image, where bale's own layers start, its base and its SBOMs."""
+
+    image: Image
+    own_from: int
+    base: Named | None
+    sboms: tuple[Attachment, ...] = ()
+
+
+def image_named(spec: ImageSpec, image: Image) -> Named:
+    """How the SBOM and provenance name the image: ``[image] repository``, else "image"."""
+    digest = image.manifest.descriptor.digest
+    if spec.repository:
+        return named(spec.repository, digest, image.platform)
+    return unpublished(DEFAULT_IMAGE_NAME, DEFAULT_IMAGE_NAME, digest, image.platform)
+
+
+def with_sboms(
+    spec: ImageSpec,
+    built: Built,
+    created: int,
+    own: Sequence[Sequence[Entry]],
+    cache_root: Path | None = None,
+) -> Built:
+    """``built`` with one SBOM per format ``spec.sbom`` asks for (none: unchanged).
+
+    The base's layers are read from their blobs; bale's own (``own``: the
+    entries of each) from their sources, without reading the new blobs back;
+    ``cache_root`` (the layer cache) keeps the base's scans and bale's file
+    hashes for the next build.
+    """
+    if not spec.sbom:
+        return built
+    image = built.image
+    manifest = image.manifest.descriptor
+    where = f"{spec.path}: the {image.platform} image on {spec.base}"
+    base_layers = image.layers[: built.own_from]
+    members = [base_layer(layer, wanted, where, cache_root) for layer in base_layers]
+    own_layers = image.layers[built.own_from :]
+    members += [
+        own_layer(layer.diff_id, entries, wanted, cache_root)
+        for layer, entries in zip(own_layers, own, strict=True)
+    ]
+    inventory = inventory_of_members(
+        image_named(spec, image),
+        manifest,
+        image.platform,
+        rfc3339(created),
+        built.base,
+        members,
+        where,
+    )
+    return Built(image, built.own_from, built.base, tuple(sbom_attachments(inventory, spec.sbom)))
+
+
+def referrers(
+    spec: ImageSpec, builds: Sequence[Built], created: int, options: Mapping[str, Any]
+) -> tuple[Referrer, ...]:
+    """Every image's SBOMs and provenance, as referrers of their platform manifests.
+
+    Each platform gets its own provenance (its manifest the subject, its base
+    and its layers the dependencies), so an index joined from single-platform
+    builds carries the same referrers as a direct multi-platform build.
+    """
+    ci = ci_context(os.environ)
+    spec_digest = Digest.of(spec.path.read_bytes())
+    time = rfc3339(created)
+    found = []
+    for built in builds:
+        attachments = list(built.sboms)
+        if spec.provenance:
+            facts = _facts(spec, spec_digest, built, options)
+            attachments.append(provenance_attachment(facts, ci))
+        manifest = built.image.manifest.descriptor
+        found += [attach(attachment, manifest, time) for attachment in attachments]
+    return tuple(found)
+
+
+def _facts(
+    spec: ImageSpec, spec_digest: Digest, built: Built, options: Mapping[str, Any]
+) -> BuildFacts:
+    image = built.image
+    own = [layer.diff_id for layer in image.layers[built.own_from :]]
+    recorded = {**options, "platform": str(image.platform)}
+    bases = (built.base,) if built.base is not None else ()
+    return BuildFacts(
+        (image_named(spec, image),),
+        spec.path.name,
+        spec_digest,
+        recorded,
+        bases,
+        inputs_digest(own),
+    )

@@ -1,0 +1,70 @@
+"""One platform image's SBOMs: read its filesystem, find its packages, write each format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from builder.model import Descriptor, Platform
+from builder.supply import apk, cyclonedx, dpkg, npm, pydist, spdx
+from builder.supply.attachment import Attachment
+from builder.supply.inventory import Inventory, Named
+from builder.supply.packages import OS_RELEASE, find_packages
+from builder.supply.rootfs import LayerMembers, SourceLayer, merge, read_rootfs
+
+WRITERS: dict[str, tuple[str, Callable[[Inventory], bytes]]] = {
+    "spdx": (spdx.MEDIA_TYPE, spdx.spdx_document),
+    "cyclonedx": (cyclonedx.MEDIA_TYPE, cyclonedx.cyclonedx_document),
+}
+CATALOGS = (dpkg.dpkg_packages, apk.apk_packages, pydist.python_packages, npm.npm_packages)
+_WANTED = (dpkg.wanted, apk.wanted, pydist.wanted, npm.wanted)
+
+
+def wanted(path: str) -> bool:
+    """Whether any catalog (or the distro lookup) reads this file."""
+    return path in OS_RELEASE or any(match(path) for match in _WANTED)
+
+
+def inventory_of(
+    image: Named,
+    manifest: Descriptor,
+    platform: Platform,
+    created: str,
+    base: Named | None,
+    layers: Sequence[SourceLayer],
+    own_from: int,
+) -> Inventory:
+    """Read ``layers`` (base first, bale's own from ``own_from``) into an inventory."""
+    rootfs = read_rootfs(layers, own_from, wanted, f"{image.name} ({platform})")
+    packages = find_packages(rootfs, CATALOGS)
+    return Inventory(image, manifest, platform, created, base, packages, rootfs.files)
+
+
+def inventory_of_members(
+    image: Named,
+    manifest: Descriptor,
+    platform: Platform,
+    created: str,
+    base: Named | None,
+    layers: Sequence[LayerMembers],
+    where: str,
+) -> Inventory:
+    """An inventory from layers already read (a build has its own layers' entries).
+
+    ``where`` names the image in error messages.
+    """
+    rootfs = merge(layers, where)
+    packages = find_packages(rootfs, CATALOGS)
+    return Inventory(image, manifest, platform, created, base, packages, rootfs.files)
+
+
+def sbom_document(inventory: Inventory, fmt: str) -> bytes:
+    return WRITERS[fmt][1](inventory)
+
+
+def sbom_attachments(inventory: Inventory, formats: Sequence[str]) -> list[Attachment]:
+    """One attachment per format, its artifact type the document's media type."""
+    found = []
+    for fmt in formats:
+        media_type, write = WRITERS[fmt]
+        found.append(Attachment(media_type, media_type, write(inventory)))
+    return found
