@@ -22,6 +22,7 @@ from builder.locking import locked_dir
 from tests.conftest import require_tool
 from tests.helpers import check_layout
 
+REF_NAME = "org.opencontainers.image.ref.name"
 BALE = [sys.executable, "-m", "builder.cli.entry"]
 IMAGE = """\
 [image]
@@ -42,10 +43,8 @@ def context(root: Path, text: str, count: int = 3) -> Path:
 
 def tags_of(layout: Path) -> dict[str, str]:
     index = json.loads((layout / "index.json").read_bytes())
-    return {
-        m["annotations"]["org.opencontainers.image.ref.name"]: m["digest"]
-        for m in index["manifests"]
-    }
+    named = {m.get("annotations", {}).get(REF_NAME): m["digest"] for m in index["manifests"]}
+    return {name: digest for name, digest in named.items() if name}
 
 
 def temps_under(*tops: Path) -> list[Path]:
