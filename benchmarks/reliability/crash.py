@@ -126,8 +126,12 @@ def _walk(top: Path) -> Iterator[Path]:
             yield Path(parent) / name
 
 
-def layout_problems(layout: Path, seen: set[tuple[str, int, int]]) -> list[str]:
-    """What is wrong with the layout: unreadable index, missing or damaged blobs."""
+def layout_problems(layout: Path, seen: dict[tuple[str, int, int], bytes]) -> list[str]:
+    """What is wrong with the layout: unreadable index, missing or damaged blobs.
+
+    ``seen`` remembers blobs already verified (by path, size and mtime): a blob
+    is never rewritten in place, so each is hashed once per run.
+    """
     try:
         index = json.loads((layout / "index.json").read_bytes())
     except (OSError, ValueError) as exc:
@@ -144,7 +148,10 @@ def layout_problems(layout: Path, seen: set[tuple[str, int, int]]) -> list[str]:
 
 
 def _blob(
-    layout: Path, descriptor: dict[str, Any], seen: set[tuple[str, int, int]], problems: list[str]
+    layout: Path,
+    descriptor: dict[str, Any],
+    seen: dict[tuple[str, int, int], bytes],
+    problems: list[str],
 ) -> bytes | None:
     algorithm, _, encoded = descriptor["digest"].partition(":")
     path = layout / "blobs" / algorithm / encoded
@@ -154,14 +161,13 @@ def _blob(
         problems.append(f"missing blob {descriptor['digest']}")
         return None
     key = (str(path), st.st_size, st.st_mtime_ns)
-    small = descriptor["size"] < (1 << 20)
-    if key in seen and not small:
-        return None
+    if key in seen:
+        return seen[key]
     data = path.read_bytes()
     if len(data) != descriptor["size"] or hashlib.new(algorithm, data).hexdigest() != encoded:
         problems.append(f"damaged blob {descriptor['digest']}")
         return None
-    seen.add(key)
+    seen[key] = data if len(data) < (1 << 20) else b""
     return data
 
 
@@ -197,7 +203,7 @@ def kill_trials(bench: Bench, count: int, span: float, sig: signal.Signals) -> d
     figures: dict[str, Any] = {"trials": count, "valid": 0, "clean": 0, "failures": []}
     if sig == signal.SIGINT:
         figures.update(exited_130=0, finished=0, one_line=0, python_startup=0)
-    seen: set[tuple[str, int, int]] = set()
+    seen: dict[tuple[str, int, int], bytes] = {}
     for number in range(count):
         tag = f"{sig.name.lower()}{number}"
         extra = ["-o", f"oci-archive:{bench.archives / 'image.tar'}"]
@@ -250,7 +256,7 @@ def _interrupt_problems(figures: dict[str, Any], code: int, err: str) -> list[st
 
 def race_rounds(bench: Bench, rounds: int, writers: int) -> dict[str, Any]:
     figures: dict[str, Any] = {"rounds": rounds, "writers": writers, "kept_all": 0, "failures": []}
-    seen: set[tuple[str, int, int]] = set()
+    seen: dict[tuple[str, int, int], bytes] = {}
     for number in range(rounds):
         commands = [
             bench.command(bench.context(f"writer{w}"), f"r{number}w{w}") for w in range(writers)
