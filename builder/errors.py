@@ -27,6 +27,10 @@ class SourceError(BaleError):
     """A build-context input cannot be used (missing, escaping, wrong type)."""
 
 
+class PackageError(BaleError):
+    """A Python distribution cannot be locked, fetched, chosen or installed."""
+
+
 class LayerError(BaleError):
     """A layer cannot be encoded or compressed."""
 
@@ -57,3 +61,7 @@ class AuthError(RegistryError):
 
 class LockError(BaleError):
     """image.lock is missing, unreadable or disagrees with image.toml (``--locked``)."""
+
+
+class SigningError(BaleError):
+    """A signing or verification key cannot be used (not a key, wrong passphrase, wrong type)."""

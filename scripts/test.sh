@@ -17,6 +17,7 @@ debs=(
   libmagic1        # python-magic's library (bale's architecture check)
   pigz             # the benchmark's reference compressor
   debootstrap      # the Debian root some tests build in (tests/debian.py)
+  openssl          # makes the signing tests' keys and checks signatures independently
 )
 missing=()
 for pkg in "${debs[@]}"; do

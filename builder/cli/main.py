@@ -18,6 +18,7 @@ from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
 from builder.cli.sbom import add_sbom, add_supply_flags, supply_overrides
+from builder.cli.signing import add_check_signatures, add_sign_flag, signing_key
 from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
 from builder.layer.cache import LayerCache, cache_dir, prune
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     add_inspect(commands)
     add_diff(commands)
     add_verify(commands)
+    add_check_signatures(commands)
     add_index(commands, _Parser)
     add_sbom(commands)
     add_commands(commands)
@@ -90,6 +92,7 @@ def _add_build(commands: Any) -> None:
     )
     add_supply_flags(b)
     add_registry_flags(b)
+    add_sign_flag(b)
     b.add_argument(
         "--no-cache",
         dest="cache",
@@ -201,6 +204,7 @@ def _build(args: argparse.Namespace) -> int:
         note=None if args.quiet else _warn,
         sbom=sbom,
         provenance=provenance,
+        sign_key=signing_key(args.sign_key),
     )
     active = registry_clients(args)
     try:
@@ -240,9 +244,10 @@ def summary(result: BuildResult) -> dict[str, Any]:
         ],
         "referrers": [
             {
+                "subject": str(referrer.subject.digest),
                 "artifactType": referrer.artifact_type,
                 "digest": str(referrer.manifest.descriptor.digest),
-                "subject": str(referrer.subject.digest),
+                "size": referrer.manifest.descriptor.size,
             }
             for referrer in result.referrers
         ],

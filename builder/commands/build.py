@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -19,7 +20,7 @@ from builder.errors import UsageError
 from builder.formats.sinks import dropped_note, write_output
 from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob, rfc3339
 from builder.layer.build import CREATED_BY_PREFIX, Layer, build_layer
-from builder.layer.cache import LayerCache, sweep_cache
+from builder.layer.cache import LayerCache, cache_dir, sweep_cache
 from builder.layer.entries import Entry
 from builder.layer.plan import plan_layers
 from builder.layer.tarwriter import tar_size
@@ -33,6 +34,8 @@ from builder.supply.attachment import Referrer
 if TYPE_CHECKING:
     from builder.commands.attach import Built
     from builder.commands.bases import BaseImage
+    from builder.layer.python.layer import PythonLayers
+    from builder.supply.sign import SigningKey
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
@@ -59,6 +62,7 @@ class BuildOptions:
     # None: as image.toml says ([image] sbom, [image] provenance).
     sbom: tuple[str, ...] | None = None
     provenance: bool | None = None
+    sign_key: SigningKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +117,13 @@ class _LayerBuilder:
         # Each layer's entries by diff_id: the SBOM reads bale's files from them.
         self.entries: dict[Digest, Sequence[Entry]] = {}
         self.lock = Lock()
+        self._python: PythonLayers | None = None
 
     def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
         below = base.layers if base is not None else None
-        plans = plan_layers(self.spec, platform, below, base.name if base else "", self.work)
+        python = self.python if any(s.python for s in self.spec.layers) else None
+        name = base.name if base else ""
+        plans = plan_layers(self.spec, platform, below, name, self.work, python)
         layers = []
         for plan in plans:
             layer = self.layer(plan.name, plan.codec, plan.entries)
@@ -124,6 +131,20 @@ class _LayerBuilder:
                 self.entries.setdefault(layer.diff_id, plan.entries)
             layers.append(layer)
         return layers
+
+    @property
+    def python(self) -> PythonLayers:
+        """The build's Python installer, made on first use (it imports packaging, installer)."""
+        with self.lock:
+            if self._python is None:
+                from builder.layer.python.layer import PythonLayers
+
+                self._python = PythonLayers(self.spec.context, cache_dir(), self.work)
+            return self._python
+
+    def close(self) -> None:
+        if self._python is not None:
+            self._python.close()
 
     def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
         key = (name, codec, *entries) if self.share else None
@@ -208,9 +229,10 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     annotations = dict(spec.annotations)
     image_format = _image_format(spec, options)
     _sweep(options.cache)
-    with temp_dir("build") as work:
-        builder = _LayerBuilder(spec, created, work, options, len(requested) > 1)
-
+    with (
+        temp_dir("build") as work,
+        closing(_LayerBuilder(spec, created, work, options, len(requested) > 1)) as builder,
+    ):
         # SBOM and provenance writers load only when a build runs.
         from builder.commands.attach import Built, referrers, with_sboms
         from builder.supply.inventory import named
@@ -243,12 +265,15 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             index = index_blob(images, annotations, image_format)
             root = index.descriptor
         result = BuildResult(root, images, tags, outputs, index, referrers=attached)
+        if options.sign_key is not None:
+            signed = _signed(result, options.sign_key, _signed_name(spec, outputs), created)
+            result = dataclasses.replace(result, referrers=result.referrers + signed)
         platform = images[0].platform if len(images) == 1 else None
         blobs, jobs = result.blobs, options.threads
         pushed: list[str] = []
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
-            _note_dropped(output, attached, options.note)
+            _note_dropped(output, result.referrers, options.note)
             pushed += write_output(
                 output,
                 blobs,
@@ -258,7 +283,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 platform,
                 clients,
                 jobs,
-                attached,
+                result.referrers,
                 note=options.warn,
             )
     return dataclasses.replace(result, pushed=tuple(pushed))
@@ -286,6 +311,24 @@ def _sweep(cache: LayerCache | None) -> None:
         sweep_cache(cache.root)
     else:
         sweep(Path(tempfile.gettempdir()), "bale-")
+
+
+def _signed(result: BuildResult, key: SigningKey, name: str, created: int) -> tuple[Referrer, ...]:
+    """Signatures of every manifest and the index, and of each attachment the build made."""
+    from builder.supply.signing import signatures
+
+    subjects = [image.manifest.descriptor for image in result.images]
+    if result.index is not None:
+        subjects.append(result.index.descriptor)
+    return signatures(key, subjects, result.referrers, name, rfc3339(created))
+
+
+def _signed_name(spec: ImageSpec, outputs: Sequence[Output]) -> str:
+    """The repository a signature names: the first push target, else [image] repository."""
+    for output in outputs:
+        if output.transport == "docker":
+            return output.name
+    return spec.repository or ""
 
 
 def _provenance_options(spec: ImageSpec, tags: Sequence[str], created: int) -> dict[str, object]:

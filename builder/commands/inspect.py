@@ -12,6 +12,7 @@ from typing import Any
 
 from builder.errors import ImageError
 from builder.formats.locate import Source
+from builder.formats.referrers import referrers_of
 from builder.image.layerfiles import FileInfo, layer_files, measure, tar_tv
 from builder.image.store import SourceImage, Store, platforms_of, read_document, resolve_image
 from builder.model import INDEX_TYPES, Descriptor, Platform
@@ -67,8 +68,19 @@ def describe(source: Source, platform: Platform | None, files: bool) -> dict[str
     if root.media_type in INDEX_TYPES:
         _, index = read_document(store, root)
         out["annotations"] = dict(index.get("annotations") or {})
+        out["referrers"] = referrers_json(store, root)
     out["images"] = [_image(store, i, files) for i in images_of(store, root, platform)]
     return out
+
+
+def referrers_json(store: Store, subject: Descriptor) -> list[dict[str, Any]]:
+    """Artifact type, digest and size of each referrer of ``subject`` (signatures, SBOMs)."""
+    return [
+        {**_descriptor(r), "artifactType": r.artifact_type}
+        for r in sorted(
+            referrers_of(store, subject.digest), key=lambda r: (r.artifact_type, str(r.digest))
+        )
+    ]
 
 
 def _descriptor(descriptor: Descriptor) -> dict[str, Any]:
@@ -110,6 +122,7 @@ def _image(store: Store, image: SourceImage, files: bool) -> dict[str, Any]:
         layers.append(item)
     return {
         "platform": str(image.platform),
+        "referrers": referrers_json(store, image.manifest),
         "manifest": {
             **_descriptor(image.manifest),
             "annotations": dict(manifest.get("annotations") or {}),
@@ -127,9 +140,18 @@ def render(doc: dict[str, Any]) -> list[str]:
     if "annotations" in doc:
         lines.append(f"index {root['digest']} {root['size']} bytes {root['mediaType']}")
         lines += [f"  {k}: {v}" for k, v in sorted(doc["annotations"].items())]
+        lines += _render_referrers(doc["referrers"], "  ")
         indent = "  "
     for image in doc["images"]:
         lines += _render_image(image, indent)
+    return lines
+
+
+def _render_referrers(referrers: list[dict[str, Any]], pad: str) -> list[str]:
+    if not referrers:
+        return []
+    lines = [f"{pad}referrers: {len(referrers)}"]
+    lines += [f"{pad}  {r['artifactType']} {r['digest']} {r['size']} bytes" for r in referrers]
     return lines
 
 
@@ -150,6 +172,7 @@ def _render_image(image: dict[str, Any], pad: str) -> list[str]:
         else:
             shown = json.dumps(value) if isinstance(value, list) else value
             lines.append(f"{pad}    {key}: {shown}")
+    lines += _render_referrers(image["referrers"], pad + "  ")
     lines.append(f"{pad}  layers: {len(image['layers'])}")
     for number, layer in enumerate(image["layers"], 1):
         lines.append(f"{pad}    {number}. {layer['digest']} {layer['mediaType']}")

@@ -14,7 +14,7 @@ from builder.locking import Note
 from builder.model import Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.locations import Output
-from builder.supply.attachment import Referrer
+from builder.supply.attachment import Referrer, referrer_blobs
 
 
 def write_output(
@@ -35,10 +35,10 @@ def write_output(
     A ``docker://`` output is pushed with ``clients`` (``jobs`` parallel blob uploads;
     no tag at all pushes by digest only). Returns the references pushed (``REF@DIGEST``).
 
-    ``referrers`` (SBOMs, attestations) go beside the image in a layout, listed
-    untagged in index.json; the archives and a push leave them out (the caller
-    says so with ``dropped_note``). A local output is locked while it is
-    written; ``note`` hears when that waits for another bale.
+    ``referrers`` (signatures, SBOMs, attestations) go beside the image in a layout
+    (listed untagged in index.json) and in a push; the archives leave them out
+    (the caller says so with ``dropped_note``). A local output is
+    locked while it is written; ``note`` hears when that waits for another bale.
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
@@ -46,14 +46,14 @@ def write_output(
 
         active = clients or Clients()
         try:
-            return push(output, blobs, root, out_tags, active, jobs).references
+            return push(output, blobs, root, out_tags, active, jobs, referrers).references
         finally:
             if active is not clients:
                 active.close()
-    extra = [blob for referrer in referrers for blob in (*referrer.blobs, referrer.manifest)]
-    listed = [referrer.descriptor for referrer in referrers]
     if output.transport == "oci":
-        write_layout(output.path, [*blobs, *extra], root, out_tags, listed, note)
+        listed = [r.descriptor for r in referrers]
+        blobs_out = [*blobs, *referrer_blobs(referrers, blobs)]
+        write_layout(output.path, blobs_out, root, out_tags, listed, note)
     elif output.transport == "oci-archive":
         write_oci_archive(output.path, blobs, root, out_tags, created, note)
     elif output.transport == "docker-archive":
@@ -75,6 +75,6 @@ def dropped_note(output: Output, referrers: Sequence[Referrer]) -> str | None:
         return None
     why = "has no place for" if output.transport == "docker-archive" else "is kept loadable without"
     return (
-        f"note: {output} {why} the SBOM and provenance (OCI 1.1 referrers); they are left "
-        "out of it. Add an oci:DIR output to keep them beside the image"
+        f"note: {output} {why} the signatures, SBOM and provenance (OCI 1.1 referrers); "
+        "they are left out of it. Add an oci:DIR output or push to keep them beside the image"
     )

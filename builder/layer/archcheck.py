@@ -65,6 +65,12 @@ def check_file(path: str, image_path: str, platform: Platform, where: str) -> No
     """Raise if ``path`` is an ELF binary built for another architecture."""
     with open(path, "rb") as stream:
         head = stream.read(_HEAD)
+    check_head(head, image_path, platform, where)
+
+
+def check_head(head: bytes, image_path: str, platform: Platform, where: str) -> None:
+    """Raise if the file starting with ``head`` is an ELF binary for another architecture."""
+    head = head[:_HEAD]
     arch = elf_architecture(head)
     if arch is not None and arch != platform.architecture:
         machine = elf_machine(head)

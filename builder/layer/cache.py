@@ -10,7 +10,8 @@ Layout of the cache directory (``BALE_CACHE_DIR``, else the user cache dir
 
 The key hashes everything that decides a layer's bytes: bale's layer-format
 version and compression backends, the codec, the tar mtime, and every entry's
-path, type, mode, owner, link target, xattrs and content identity. A host
+path, type, mode, owner, link target, xattrs and content identity (a wheel
+member's is its RECORD sha256, checked when the wheel was first installed). A host
 file's identity is its stat data (size, mtime_ns, ctime_ns, inode, device),
 as in git's index: its content is not read on a rebuild, and any write to
 it changes its ctime. A layer whose files changed within ``RACY_NS`` before
@@ -46,7 +47,7 @@ import zstandard
 from builder.atomic import NEW_SUFFIX, TEMP_SUFFIX, atomic_write, sweep
 from builder.errors import BaleError
 from builder.layer.build import Layer
-from builder.layer.entries import Entry, HostFile, InlineContent
+from builder.layer.entries import Entry, HostFile, InlineContent, ZipMember
 from builder.model import Codec, Descriptor, Digest
 
 # Bump whenever the tar encoding or the chunking changes the bytes of a layer.
@@ -75,6 +76,8 @@ def _content_identity(entry: Entry) -> tuple[Any, ...] | None:
         return ("host", content.path, *st)
     if isinstance(content, InlineContent):
         return ("inline", hashlib.sha256(content.data).hexdigest())
+    if isinstance(content, ZipMember):
+        return ("zip", content.sha256, content.size)
     return None
 
 

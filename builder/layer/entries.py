@@ -6,6 +6,7 @@ import enum
 import io
 import os
 import tarfile
+import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
@@ -70,6 +71,25 @@ class HostFile:
 
     def open(self) -> BinaryIO:
         return open(self.path, "rb")
+
+
+@dataclass(frozen=True, slots=True)
+class ZipMember:
+    """A member of a zip archive (a wheel) whose sha256 is known before it is read.
+
+    Its identity for the layer cache is that hash, so a rebuild does not
+    decompress it.
+    """
+
+    archive: str
+    member: str
+    size: int
+    sha256: str
+
+    def open(self) -> BinaryIO:
+        # The member keeps the archive's file open after the ZipFile is closed.
+        with zipfile.ZipFile(self.archive) as archive:
+            return archive.open(self.member)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)

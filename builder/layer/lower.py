@@ -28,8 +28,11 @@ from builder.model import OPAQUE_MARKER, WHITEOUT_PREFIX, Descriptor, Digest, la
 from builder.spec.layers import glob_matcher
 from builder.spec.values import LayerSpec
 
-# Files whose content is kept while reading: the account databases.
-KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow"})
+# Files whose content is kept while reading: the account databases, and the
+# package databases that name the C library's version (Python wheel tags).
+DPKG_STATUS = "var/lib/dpkg/status"
+APK_INSTALLED = "lib/apk/db/installed"
+KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow", DPKG_STATUS, APK_INSTALLED})
 _MAX_KEPT = 4 << 20
 
 

@@ -1,15 +1,16 @@
 """The layers of one platform's image, in order, as entries: the accounts layer (from
 ``[[users]]``/``[[groups]]``; after any table that brings its own account files),
-and each ``[[layers]]`` table with its whiteouts and tarball members. The merged
-view below each layer is kept only when a layer needs it (deletions match
-against it, owner names resolve through its /etc/passwd)."""
+and each ``[[layers]]`` table with its whiteouts, tarball members and Python
+installs. The merged view below each layer is kept only when a layer needs it
+(deletions match against it, owner names resolve through its /etc/passwd, Python
+layers find the interpreter and C library in it)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
 from builder.layer.entries import Entry, InlineContent, Kind
@@ -17,6 +18,9 @@ from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_ent
 from builder.layer.sources import in_context, layer_entries
 from builder.model import Codec, Descriptor, Digest, Platform
 from builder.spec.values import ImageSpec, LayerSpec
+
+if TYPE_CHECKING:
+    from builder.layer.python.layer import PythonLayers
 
 ACCOUNTS_WHERE = "[[users]]/[[groups]]"
 
@@ -45,14 +49,15 @@ class Planned:
 def needs_lower(spec: ImageSpec) -> bool:
     """Whether the build must know the files below its layers.
 
-    Deletions match against them and account names resolve through their
-    /etc/passwd and /etc/group; nothing else does, so a build without these
+    Deletions match against them, account names resolve through their
+    /etc/passwd and /etc/group, and Python layers find the interpreter, its
+    site-packages and the C library there; nothing else does, so a build without these
     reads no base layer (a push to the base's registry then mounts them all).
     """
     if spec.users or spec.groups or not _numeric(spec.config.user):
         return True
     for layer in spec.layers:
-        if layer.delete or layer.opaque:
+        if layer.delete or layer.opaque or layer.python:
             return True
         owners = [layer.tar_owner, *(f.owner for f in layer.files)]
         owners += [d.owner for d in layer.dirs] + [s.owner for s in layer.symlinks]
@@ -72,8 +77,11 @@ def plan_layers(
     base: Sequence[BaseLayer] | None,
     base_name: str,
     work: Path,
+    python: PythonLayers | None = None,
 ) -> Iterator[Planned]:
     """Each layer's entries in build order; the next is planned once the caller asks.
+
+    ``python`` installs the ``python`` tables; a build with one must give it.
 
     The accounts layer goes first, unless a table may bring its own
     /etc/passwd or /etc/group (a ``tar``, or a file written there): then it
@@ -98,7 +106,7 @@ def plan_layers(
             yield Planned("accounts", spec.codec, entries)
         else:
             layer = layers[number - (0 <= position < number)]
-            entries = _entries(layer, spec, platform, lower, accounts, work, parents)
+            entries = _entries(layer, spec, platform, lower, accounts, work, parents, python)
             yield Planned(layer.name, layer.codec, entries)
         if track and number + 1 < total:
             lower.apply(entry_members(entries))
@@ -154,8 +162,10 @@ def _entries(
     accounts: Accounts,
     work: Path,
     implicit_parents: bool,
+    python: PythonLayers | None,
 ) -> list[Entry]:
-    """Entries of one [[layers]] table: whiteouts, tarball members, then its own entries."""
+    """Entries of one [[layers]] table: whiteouts, tarball members, Python installs, then
+    its own entries."""
     extra = [(e, f"{layer.where} (delete/opaque)") for e in whiteout_entries(layer, lower)]
     groups: Sequence[Sequence[str]] = ()
     if layer.tar:
@@ -166,6 +176,8 @@ def _entries(
         imported = import_tar(in_context(spec.context, layer.tar, where), work, where, owner)
         extra += [(e, where) for e in imported.entries]
         groups = imported.groups
+    if layer.python is not None and python is not None:
+        extra += python.entries(layer.python, lower, platform)
     return layer_entries(
         layer,
         spec.context,

@@ -31,6 +31,9 @@ from builder.registry.upload import BlobUpload, UploadPlan, with_query
 
 MANIFEST_ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
 _MAX_TAG_PAGES = 1000
+# 404 is what the spec says a registry without the referrers API answers; some
+# answer 400, 405 or 501 to a path they do not know. All mean: use the tag.
+_NO_REFERRERS_API = (400, 404, 405, 501)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +123,8 @@ class RegistryClient:
         response.close()
         return response.status_code == 200
 
-    def manifest_exists(self, repo: str, digest: Digest) -> bool:
-        """Whether the repository already holds the manifest or index ``digest``."""
+    def manifest_exists(self, repo: str, digest: Digest | str) -> bool:
+        """Whether the repository already holds the manifest or index ``digest`` (or tag)."""
         response = self._call(
             f"check manifest {digest} in {self.host}/{repo}",
             "HEAD",
@@ -161,6 +164,20 @@ class RegistryClient:
 
     def push_manifest(self, repo: str, reference: str, media_type: str, data: bytes) -> Digest:
         """PUT manifest bytes under a tag or digest; returns their (verified) digest."""
+        return self._put_manifest(repo, reference, media_type, data)[0]
+
+    def push_referrer(self, repo: str, media_type: str, data: bytes) -> bool:
+        """PUT a manifest that has a ``subject``, by digest; True if the registry indexed it.
+
+        A registry with the referrers API answers ``OCI-Subject``; without it the
+        caller keeps the referrers tag itself.
+        """
+        _, response = self._put_manifest(repo, str(Digest.of(data)), media_type, data)
+        return "OCI-Subject" in response.headers
+
+    def _put_manifest(
+        self, repo: str, reference: str, media_type: str, data: bytes
+    ) -> tuple[Digest, httpx.Response]:
         digest = Digest.of(data)
         operation = f"push manifest {digest} to {self.host}/{repo}:{reference}"
         response = self._call(
@@ -179,7 +196,26 @@ class RegistryClient:
                 f"{operation}: the registry reports digest {returned} for the bytes we sent; "
                 "it rewrote the manifest, which breaks every reference to it"
             )
-        return digest
+        return digest, response
+
+    def referrers(self, repo: str, digest: Digest) -> list[dict[str, Any]] | None:
+        """The referrers API's list for ``digest`` (every page), or None where it has none."""
+        url: httpx.URL | None = self.base_url.join(f"/v2/{repo}/referrers/{digest}")
+        found: list[dict[str, Any]] = []
+        operation = f"list referrers of {digest} in {self.host}/{repo}"
+        for _ in range(_MAX_TAG_PAGES):
+            if url is None:
+                return found
+            headers = {"Accept": OCI_INDEX}
+            call = Call(operation, "GET", url, _pull(repo), (200, *_NO_REFERRERS_API), headers)
+            response = self._t.request(call)
+            if response.status_code != 200 or not _is_index(response):
+                response.close()
+                return None
+            manifests = _json_object(response, operation).get("manifests")
+            found += [m for m in manifests or [] if isinstance(m, dict)]
+            url = _next_link(response, url)
+        raise RegistryError(f"{operation}: more than {_MAX_TAG_PAGES} pages")
 
     def get_manifest(
         self, repo: str, reference: str, accept: Collection[str] = MANIFEST_ACCEPT
@@ -278,6 +314,12 @@ def _verify_manifest(operation: str, data: bytes, expected: str | None) -> Diges
             "proxy altered them. Try again, or report it to the registry operator"
         )
     return want
+
+
+def _is_index(response: httpx.Response) -> bool:
+    """An image index answer, as the referrers API gives (not some HTML error page)."""
+    kind = response.headers.get("Content-Type", "").split(";")[0].strip()
+    return kind == OCI_INDEX or _declared_type(response.content) == OCI_INDEX
 
 
 def _declared_type(data: bytes) -> str:

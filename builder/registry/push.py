@@ -2,7 +2,7 @@
 
 Order: blobs (layers and configs, in parallel, each digest once), then the
 manifests by digest, then the index by digest (each skipped when a HEAD finds
-it), and only then the tags, so a
+it), then referrers (builder/registry/referrers.py), and only then the tags, so a
 tag never points at something incomplete. A blob the registry has is skipped
 (HEAD); a blob known to live in another repository of the same registry (a
 base layer pulled from there, or a blob bale pushed there before: see
@@ -24,8 +24,10 @@ from builder.model import INDEX_TYPES, MANIFEST_TYPES, Blob, Descriptor
 from builder.reference import parse_reference
 from builder.registry.locations import BlobLocations
 from builder.registry.options import Clients
+from builder.registry.referrers import push_referrers
 from builder.registry.store import RegistryStore
 from builder.spec.locations import Output
+from builder.supply.attachment import Referrer, referrer_blobs
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
@@ -59,14 +61,20 @@ def push(
     tags: Sequence[str],
     clients: Clients,
     jobs: int = 0,
+    referrers: Sequence[Referrer] = (),
 ) -> PushReport:
-    """Push ``root`` and ``blobs`` to ``output``'s repository, tagging it with ``tags``."""
+    """Push ``root`` and ``blobs`` to ``output``'s repository, tagging it with ``tags``.
+
+    ``referrers`` (signatures, SBOMs, attestations) follow their subjects and
+    go before any tag moves.
+    """
     ref = parse_reference(output.name)
     client = clients.get(ref.registry)
     repo = ref.repository
     kinds = MANIFEST_TYPES | INDEX_TYPES
     documents = [b for b in blobs if b.descriptor.media_type in kinds]
     data_blobs = [b for b in blobs if b.descriptor.media_type not in kinds]
+    data_blobs += referrer_blobs(referrers, blobs, manifests=False)
     target = _Target(client, ref.registry, repo, clients.locations)
     try:
         with ThreadPoolExecutor(max_workers=jobs or DEFAULT_UPLOADS) as pool:
@@ -79,6 +87,7 @@ def push(
         d = document.descriptor
         if not client.manifest_exists(repo, d.digest):
             client.push_manifest(repo, str(d.digest), d.media_type, _read(document))
+    push_referrers(client, repo, referrers)
     root_data = _read(_find(documents, root))
     for tag in tags:
         client.push_manifest(repo, tag, root.media_type, root_data)

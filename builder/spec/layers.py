@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 from builder.errors import BaleError, SpecError
 from builder.model import CODECS, WHITEOUT_PREFIX, Codec, Platform
 from builder.spec.capability import encode_capabilities
+from builder.spec.python import read_python
 from builder.spec.tomlread import Table
 from builder.spec.values import (
     PLACEHOLDERS,
@@ -71,6 +72,7 @@ def read_layer(table: Table, default: Codec) -> LayerSpec:
         missing_ok=table.typed("missing_ok", bool, False),
         tar=_tar(table),
         tar_owner=read_owner(table, "tar_owner"),
+        python=read_python(table),
     )
     table.finish()
     return spec

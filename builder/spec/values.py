@@ -75,6 +75,27 @@ class ContentSpec:
     xattrs: Xattrs = ()
 
 
+PYTHON_SOURCES = ("requirements", "lock", "project")
+
+
+@dataclass(frozen=True, slots=True)
+class PythonSpec:
+    """``python = {...}`` of a layer: what to install (``source`` of ``kind``) and where.
+
+    ``interpreter``, ``libc`` and ``site_packages`` are found in the base when empty.
+    """
+
+    kind: str
+    source: str
+    venv: str = ""
+    interpreter: str = ""
+    site_packages: str = ""
+    libc: str = ""
+    index_url: str = ""
+    compile: bool = False
+    where: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class LayerSpec:
     name: str
@@ -91,6 +112,7 @@ class LayerSpec:
     missing_ok: bool = False
     tar: str = ""
     tar_owner: Owner | None = None
+    python: PythonSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

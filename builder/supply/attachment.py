@@ -8,12 +8,12 @@ the empty descriptor as config and carries the payload as its only layer.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from builder.image.assemble import JsonBlob
-from builder.model import ANNOTATION_CREATED, OCI_EMPTY, OCI_MANIFEST, Descriptor, Digest
+from builder.model import ANNOTATION_CREATED, OCI_EMPTY, OCI_MANIFEST, Blob, Descriptor, Digest
 
 EMPTY_DATA = b"{}"
 EMPTY_DESCRIPTOR = Descriptor(OCI_EMPTY, Digest.of(EMPTY_DATA), len(EMPTY_DATA))
@@ -92,3 +92,18 @@ def attach(attachment: Attachment, subject: Descriptor, created: str) -> Referre
     """The referrer of ``attachment`` for ``subject``, with its empty config and payload blobs."""
     manifest = artifact_manifest(attachment, subject, created)
     return Referrer(subject, attachment.artifact_type, manifest, (EMPTY_BLOB, attachment.blob))
+
+
+def referrer_blobs(
+    referrers: Sequence[Referrer], present: Sequence[Blob] = (), manifests: bool = True
+) -> list[Blob]:
+    """The referrers' blobs (and, with ``manifests``, their manifests) not in ``present``."""
+    known = {b.descriptor.digest for b in present}
+    found: list[Blob] = []
+    for referrer in referrers:
+        blobs: list[Blob] = [*referrer.blobs, referrer.manifest] if manifests else [*referrer.blobs]
+        for blob in blobs:
+            if blob.descriptor.digest not in known:
+                known.add(blob.descriptor.digest)
+                found.append(blob)
+    return found

@@ -20,7 +20,11 @@ from builder.layer.cache import cache_dir
 from tests.helpers import write_toml
 from tests.integration.registry_fixtures import RunningRegistry, require_tool
 
-SPEC = '[image]\n[[layers]]\ncontent = [{{ dst = "/etc/data", text = "{text}" }}]\n'
+# No SBOM or provenance: the counts below are of the image's own blobs (layer, config).
+SPEC = (
+    "[image]\nsbom = false\nprovenance = false\n"
+    '[[layers]]\ncontent = [{{ dst = "/etc/data", text = "{text}" }}]\n'
+)
 
 
 def build_to(spec: Path, reg: RunningRegistry, repo: str, *extra: str) -> None:
