@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
+import io
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -12,16 +14,20 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from builder import __version__
+from builder.cachedir import cache_dir
 from builder.cli import signals
+from builder.cli.cacheflags import add_cache_flags, cache_options
 from builder.cli.common import finish, platforms_arg, summary_head, tag_arg
 from builder.cli.images import add_diff, add_index, add_inspect, add_verify
+from builder.cli.rebuildrecord import record, snapshot
 from builder.cli.registry import add_commands, add_registry_flags
 from builder.cli.registry import clients as registry_clients
 from builder.cli.sbom import add_sbom, add_supply_flags, supply_overrides
 from builder.cli.signing import add_check_signatures, add_sign_flag, signing_key
 from builder.commands.build import BuildOptions, BuildResult, build
 from builder.errors import BaleError, UsageError
-from builder.layer.cache import LayerCache, cache_dir, prune
+from builder.layer.build import CREATED_BY_PREFIX
+from builder.layer.cache import LayerCache, prune
 from builder.spec.locations import DEFAULT_OUTPUT, parse_output
 
 
@@ -97,8 +103,10 @@ def _add_build(commands: Any) -> None:
         "--no-cache",
         dest="cache",
         action="store_false",
-        help="rebuild every layer; neither read nor write the layer cache",
+        help="rebuild every layer; neither read the local or --cache-from caches nor write "
+        "the local one (--cache-to is still written)",
     )
+    add_cache_flags(b)
     _common(b)
     b.set_defaults(run=_build)
 
@@ -205,7 +213,9 @@ def _build(args: argparse.Namespace) -> int:
         sbom=sbom,
         provenance=provenance,
         sign_key=signing_key(args.sign_key),
+        **cache_options(args),
     )
+    taken = snapshot(args, options.outputs)
     active = registry_clients(args)
     try:
         result = build(dataclasses.replace(options, clients=active))
@@ -213,7 +223,34 @@ def _build(args: argparse.Namespace) -> int:
         active.close()
         if bars is not None:
             bars.close()
-    return finish(args, result.root, result.outputs, result.tags, result.pushed, summary(result))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        if not args.quiet and not args.json:
+            _report_layers(result)
+        code = finish(
+            args, result.root, result.outputs, result.tags, result.pushed, summary(result)
+        )
+    sys.stderr.write(err.getvalue())
+    sys.stdout.write(out.getvalue())
+    if code == 0:
+        record(taken, args.argv, result, (out.getvalue(), err.getvalue()))
+    return code
+
+
+_SOURCES = {"built": "built", "local-cache": "local cache", "registry-cache": "registry cache"}
+
+
+def _report_layers(result: BuildResult) -> None:
+    """One stderr line per layer this build made: built, or from which cache."""
+    several = len(result.images) > 1
+    for image in result.images:
+        for layer in image.layers:
+            source = getattr(layer, "source", "")
+            if source:
+                name = layer.created_by.removeprefix(CREATED_BY_PREFIX)
+                where = f" ({image.platform})" if several else ""
+                digest = layer.descriptor.digest
+                print(f"layer {name}{where}: {_SOURCES[source]} {digest}", file=sys.stderr)
 
 
 def _warn(message: str) -> None:
@@ -236,6 +273,7 @@ def summary(result: BuildResult) -> dict[str, Any]:
                         "size": layer.descriptor.size,
                         "mediaType": layer.descriptor.media_type,
                         "createdBy": layer.created_by,
+                        "source": getattr(layer, "source", "base"),
                     }
                     for layer in image.layers
                 ],
@@ -256,6 +294,7 @@ def summary(result: BuildResult) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         code: int = args.run(args)
         return code

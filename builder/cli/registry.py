@@ -10,8 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from builder.cachedir import cache_dir
 from builder.errors import UsageError
-from builder.layer.cache import cache_dir
 from builder.registry.credentials import Credentials, canonical_host
 from builder.registry.options import DEFAULT_RETRY, Clients, RegistryConfig, Timeouts
 

@@ -9,22 +9,26 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
 
 from builder.atomic import sweep, temp_dir
+from builder.cachedir import cache_dir
+from builder.commands.cachepublish import publish
+from builder.commands.layersource import CacheClients, LayerResolver, RegistryCaches
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
 from builder.formats.sinks import dropped_note, write_output
 from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob, rfc3339
 from builder.layer.build import CREATED_BY_PREFIX, Layer, build_layer
-from builder.layer.cache import LayerCache, cache_dir, sweep_cache
+from builder.layer.cache import LayerCache, sweep_cache
 from builder.layer.entries import Entry
 from builder.layer.plan import plan_layers
 from builder.layer.tarwriter import tar_size
 from builder.model import Blob, Codec, Descriptor, Digest, Platform
+from builder.reference import Reference, parse_reference
+from builder.registry.failures import RetryPolicy
 from builder.registry.options import Clients
 from builder.spec.load import check_tag, load
 from builder.spec.locations import Location, Output
@@ -34,11 +38,14 @@ from builder.supply.attachment import Referrer
 if TYPE_CHECKING:
     from builder.commands.attach import Built
     from builder.commands.bases import BaseImage
+    from builder.commands.layersource import AnyLayer
     from builder.layer.python.layer import PythonLayers
     from builder.supply.sign import SigningKey
 
 ProgressFactory = Callable[[str, int], Callable[[int], object]]
 PLATFORM_JOBS = 2
+# A registry cache is an optimisation: a registry that is down costs two tries, not five.
+CACHE_RETRY = RetryPolicy(tries=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +64,10 @@ class BuildOptions:
     by_digest: bool = False
     locked: bool = False
     warn: Callable[[str], None] | None = None
+    # --cache-from, --cache-to, --cache-max-entries; each None: image.toml's [cache].
+    cache_from: tuple[Reference, ...] | None = None
+    cache_to: tuple[Reference, ...] | None = None
+    cache_max_entries: int | None = None
     # Information that is not a warning (silent under --quiet).
     note: Callable[[str], None] | None = None
     # None: as image.toml says ([image] sbom, [image] provenance).
@@ -73,6 +84,9 @@ class BuildResult:
     outputs: tuple[Output, ...] = field(default_factory=tuple)
     index: JsonBlob | None = None
     pushed: tuple[str, ...] = ()
+    # Built from the context alone (scratch, no tarball, no registry cache): a
+    # no-change rebuild can be vouched for by stat data (builder.rebuild).
+    self_contained: bool = False
     # SBOMs and provenance, each an OCI 1.1 artifact manifest whose subject is
     # a platform manifest; their blobs are not in ``blobs``.
     referrers: tuple[Referrer, ...] = ()
@@ -109,24 +123,31 @@ class _LayerBuilder:
     several platforms (arch-independent) is built once and shared by digest."""
 
     def __init__(
-        self, spec: ImageSpec, created: int, work: Path, options: BuildOptions, share: bool
+        self,
+        spec: ImageSpec,
+        created: int,
+        work: Path,
+        options: BuildOptions,
+        share: bool,
+        resolver: LayerResolver,
     ) -> None:
         self.spec, self.created, self.work, self.options = spec, created, work, options
+        self.resolver = resolver
         self.share = share  # several platforms: worth hashing every entry to find shared layers
-        self.built: dict[tuple[object, ...], Layer] = {}
+        self.built: dict[tuple[object, ...], AnyLayer] = {}
         # Each layer's entries by diff_id: the SBOM reads bale's files from them.
         self.entries: dict[Digest, Sequence[Entry]] = {}
         self.lock = Lock()
         self._python: PythonLayers | None = None
 
-    def layers(self, platform: Platform, base: BaseImage | None) -> list[Layer]:
+    def layers(self, platform: Platform, base: BaseImage | None) -> list[AnyLayer]:
         below = base.layers if base is not None else None
         python = self.python if any(s.python for s in self.spec.layers) else None
         name = base.name if base else ""
         plans = plan_layers(self.spec, platform, below, name, self.work, python)
         layers = []
         for plan in plans:
-            layer = self.layer(plan.name, plan.codec, plan.entries)
+            layer = self.layer(plan.name, plan.codec, plan.entries, platform)
             with self.lock:
                 self.entries.setdefault(layer.diff_id, plan.entries)
             layers.append(layer)
@@ -146,7 +167,9 @@ class _LayerBuilder:
         if self._python is not None:
             self._python.close()
 
-    def layer(self, name: str, codec: Codec, entries: Sequence[Entry]) -> Layer:
+    def layer(
+        self, name: str, codec: Codec, entries: Sequence[Entry], platform: Platform
+    ) -> AnyLayer:
         key = (name, codec, *entries) if self.share else None
         if key is not None:
             with self.lock:
@@ -156,20 +179,22 @@ class _LayerBuilder:
         if self.options.progress is not None:
             progress = self.options.progress(name, tar_size(entries))
         created_by = f"{CREATED_BY_PREFIX}{name}"
-        make = partial(
-            build_layer,
-            entries,
-            codec,
-            self.created,
-            threads=self.options.threads,
-            created_by=created_by,
-            progress=progress,
-        )
-        cache = self.options.cache
-        if cache is None:
-            layer = make(self.work)
-        else:
-            layer = cache.layer(entries, codec, self.created, make, created_by)
+
+        def make(directory: Path, hashes: dict[str, str] | None) -> Layer:
+            threads = self.options.threads
+            return build_layer(
+                entries,
+                codec,
+                self.created,
+                directory,
+                threads=threads,
+                created_by=created_by,
+                progress=progress,
+                hashes=hashes,
+            )
+
+        found = self.resolver.layer(entries, codec, self.created, make, platform)
+        layer = dataclasses.replace(found, created_by=created_by)
         if key is None:
             return layer
         with self.lock:
@@ -229,9 +254,25 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     annotations = dict(spec.annotations)
     image_format = _image_format(spec, options)
     _sweep(options.cache)
+    caches = _caches(options, spec)
+    warn = options.warn or _quiet
+    twice = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
+    hosts = frozenset(parse_reference(o.name).registry for o in outputs if o.transport == "docker")
+    cache_clients = CacheClients(clients, twice, hosts)
+    needs_bytes = _needs_bytes(outputs, caches)
     with (
         temp_dir("build") as work,
-        closing(_LayerBuilder(spec, created, work, options, len(requested) > 1)) as builder,
+        twice,
+        closing(
+            _LayerBuilder(
+                spec,
+                created,
+                work,
+                options,
+                len(requested) > 1,
+                LayerResolver(options.cache, caches, cache_clients, work, needs_bytes, warn),
+            )
+        ) as builder,
     ):
         # SBOM and provenance writers load only when a build runs.
         from builder.commands.attach import Built, referrers, with_sboms
@@ -264,7 +305,11 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
         if len(images) > 1 or spec.index == "always":
             index = index_blob(images, annotations, image_format)
             root = index.descriptor
-        result = BuildResult(root, images, tags, outputs, index, referrers=attached)
+        alone = spec.base_ref is None and not caches.active and not any(x.tar for x in spec.layers)
+        alone = alone and options.sign_key is None  # a key file lies outside the context
+        result = BuildResult(
+            root, images, tags, outputs, index, referrers=attached, self_contained=alone
+        )
         if options.sign_key is not None:
             signed = _signed(result, options.sign_key, _signed_name(spec, outputs), created)
             result = dataclasses.replace(result, referrers=result.referrers + signed)
@@ -286,6 +331,8 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 result.referrers,
                 note=options.warn,
             )
+        if caches.targets:
+            publish(builder.resolver.publish, caches, cache_clients, outputs, warn)
     return dataclasses.replace(result, pushed=tuple(pushed))
 
 
@@ -311,6 +358,29 @@ def _sweep(cache: LayerCache | None) -> None:
         sweep_cache(cache.root)
     else:
         sweep(Path(tempfile.gettempdir()), "bale-")
+
+
+def _needs_bytes(outputs: Sequence[Output], caches: RegistryCaches) -> bool:
+    """Whether a registry-cache hit must be downloaded: an output that is not a push to
+    a registry holding the caches (a push there HEADs or mounts the blob instead)."""
+    homes = {ref.registry for ref in caches.sources}
+    for output in outputs:
+        if output.transport != "docker" or parse_reference(output.name).registry not in homes:
+            return True
+    return False
+
+
+def _caches(options: BuildOptions, spec: ImageSpec) -> RegistryCaches:
+    """The registry caches: each setting from the options, else from image.toml's [cache]."""
+    cache = spec.cache
+    sources = cache.sources if options.cache_from is None else options.cache_from
+    targets = cache.targets if options.cache_to is None else options.cache_to
+    limit = options.cache_max_entries or cache.max_entries or RegistryCaches().max_entries
+    return RegistryCaches(sources, targets, limit)
+
+
+def _quiet(message: str) -> None:
+    """Warnings of a build run as a library (the CLI prints them)."""
 
 
 def _signed(result: BuildResult, key: SigningKey, name: str, created: int) -> tuple[Referrer, ...]:

@@ -85,6 +85,8 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
                     spec_path=context / spec.name,
                     outputs=(Output("oci", layout),),
                     tags=("verify",),
+                    cache_from=(),  # cold builds: a registry cache would prove nothing
+                    cache_to=(),
                 )
                 copied = replace(load(run.spec_path), base_ref=original.base_ref)
                 with _cwd(context if number == 1 else base):

@@ -226,8 +226,9 @@ def _write_locked(
         for directory in {path.parent for path in added}:
             _fsync_dir(directory)
         new_index = _updated_index(index, index_root, tags, referrers)
-        _write_atomic(root / "index.json", [new_index])
-        _fsync_dir(root)
+        if added or _current(root / "index.json") != new_index:
+            _write_atomic(root / "index.json", [new_index])
+            _fsync_dir(root)
     except BaseException:
         if not _published(root, new_index):
             for path in added:
@@ -251,6 +252,14 @@ def _published(root: Path, new_index: bytes) -> bool:
         return False
     except OSError:
         return True
+
+
+def _current(path: Path) -> bytes | None:
+    """The bytes of ``path`` now, None when unreadable: an unchanged index is not rewritten."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -14,7 +14,7 @@ import queue
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from builder.atomic import temp_file
 from builder.errors import LayerError
@@ -28,6 +28,10 @@ Progress = Callable[[int], object]
 CREATED_BY_PREFIX = "bale: layer "
 # A context file is read as the walk saw it: a symlink swapped in since is refused.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+# Where a layer of a build came from (``--json``'s ``source``).
+BUILT = "built"
+LOCAL_CACHE = "local-cache"
+REGISTRY_CACHE = "registry-cache"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,8 @@ class Layer:
     diff_id: Digest
     path: Path
     created_by: str = ""
+    source: str = BUILT
+    content_key: str = ""
 
     @property
     def verified_file(self) -> Path:
@@ -56,9 +62,17 @@ class _Chunker:
     out, so memory is bounded and no fresh pages are touched per chunk.
     """
 
-    def __init__(self, size: int, count: int, ship: Callable[[Chunk, bytearray], None]) -> None:
+    def __init__(
+        self,
+        size: int,
+        count: int,
+        ship: Callable[[Chunk, bytearray], None],
+        hashes: dict[str, str] | None = None,
+    ) -> None:
         self.size = size
         self.ship = ship
+        self.hashes = hashes  # when given: path → sha256 of each context file's bytes as read
+        self.hasher: Any = None
         self.free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         for _ in range(count):
             self.free.put(bytearray(size))
@@ -103,10 +117,15 @@ class _Chunker:
                 f"{content.path} became a symlink after bale read the build context; "
                 "do not modify the build context during a build"
             ) from exc
+        if self.hashes is not None:
+            self.hasher = hashlib.sha256()
         try:
             return self._fill(lambda view: os.readv(fd, (view,)), content.size)
         finally:
             os.close(fd)
+            if self.hashes is not None:
+                self.hashes[content.path] = self.hasher.hexdigest()
+                self.hasher = None
 
     def _fill(self, readinto: Callable[[memoryview], int | None], size: int) -> bool:
         """Read exactly ``size`` bytes, then make sure the source has no more.
@@ -121,6 +140,8 @@ class _Chunker:
             got = readinto(self.view[self.pos : self.pos + ask]) or 0
             if got > size:
                 return False
+            if self.hasher is not None:
+                self.hasher.update(self.view[self.pos : self.pos + got])
             size -= got
             self._advance(got)
             if got == 0 or (got < ask and size == 0):
@@ -152,12 +173,15 @@ def build_layer(
     threads: int = 0,
     created_by: str = "",
     progress: Progress | None = None,
+    hashes: dict[str, str] | None = None,
 ) -> Layer:
     """Write the layer blob into ``directory`` (a temp file renamed to its digest).
 
     Threads: the caller's thread walks entries and fills chunks; a pool
     compresses them; a writer lane hashes each chunk (diff_id), hashes its
-    compressed bytes (digest) and writes them, in order.
+    compressed bytes (digest) and writes them, in order. ``hashes``, when
+    given, receives the sha256 of every context file's bytes exactly as they
+    went into the tar (for the content key).
     """
     directory.mkdir(parents=True, exist_ok=True)
     digest_hasher = hashlib.sha256()
@@ -182,7 +206,7 @@ def build_layer(
                 if progress is not None:
                     progress(len(chunk))
 
-            chunker = _Chunker(codec.chunk_size, 2 * workers + 2, ship)
+            chunker = _Chunker(codec.chunk_size, 2 * workers + 2, ship, hashes)
             try:
                 write_tar(entries, mtime, chunker.write, chunker.copy)
                 chunker.flush()

@@ -40,61 +40,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import deflate
-import platformdirs
-import zstandard
-
 from builder.atomic import NEW_SUFFIX, TEMP_SUFFIX, atomic_write, sweep
 from builder.errors import BaleError
-from builder.layer.build import Layer
-from builder.layer.entries import Entry, HostFile, InlineContent, ZipMember
+from builder.layer.build import LOCAL_CACHE, Layer
+from builder.layer.contentkey import stat_key
+from builder.layer.entries import Entry, HostFile
 from builder.model import Codec, Descriptor, Digest
+from builder.rebuild import RACY_NS
 
-# Bump whenever the tar encoding or the chunking changes the bytes of a layer.
-LAYER_FORMAT = 1
-RACY_NS = 2_000_000_000
 BLOB_RACY_NS = 50_000_000
 HASH_READ = 1 << 20
 FILE_HASHES = "file-hashes"
 LAYER_SCANS = "layer-scans"
 Clock = Callable[[], int]
 Builder = Callable[[Path], Layer]
-
-
-def cache_dir() -> Path:
-    """``BALE_CACHE_DIR`` if set, else the platform's user cache directory + ``bale``."""
-    configured = os.environ.get("BALE_CACHE_DIR", "").strip()
-    return Path(configured) if configured else Path(platformdirs.user_cache_dir("bale"))
-
-
-def _content_identity(entry: Entry) -> tuple[Any, ...] | None:
-    content = entry.content
-    if content is None:
-        return ()
-    if isinstance(content, HostFile):
-        st = (content.size, content.mtime_ns, content.ctime_ns, content.inode, content.device)
-        return ("host", content.path, *st)
-    if isinstance(content, InlineContent):
-        return ("inline", hashlib.sha256(content.data).hexdigest())
-    if isinstance(content, ZipMember):
-        return ("zip", content.sha256, content.size)
-    return None
-
-
-def layer_key(entries: Iterable[Entry], codec: Codec, mtime: int) -> str | None:
-    """The cache key of a layer, or None when some content has no cheap identity."""
-    hasher = hashlib.sha256()
-    backends = [deflate.__version__, zstandard.__version__]
-    head = ["bale-layer", LAYER_FORMAT, backends, codec.name, codec.level, codec.chunk_size, mtime]
-    hasher.update(json.dumps(head).encode())
-    for entry in entries:
-        identity = _content_identity(entry)
-        if identity is None:
-            return None
-        # repr of str, int and bytes tuples: unambiguous, and far cheaper than JSON.
-        fields = (entry.path, entry.kind.value, entry.mode, entry.uid, entry.gid, entry.linkname)
-        hasher.update(f"\n{fields!r}{entry.xattrs!r}{identity!r}".encode())
-    return hasher.hexdigest()
+layer_key = stat_key
 
 
 def newest_change(entries: Iterable[Entry]) -> int:
@@ -105,6 +65,22 @@ def newest_change(entries: Iterable[Entry]) -> int:
         if isinstance(e.content, HostFile)
     ]
     return max(stamps, default=0)
+
+
+def still_as_walked(entries: Iterable[Entry]) -> bool:
+    """Whether every context file among ``entries`` has the stat data the walk saw."""
+    for entry in entries:
+        content = entry.content
+        if isinstance(content, HostFile):
+            try:
+                st = os.lstat(content.path)
+            except OSError:
+                return False
+            now = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+            walked = (content.size, content.mtime_ns, content.ctime_ns, content.inode)
+            if now != (*walked, content.device):
+                return False
+    return True
 
 
 def _stamp(st: os.stat_result) -> list[int]:
@@ -135,6 +111,7 @@ class Record:
     descriptor: Descriptor
     diff_id: Digest
     stamp: tuple[int, ...] = ()
+    content_key: str = ""
 
     def to_json(self) -> dict[str, Any]:
         d = self.descriptor
@@ -144,13 +121,14 @@ class Record:
             "size": d.size,
             "mediaType": d.media_type,
             "stamp": list(self.stamp),
+            "contentKey": self.content_key,
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Record:
         descriptor = Descriptor(obj["mediaType"], Digest.parse(obj["digest"]), int(obj["size"]))
         stamp = tuple(int(v) for v in obj.get("stamp") or ())
-        return cls(descriptor, Digest.parse(obj["diffId"]), stamp)
+        return cls(descriptor, Digest.parse(obj["diffId"]), stamp, str(obj.get("contentKey", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +154,7 @@ class LayerCache:
         created_by: str = "",
     ) -> Layer:
         """The cached layer for these inputs, else ``build(blob_dir)`` recorded for next time."""
-        key = layer_key(entries, codec, mtime)
+        key = stat_key(entries, codec, mtime)
         started = self.clock()
         if key is not None:
             hit = self.lookup(key, created_by)
@@ -184,9 +162,20 @@ class LayerCache:
                 return hit
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         layer = build(self.blob_dir)
-        if key is not None and newest_change(entries) < started - RACY_NS:
-            self._store(key, Record(layer.descriptor, layer.diff_id), layer.path)
+        if key is not None:
+            self.remember(key, layer, entries, started)
         return dataclasses.replace(layer, created_by=created_by)
+
+    def remember(self, key: str, layer: Layer, entries: Sequence[Entry], started: int) -> None:
+        """Record ``layer`` under a stat ``key``, unless its files changed too recently
+        (``started``: the clock before the files were read)."""
+        if newest_change(entries) < started - RACY_NS:
+            self.put(key, layer)
+
+    def put(self, key: str, layer: Layer) -> None:
+        """Record ``layer`` (a blob in ``blob_dir``) under ``key``; a content key is never racy."""
+        record = Record(layer.descriptor, layer.diff_id, content_key=layer.content_key)
+        self._store(key, record, layer.path)
 
     def lookup(self, key: str, created_by: str = "") -> Layer | None:
         """A verified cached layer, or None (a bad blob is deleted)."""
@@ -202,7 +191,9 @@ class LayerCache:
         if not self._verified(key, record, blob):
             return None
         os.utime(path)
-        return Layer(record.descriptor, record.diff_id, blob, created_by)
+        return Layer(
+            record.descriptor, record.diff_id, blob, created_by, LOCAL_CACHE, record.content_key
+        )
 
     def _verified(self, key: str, record: Record, blob: Path) -> bool:
         try:
@@ -241,7 +232,8 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
     ``max_age_s=None`` empties the cache. A record's mtime is refreshed on
     every hit; a blob (a layer or a registry pull) is kept while a kept record
     names it or while it is younger than ``max_age_s``. The temps of killed
-    bales go too (``sweep_cache``).
+    bales go too (``sweep_cache``), and records of no-change rebuilds
+    (``builder.rebuild``) older than ``max_age_s``.
     """
     cutoff = float("inf") if max_age_s is None else (now or time.time()) - max_age_s
     records = blobs = 0
@@ -258,6 +250,9 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         except (OSError, ValueError, KeyError, TypeError, BaleError):
             path.unlink(missing_ok=True)
             records += 1
+    for path in sorted((root / "rebuilds").glob("*.json")):
+        if path.stat().st_mtime < cutoff:
+            path.unlink(missing_ok=True)
     for path in sorted(LayerCache(root).blob_dir.glob("*")):
         if path.name.endswith((TEMP_SUFFIX, NEW_SUFFIX)):
             continue  # a live bale's temp: sweep_cache left it alone

@@ -136,6 +136,39 @@ class RegistryClient:
         response.close()
         return response.status_code == 200
 
+    def blob_size(self, repo: str, digest: Digest) -> int | None:
+        """The size the registry reports for a blob (HEAD), or None when it has none."""
+        response = self._call(
+            f"check blob {digest} in {self.host}/{repo}",
+            "HEAD",
+            f"/v2/{repo}/blobs/{digest}",
+            _pull(repo),
+            expect=(200, 404),
+        )
+        response.close()
+        if response.status_code != 200:
+            return None
+        length = response.headers.get("Content-Length", "")
+        return int(length) if length.isdigit() else None
+
+    def manifest_digest(self, repo: str, reference: str) -> Digest | None:
+        """The digest a tag points at now (HEAD), or None when the tag does not exist."""
+        response = self._call(
+            f"check manifest {self.host}/{repo}:{reference}",
+            "HEAD",
+            f"/v2/{repo}/manifests/{reference}",
+            _pull(repo),
+            headers={"Accept": ", ".join(MANIFEST_ACCEPT)},
+            expect=(200, 404),
+        )
+        response.close()
+        if response.status_code != 200:
+            return None
+        header = response.headers.get("Docker-Content-Digest", "")
+        if header:
+            return Digest.parse(header)
+        return self.get_manifest(repo, reference).digest
+
     def mount_blob(self, repo: str, digest: Digest, from_repo: str) -> bool:
         """Ask the registry to link a blob from another repository; True if it did."""
         wanted = scopes(repository_scope(repo, "pull", "push"), repository_scope(from_repo, "pull"))

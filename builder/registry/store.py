@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from builder.atomic import temp_file
+from builder.cachedir import cache_dir
 from builder.errors import DigestMismatch
 from builder.image.store import MAX_DOCUMENT
-from builder.layer.cache import LayerCache, cache_dir, hash_file
+from builder.layer.cache import LayerCache, hash_file
 from builder.model import INDEX_TYPES, MANIFEST_TYPES, Descriptor
 from builder.reference import Reference
 

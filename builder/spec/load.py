@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from builder.errors import InvalidReference, SpecError, UsageError
-from builder.reference import TAG, parse_reference
+from builder.reference import TAG, Reference, parse_reference
 from builder.spec.layers import (
     OWNER_PART,
     image_path,
@@ -29,6 +29,7 @@ from builder.spec.values import (
     FORMATS,
     INDEX_MODES,
     SBOM_FORMATS,
+    CacheSpec,
     ConfigSpec,
     GroupSpec,
     ImageSpec,
@@ -68,6 +69,7 @@ def load(path: Path) -> ImageSpec:
         repository=_repository(image),
         sbom=read_sbom(image),
         provenance=image.typed("provenance", bool, True),
+        cache=_cache(top.table("cache")),
     )
     image.finish()
     top.finish()
@@ -115,6 +117,37 @@ def _repository(image: Table) -> str:
             "(e.g. ghcr.io/acme/app) and the tags in [image] tags",
         )
     return ref.name
+
+
+CACHE_TAG = "bale-cache"
+
+
+def parse_cache_ref(text: str) -> Reference:
+    """A registry cache reference: ``[docker://]registry/repository[:tag]``, the tag
+    ``bale-cache`` when none is given; InvalidReference otherwise."""
+    ref = parse_reference(text)
+    if ref.digest is not None:
+        raise InvalidReference(
+            f"'{text}' pins a digest; a layer cache is named by a tag (e.g. {ref.name}:cache)"
+        )
+    return ref if ref.tag is not None else ref.with_tag(CACHE_TAG)
+
+
+def _cache(table: Table) -> CacheSpec:
+    refs: dict[str, tuple[Reference, ...]] = {}
+    for key in ("from", "to"):
+        found = []
+        for index, text in enumerate(table.strings(key)):
+            try:
+                found.append(parse_cache_ref(text))
+            except InvalidReference as exc:
+                raise table.error(f"{key}[{index}]", str(exc)) from None
+        refs[key] = tuple(dict.fromkeys(found))
+    limit = table.typed("max_entries", int, 0)
+    if table.raw("max_entries") is not None and limit < 1:
+        raise table.error("max_entries", f"expected a whole number of 1 or more, got {limit}")
+    table.finish()
+    return CacheSpec(refs["from"], refs["to"], limit or None)
 
 
 def _base(image: Table) -> str:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from builder.model import Codec, Platform
+from builder.reference import Reference
 from builder.spec.locations import Location
 
 FORMATS = ("oci", "docker")
@@ -147,6 +148,15 @@ class GroupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class CacheSpec:
+    """``[cache]``: registry caches read (``from``) and written (``to``), and the entry limit."""
+
+    sources: tuple[Reference, ...] = ()
+    targets: tuple[Reference, ...] = ()
+    max_entries: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ImageSpec:
     path: Path
     context: Path
@@ -167,3 +177,4 @@ class ImageSpec:
     repository: str = ""
     sbom: tuple[str, ...] = SBOM_FORMATS[:1]
     provenance: bool = True
+    cache: CacheSpec = CacheSpec()

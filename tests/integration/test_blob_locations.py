@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from builder.cachedir import cache_dir
 from builder.cli.main import main
-from builder.layer.cache import cache_dir
 from tests.helpers import write_toml
 from tests.integration.registry_fixtures import RunningRegistry, require_tool
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from builder.cachedir import cache_dir
 from builder.cli.main import main
-from builder.layer.cache import cache_dir
 from tests.conftest import require_root
 from tests.helpers import check_layout, runc_run, umoci_unpack, write_toml
 from tests.integration.registry_fixtures import RunningRegistry, require_tool

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from builder.cachedir import cache_dir
 from builder.layer import cache as cache_mod
-from builder.layer.build import Layer, build_layer
-from builder.layer.cache import LayerCache, cache_dir, layer_key, prune
+from builder.layer.build import BUILT, LOCAL_CACHE, Layer, build_layer
+from builder.layer.cache import LayerCache, layer_key, prune
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
 from builder.model import Codec
 
@@ -107,7 +108,8 @@ def test_second_lookup_reuses_the_verified_blob(tmp_path: Path) -> None:
     first = cache.layer(entries, GZIP, 0, build, "by")
     second = cache.layer(entries, GZIP, 0, build, "by")
     assert build.calls == 1
-    assert second == first
+    assert (first.source, second.source) == (BUILT, LOCAL_CACHE)
+    assert dataclasses.replace(second, source=BUILT) == first
     assert first.path == tmp_path / "cache" / "blobs" / "sha256" / first.descriptor.digest.encoded
     records = list((tmp_path / "cache" / "layers").glob("*.json"))
     assert [json.loads(r.read_bytes())["digest"] for r in records] == [str(first.descriptor.digest)]
@@ -205,3 +207,16 @@ def test_prune_all_empties_the_cache(tmp_path: Path) -> None:
     assert prune(root, None).records == 1
     assert not list((root / "blobs" / "sha256").iterdir())
     assert prune(tmp_path / "missing", None) == cache_mod.Pruned(0, 0, 0)
+
+
+def test_prune_drops_old_rebuild_records(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    (root / "rebuilds").mkdir(parents=True)
+    old, new = root / "rebuilds" / "old.json", root / "rebuilds" / "new.json"
+    old.write_text("{}")
+    new.write_text("{}")
+    os.utime(old, (0, 0))
+    prune(root, 86400)
+    assert [p.name for p in (root / "rebuilds").iterdir()] == ["new.json"]
+    prune(root, None)
+    assert not list((root / "rebuilds").iterdir())

@@ -1,0 +1,64 @@
+"""``--cache-to``: after the outputs are written, merge this build's layers into each cache.
+
+Each layer's blob is made present in the cache's repository first: already
+there (HEAD), mounted from another repository of the same registry that has
+it (the registry cache it came from, or this build's push), else uploaded.
+A cache that cannot be written costs one warning line; the build succeeds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from builder.commands.layersource import AnyLayer, ClientSource, RegistryCaches, Warn
+from builder.errors import BaleError
+from builder.reference import Reference, parse_reference
+from builder.spec.locations import Output
+
+if TYPE_CHECKING:
+    from builder.registry.client import RegistryClient
+
+
+def publish(
+    layers: Mapping[str, tuple[AnyLayer, str]],
+    caches: RegistryCaches,
+    clients: ClientSource,
+    outputs: Sequence[Output],
+    warn: Warn,
+) -> None:
+    """Write ``layers`` (content key → layer, platform) to every ``--cache-to`` cache."""
+    from builder.registry.layercache import CacheEntry, write_cache
+
+    now = int(time.time())
+    entries = {
+        key: CacheEntry(layer.descriptor, layer.diff_id, platform, now)
+        for key, (layer, platform) in layers.items()
+    }
+    pushed = [parse_reference(o.name) for o in outputs if o.transport == "docker"]
+    for ref in caches.targets:
+        try:
+            client = clients.get(ref.registry)
+            for layer, _ in layers.values():
+                _place(client, ref, layer, pushed)
+            write_cache(client, ref, entries, caches.max_entries)
+        except (BaleError, OSError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            warn(f"warning: registry cache {ref}: not written: {first}")
+
+
+def _place(
+    client: RegistryClient, ref: Reference, layer: AnyLayer, pushed: Sequence[Reference]
+) -> None:
+    """Make ``layer``'s blob present in the cache's repository, moving as few bytes as can be."""
+    repo, digest = ref.repository, layer.descriptor.digest
+    if client.blob_exists(repo, digest):
+        return
+    store = getattr(layer, "store", None)
+    homes = [(store.registry, store.repository)] if store is not None else []
+    homes += [(p.registry, p.repository) for p in pushed]
+    for registry, home in homes:
+        if registry == ref.registry and home != repo and client.mount_blob(repo, digest, home):
+            return
+    client.push_blob(repo, layer.descriptor, layer.open)

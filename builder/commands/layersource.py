@@ -1,0 +1,271 @@
+"""Where each layer of a build comes from: the local cache, a registry cache, or a build.
+
+In order, stopping at the first that has it:
+
+1. the local cache by stat key (a developer's warm rebuild: no file is read);
+2. with registry caches configured, the content key (every context file
+   hashed) in the local cache, then in the ``--cache-from`` caches;
+3. a build, which hashes the files as it reads them, so the content key it
+   records and publishes names exactly the bytes that went into the layer.
+
+A registry hit is used only once verified: its blob must still be in the
+cache's repository at the recorded size; an output that needs the bytes
+downloads it (digest checked) and checks its diff_id. Any failure of a
+registry cache is a miss and one warning line; the build goes on cold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import RLock
+from typing import TYPE_CHECKING, Protocol, Union
+
+from builder.errors import BaleError
+from builder.layer.build import REGISTRY_CACHE, Layer
+from builder.layer.cache import LayerCache, newest_change, still_as_walked
+from builder.layer.contentkey import HASH_READ, content_key, hash_host_files, stat_key
+from builder.layer.decompress import decompressed
+from builder.layer.entries import Entry
+from builder.model import Codec, Digest, Platform, layer_codec
+from builder.rebuild import RACY_NS
+from builder.reference import Reference
+from builder.registry.layercache import DEFAULT_MAX_ENTRIES
+
+if TYPE_CHECKING:
+    from builder.registry.client import RegistryClient
+    from builder.registry.layercache import CacheEntry, RemoteLayer
+    from builder.registry.options import Clients
+
+AnyLayer = Union[Layer, "RemoteLayer"]
+Make = Callable[[Path, "dict[str, str] | None"], Layer]
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryCaches:
+    """``--cache-from``/``--cache-to`` references and the size limit of what is written."""
+
+    sources: tuple[Reference, ...] = ()
+    targets: tuple[Reference, ...] = ()
+    max_entries: int = DEFAULT_MAX_ENTRIES
+
+    @property
+    def active(self) -> bool:
+        return bool(self.sources or self.targets)
+
+
+class ClientSource(Protocol):
+    """Where the registry cache gets its clients: ``Clients``, or ``CacheClients``."""
+
+    def get(self, registry: str) -> RegistryClient: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CacheClients:
+    """The build's own client for a registry it pushes to (one connection, one token),
+    else a client whose requests are tried twice: a cache is only an optimisation."""
+
+    main: Clients
+    own: Clients
+    pushed: frozenset[str]
+
+    def get(self, registry: str) -> RegistryClient:
+        return (self.main if registry in self.pushed else self.own).get(registry)
+
+
+@dataclass
+class _Found:
+    """The merged entries of every ``--cache-from`` cache, read once on first use."""
+
+    entries: dict[str, tuple[CacheEntry, Reference]] = field(default_factory=dict)
+    loaded: bool = False
+
+
+class LayerResolver:
+    """Finds or builds each layer; remembers what to publish to ``--cache-to``."""
+
+    def __init__(
+        self,
+        local: LayerCache | None,
+        caches: RegistryCaches,
+        clients: ClientSource | None,
+        work: Path,
+        needs_bytes: bool,
+        warn: Warn,
+    ) -> None:
+        self.local, self.caches, self.clients = local, caches, clients
+        self.work, self.needs_bytes, self.warn = work, needs_bytes, warn
+        self.found = _Found()
+        self.lock = RLock()
+        self.failed: set[str] = set()
+        self.warned: set[str] = set()
+        self.publish: dict[str, tuple[AnyLayer, str]] = {}
+
+    def layer(
+        self, entries: Sequence[Entry], codec: Codec, mtime: int, make: Make, platform: Platform
+    ) -> AnyLayer:
+        """The layer for ``entries``, from the cheapest place that has it."""
+        local, active = self.local, self.caches.active
+        skey = stat_key(entries, codec, mtime) if local is not None else None
+        started = local.clock() if local is not None else 0
+        if local is not None and skey is not None:
+            hit = local.lookup(skey)
+            if hit is not None:
+                if self.caches.targets and not hit.content_key:
+                    hit = self._keyed(local, hit, entries, codec, mtime, skey, started)
+                return self._note(hit, platform)
+        ckey = None
+        if active and self.caches.sources:
+            ckey = content_key(entries, codec, mtime, hash_host_files(entries))
+        if local is not None and ckey is not None:
+            hit = local.lookup(ckey)
+            if hit is not None:
+                if skey is not None:
+                    local.remember(skey, hit, entries, started)
+                return self._note(hit, platform)
+        if ckey is not None:
+            remote = self._remote(ckey, codec)
+            if remote is not None:
+                if local is not None and skey is not None and isinstance(remote, Layer):
+                    local.remember(skey, remote, entries, started)
+                return self._note(remote, platform)
+        return self._build(entries, codec, mtime, make, platform, skey, started)
+
+    def _keyed(
+        self,
+        local: LayerCache,
+        hit: Layer,
+        entries: Sequence[Entry],
+        codec: Codec,
+        mtime: int,
+        skey: str,
+        started: int,
+    ) -> Layer:
+        """A local hit recorded without a content key (no registry cache then): hash its
+        files, and keep the key only if their stat data proves them the bytes of the layer."""
+        hashes = hash_host_files(entries)
+        if newest_change(entries) >= started - RACY_NS or not still_as_walked(entries):
+            return hit
+        key = content_key(entries, codec, mtime, hashes)
+        if key is None:
+            return hit
+        keyed = dataclasses.replace(hit, content_key=key)
+        local.put(skey, keyed)
+        local.put(key, keyed)
+        return keyed
+
+    def _build(
+        self,
+        entries: Sequence[Entry],
+        codec: Codec,
+        mtime: int,
+        make: Make,
+        platform: Platform,
+        skey: str | None,
+        started: int,
+    ) -> AnyLayer:
+        hashes: dict[str, str] | None = {} if self.caches.active else None
+        directory = self.work if self.local is None else self.local.blob_dir
+        layer = make(directory, hashes)
+        if hashes is not None:
+            key = content_key(entries, codec, mtime, hashes)
+            layer = dataclasses.replace(layer, content_key=key or "")
+        if self.local is not None:
+            if skey is not None:
+                self.local.remember(skey, layer, entries, started)
+            if layer.content_key:
+                self.local.put(layer.content_key, layer)
+        return self._note(layer, platform)
+
+    def _note(self, layer: AnyLayer, platform: Platform) -> AnyLayer:
+        if layer.content_key and self.caches.targets:
+            with self.lock:
+                self.publish[layer.content_key] = (layer, str(platform))
+        return layer
+
+    def _remote(self, key: str, codec: Codec) -> AnyLayer | None:
+        """A verified layer of a ``--cache-from`` cache, or None (a miss, maybe warned)."""
+        with self.lock:
+            if not self.found.loaded:
+                self._load()
+            found = self.found.entries.get(key)
+        if found is None:
+            return None
+        entry, ref = found
+        if entry.descriptor.media_type != codec.media_type or ref.name in self.failed:
+            return None
+        try:
+            return self._fetch(key, entry, ref)
+        except (BaleError, OSError) as exc:
+            self._fail(ref, exc)
+            return None
+
+    def _load(self) -> None:
+        from builder.registry.layercache import read_cache
+
+        self.found.loaded = True
+        for ref in self.caches.sources:
+            try:
+                artifact = read_cache(self._client(ref), ref)
+            except (BaleError, OSError) as exc:
+                self._fail(ref, exc)
+                continue
+            for key, entry in artifact.entries.items():
+                self.found.entries.setdefault(key, (entry, ref))
+
+    def _fetch(self, key: str, entry: CacheEntry, ref: Reference) -> AnyLayer | None:
+        from builder.registry.layercache import RemoteLayer
+        from builder.registry.store import RegistryStore
+
+        client = self._client(ref)
+        d = entry.descriptor
+        if client.blob_size(ref.repository, d.digest) != d.size:
+            self._once(ref, f"layer {d.digest} is gone from {ref.name}; layers it lacks are built")
+            return None
+        root = self.work if self.local is None else self.local.root
+        store = RegistryStore(client, ref, root)
+        if not self.needs_bytes:
+            return RemoteLayer(d, entry.diff_id, store, source=REGISTRY_CACHE, content_key=key)
+        path = store.cached(d)
+        if _diff_id(path, d.media_type) != entry.diff_id:
+            self._fail(ref, BaleError(f"layer {d.digest} does not have the diff_id it records"))
+            return None
+        layer = Layer(d, entry.diff_id, path, source=REGISTRY_CACHE, content_key=key)
+        if self.local is not None:
+            self.local.put(key, layer)
+        return layer
+
+    def _client(self, ref: Reference) -> RegistryClient:
+        if self.clients is None:
+            raise BaleError("internal: a registry cache without registry clients")
+        return self.clients.get(ref.registry)
+
+    def _fail(self, ref: Reference, exc: BaseException) -> None:
+        """A cache that failed is not asked again; one warning line, the first time."""
+        with self.lock:
+            if ref.name in self.failed:
+                return
+            self.failed.add(ref.name)
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        self._once(ref, f"not used: {first}")
+
+    def _once(self, ref: Reference, message: str) -> None:
+        """At most one warning line per cache."""
+        with self.lock:
+            if ref.name in self.warned:
+                return
+            self.warned.add(ref.name)
+        self.warn(f"warning: registry cache {ref}: {message}")
+
+
+def _diff_id(path: Path, media_type: str) -> Digest:
+    """The sha256 of a layer blob's uncompressed bytes."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as raw, decompressed(raw, layer_codec(media_type)) as stream:
+        while chunk := stream.read(HASH_READ):
+            hasher.update(chunk)
+    return Digest("sha256", hasher.hexdigest())

@@ -1,0 +1,111 @@
+"""Cache keys of a layer: one from stat data (fast, local), one from content (shared).
+
+Both hash the same head (bale's layer format, the compression backends, the
+codec and the tar mtime) and every entry's path, type, mode, owner, link
+target and xattrs; they differ in how a context file's bytes are named. The
+stat key names them by stat data, as git's index does; the content key by
+the sha256 of the bytes, so two CI runners with fresh clones of the same
+commit (new inodes, new mtimes) compute the same key. sha256 was chosen by
+measurement (``benchmarks/contentkeys.py``, docs/performance.md): with the
+CPU's SHA extensions it hashes several times faster than gzip compresses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import deflate
+import zstandard
+
+from builder.layer.entries import Content, Entry, HostFile, InlineContent, ZipMember
+from builder.model import Codec
+
+# Bump whenever the tar encoding or the chunking changes the bytes of a layer.
+LAYER_FORMAT = 1
+HASH_READ = 1 << 20
+Identity = Callable[[Content], "tuple[Any, ...] | None"]
+
+
+def stat_identity(content: Content) -> tuple[Any, ...] | None:
+    """A context file named by its path and stat data; inline bytes by their hash."""
+    if isinstance(content, HostFile):
+        st = (content.size, content.mtime_ns, content.ctime_ns, content.inode, content.device)
+        return ("host", content.path, *st)
+    if isinstance(content, InlineContent):
+        return ("inline", hashlib.sha256(content.data).hexdigest())
+    if isinstance(content, ZipMember):
+        return ("zip", content.sha256, content.size)
+    return None
+
+
+def content_identity(hashes: Mapping[str, str]) -> Identity:
+    """A context file named by the sha256 of its bytes (``hashes``: path → hex), not its path."""
+
+    def identity(content: Content) -> tuple[Any, ...] | None:
+        if isinstance(content, HostFile):
+            digest = hashes.get(content.path)
+            return None if digest is None else ("bytes", content.size, digest)
+        if isinstance(content, InlineContent):
+            return ("bytes", content.size, hashlib.sha256(content.data).hexdigest())
+        if isinstance(content, ZipMember):  # a wheel member: its RECORD's sha256
+            return ("bytes", content.size, content.sha256)
+        return None
+
+    return identity
+
+
+def key_of(
+    entries: Iterable[Entry], codec: Codec, mtime: int, kind: str, identity: Identity
+) -> str | None:
+    """The key of a layer, or None when some content has no identity."""
+    hasher = hashlib.sha256()
+    backends = [deflate.__version__, zstandard.__version__]
+    head = [kind, LAYER_FORMAT, backends, codec.name, codec.level, codec.chunk_size, mtime]
+    hasher.update(json.dumps(head).encode())
+    for entry in entries:
+        named = () if entry.content is None else identity(entry.content)
+        if named is None:
+            return None
+        # repr of str, int and bytes tuples: unambiguous, and far cheaper than JSON.
+        fields = (entry.path, entry.kind.value, entry.mode, entry.uid, entry.gid, entry.linkname)
+        hasher.update(f"\n{fields!r}{entry.xattrs!r}{named!r}".encode())
+    return hasher.hexdigest()
+
+
+def stat_key(entries: Iterable[Entry], codec: Codec, mtime: int) -> str | None:
+    """The local cache key: context files named by stat data."""
+    return key_of(entries, codec, mtime, "bale-layer", stat_identity)
+
+
+def content_key(
+    entries: Iterable[Entry], codec: Codec, mtime: int, hashes: Mapping[str, str]
+) -> str | None:
+    """The shared cache key: context files named by the sha256 of their bytes."""
+    return key_of(entries, codec, mtime, "bale-layer-content", content_identity(hashes))
+
+
+def hash_host_files(entries: Iterable[Entry]) -> dict[str, str]:
+    """sha256 hex of every context file among ``entries`` (path → hex), read once each."""
+    hashes: dict[str, str] = {}
+    buffer = bytearray(HASH_READ)
+    view = memoryview(buffer)
+    for entry in entries:
+        content = entry.content
+        if isinstance(content, HostFile) and content.path not in hashes:
+            hashes[content.path] = _hash_path(content.path, view)
+    return hashes
+
+
+def _hash_path(path: str, view: memoryview) -> str:
+    hasher = hashlib.sha256()
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        while got := os.readv(fd, (view,)):
+            hasher.update(view[:got])
+    finally:
+        os.close(fd)
+    return hasher.hexdigest()

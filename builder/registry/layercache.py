@@ -1,0 +1,238 @@
+"""bale's layer cache kept in a registry: an OCI artifact mapping content keys to layers.
+
+The artifact is an image manifest with ``artifactType`` = ``CACHE_TYPE``, the
+empty config, and one blob of that media type: canonical JSON
+``{"version": 1, "entries": {KEY: ENTRY}}``, where ENTRY is a layer
+descriptor (``digest``, ``diffId``, ``size``, ``mediaType``), the
+``platform`` it was built for and ``written`` (Unix seconds; the oldest go
+first when the cache is over its limit). Every layer an entry names is a
+blob of the cache's own repository.
+
+Writers merge with what the tag holds and check, just before moving the
+tag, that it still points where they read it (else merge again); readers
+accept several caches and merge them, so a CI matrix can also give each job
+its own tag.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from builder.errors import BaleError, RegistryError
+from builder.layer.build import REGISTRY_CACHE
+from builder.model import OCI_EMPTY, OCI_MANIFEST, Descriptor, Digest, canonical_json
+from builder.reference import Reference
+
+if TYPE_CHECKING:
+    from builder.registry.client import RegistryClient
+    from builder.registry.store import RegistryStore
+
+CACHE_TYPE = "application/vnd.bale.layer-cache.v1+json"
+CACHE_VERSION = 1
+DEFAULT_MAX_ENTRIES = 1000
+MAX_CACHE_BLOB = 16 << 20
+WRITE_ATTEMPTS = 10
+# A competing writer's check-then-PUT takes two requests: milliseconds, not this.
+SETTLE_S = 0.5
+EMPTY = Descriptor(OCI_EMPTY, Digest.of(b"{}"), 2)
+
+
+class CacheFormatError(RegistryError):
+    """A tag that does not hold a bale layer cache: never overwritten."""
+
+
+class DamagedCache(CacheFormatError):
+    """A bale layer cache whose entry list cannot be read: a writer replaces it."""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One cached layer: its descriptor, diff_id, platform and when it was last written."""
+
+    descriptor: Descriptor
+    diff_id: Digest
+    platform: str
+    written: int
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.descriptor
+        return {
+            "digest": str(d.digest),
+            "diffId": str(self.diff_id),
+            "size": d.size,
+            "mediaType": d.media_type,
+            "platform": self.platform,
+            "written": self.written,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> CacheEntry:
+        size, written = obj["size"], obj.get("written", 0)
+        if not isinstance(size, int) or size < 0 or not isinstance(written, int):
+            raise ValueError("size and written must be whole numbers")
+        media_type = obj["mediaType"]
+        if not isinstance(media_type, str) or "layer" not in media_type:
+            raise ValueError(f"mediaType {media_type!r} is not a layer media type")
+        descriptor = Descriptor(media_type, Digest.parse(obj["digest"]), size)
+        return cls(descriptor, Digest.parse(obj["diffId"]), str(obj.get("platform", "")), written)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheArtifact:
+    """The entries a cache tag held when read, and the manifest digest it pointed at."""
+
+    entries: Mapping[str, CacheEntry]
+    digest: Digest | None = None
+
+
+def read_cache(client: RegistryClient, ref: Reference) -> CacheArtifact:
+    """The cache at ``ref`` (empty when the tag does not exist yet).
+
+    CacheFormatError for anything that is not a bale cache; RegistryError
+    (from the client) for a registry that is down or refuses us.
+    """
+    repo, tag = ref.repository, ref.manifest_ref
+    digest = client.manifest_digest(repo, tag)
+    if digest is None:
+        return CacheArtifact({})
+    manifest = client.get_manifest(repo, str(digest))
+    blob = _cache_blob(manifest.data, ref)
+    buffer = io.BytesIO()
+    client.get_blob(repo, blob, buffer)
+    return CacheArtifact(parse_entries(buffer.getvalue(), ref), digest)
+
+
+def _cache_blob(data: bytes, ref: Reference) -> Descriptor:
+    try:
+        document = json.loads(data)
+        if document.get("artifactType") != CACHE_TYPE:
+            raise ValueError(f"artifactType is {document.get('artifactType')!r}")
+        blob = Descriptor.from_json(document["layers"][0])
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, BaleError) as exc:
+        raise CacheFormatError(f"{ref} is not a bale layer cache ({exc})") from None
+    if blob.media_type != CACHE_TYPE or blob.size > MAX_CACHE_BLOB:
+        raise CacheFormatError(f"{ref}: its blob is not a bale cache of at most 16 MB")
+    return blob
+
+
+def parse_entries(data: bytes, ref: Reference) -> dict[str, CacheEntry]:
+    """The entries of a cache blob; CacheFormatError names what is wrong."""
+    try:
+        document = json.loads(data)
+        if document.get("version") != CACHE_VERSION:
+            raise ValueError(f"version {document.get('version')!r}, not {CACHE_VERSION}")
+        items = document["entries"].items()
+        return {str(key): CacheEntry.from_json(value) for key, value in items}
+    except (ValueError, KeyError, TypeError, AttributeError, BaleError) as exc:
+        raise DamagedCache(f"{ref}: the cache blob is damaged ({exc})") from None
+
+
+def merged(
+    old: Mapping[str, CacheEntry], new: Mapping[str, CacheEntry], limit: int
+) -> dict[str, CacheEntry]:
+    """``new`` over ``old``, the most recently written ``limit`` kept (ties: by key)."""
+    together = {**old, **new}
+    newest = sorted(together.items(), key=lambda item: (-item[1].written, item[0]))[:limit]
+    return dict(sorted(newest))
+
+
+def encode(entries: Mapping[str, CacheEntry]) -> tuple[bytes, bytes]:
+    """The cache blob and the artifact manifest that names it."""
+    blob = canonical_json(
+        {"version": CACHE_VERSION, "entries": {k: e.to_json() for k, e in entries.items()}}
+    )
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": CACHE_TYPE,
+            "config": {**EMPTY.to_json(), "data": "e30="},
+            "layers": [Descriptor(CACHE_TYPE, Digest.of(blob), len(blob)).to_json()],
+        }
+    )
+    return blob, manifest
+
+
+def write_cache(
+    client: RegistryClient, ref: Reference, new: Mapping[str, CacheEntry], limit: int
+) -> int:
+    """Merge ``new`` into the cache at ``ref``; returns how many entries it now holds.
+
+    The tag moves only if it still points at what was read (checked just
+    before the PUT), and is read back ``SETTLE_S`` after it: long enough for
+    a writer that checked the tag just before our PUT to have made its own.
+    When our entries are not in what the tag then holds, merge and write
+    again (at most ``WRITE_ATTEMPTS`` times).
+    """
+    current = _replaceable(client, ref)
+    for _ in range(WRITE_ATTEMPTS):
+        entries = merged(current.entries, new, limit)
+        blob, manifest = encode(entries)
+        repo = ref.repository
+        _ensure(client, repo, EMPTY, lambda: io.BytesIO(b"{}"))
+        descriptor = Descriptor(CACHE_TYPE, Digest.of(blob), len(blob))
+        _ensure(client, repo, descriptor, partial(io.BytesIO, blob))
+        client.push_manifest(repo, str(Digest.of(manifest)), OCI_MANIFEST, manifest)
+        if client.manifest_digest(repo, ref.manifest_ref) == current.digest:
+            client.push_manifest(repo, ref.manifest_ref, OCI_MANIFEST, manifest)
+            time.sleep(SETTLE_S)
+            current = _replaceable(client, ref)
+            if _holds(current.entries, new, entries):
+                return len(current.entries)
+        else:
+            time.sleep(random.uniform(0, SETTLE_S))  # writers in step would collide again
+            current = _replaceable(client, ref)
+    raise RegistryError(
+        f"cache {ref}: other writers moved the tag {WRITE_ATTEMPTS} times while this build "
+        "wrote it; give each concurrent job its own --cache-to tag (docs/ci.md)"
+    )
+
+
+def _replaceable(client: RegistryClient, ref: Reference) -> CacheArtifact:
+    """What the tag holds; a damaged bale cache counts as empty, so it gets replaced."""
+    try:
+        return read_cache(client, ref)
+    except DamagedCache:
+        return CacheArtifact({}, client.manifest_digest(ref.repository, ref.manifest_ref))
+
+
+def _holds(
+    found: Mapping[str, CacheEntry], new: Mapping[str, CacheEntry], ours: Mapping[str, CacheEntry]
+) -> bool:
+    """Whether every new entry that survived the limit is in what the tag now holds."""
+    return all(key in found for key in new if key in ours)
+
+
+def _ensure(
+    client: RegistryClient, repo: str, descriptor: Descriptor, opener: Callable[[], BinaryIO]
+) -> None:
+    if not client.blob_exists(repo, descriptor.digest):
+        client.push_blob(repo, descriptor, opener)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteLayer:
+    """A layer found in a registry cache and not downloaded: a push uses it where it is
+    (HEAD, or a mount from the cache's repository); ``open`` downloads and verifies it."""
+
+    descriptor: Descriptor
+    diff_id: Digest
+    store: RegistryStore
+    created_by: str = ""
+    source: str = REGISTRY_CACHE
+    content_key: str = ""
+
+    @property
+    def verified_file(self) -> None:
+        """Not downloaded: a layout or archive gets it through ``open``, checked as it copies."""
+        return None
+
+    def open(self) -> BinaryIO:
+        return open(self.store.cached(self.descriptor), "rb")

@@ -1,0 +1,81 @@
+"""Content keys: equal for equal bytes wherever the checkout lives, different for any change."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from builder.layer.build import build_layer
+from builder.layer.contentkey import content_key, hash_host_files, stat_key
+from builder.layer.entries import Entry, HostFile, InlineContent, Kind
+from builder.model import Codec
+
+GZIP = Codec.of("gzip")
+
+
+def checkout(root: Path, data: bytes = b"print('hi')\n" * 500) -> list[Entry]:
+    """A small context in ``root``: one file, one inline file, one symlink."""
+    root.mkdir(parents=True)
+    path = root / "app.py"
+    path.write_bytes(data)
+    return [
+        Entry("app", Kind.DIR, 0o755),
+        Entry("app/app.py", Kind.FILE, 0o644, content=HostFile.of(str(path), path.stat())),
+        Entry("app/conf", Kind.FILE, 0o644, content=InlineContent(b"x=1")),
+        Entry("app/link", Kind.SYMLINK, 0o777, linkname="app.py"),
+    ]
+
+
+def key(entries: list[Entry], codec: Codec = GZIP, mtime: int = 0) -> str | None:
+    return content_key(entries, codec, mtime, hash_host_files(entries))
+
+
+def test_two_checkouts_share_the_content_key_but_not_the_stat_key(tmp_path: Path) -> None:
+    one = checkout(tmp_path / "one")
+    two = checkout(tmp_path / "two")
+    os.utime(tmp_path / "two" / "app.py", ns=(10**18, 10**18))
+    two = checkout_again(tmp_path / "two", two)
+    assert key(one) == key(two) is not None
+    assert stat_key(one, GZIP, 0) != stat_key(two, GZIP, 0)
+
+
+def checkout_again(root: Path, entries: list[Entry]) -> list[Entry]:
+    """The entries re-read after the files' stat data changed."""
+    path = root / "app.py"
+    fresh = HostFile.of(str(path), path.stat())
+    return [
+        e if not isinstance(e.content, HostFile) else Entry(e.path, e.kind, e.mode, content=fresh)
+        for e in entries
+    ]
+
+
+@pytest.mark.parametrize("change", ["bytes", "mode", "owner", "codec", "mtime"])
+def test_any_change_to_the_layer_changes_the_content_key(tmp_path: Path, change: str) -> None:
+    base = checkout(tmp_path / "base")
+    data = b"print('ho')\n" * 500 if change == "bytes" else b"print('hi')\n" * 500
+    entries = checkout(tmp_path / "other", data)
+    codec, mtime = GZIP, 0
+    if change == "mode":
+        entries[1] = Entry(entries[1].path, Kind.FILE, 0o755, content=entries[1].content)
+    if change == "owner":
+        entries[1] = Entry(entries[1].path, Kind.FILE, 0o644, 1000, 1000, entries[1].content)
+    codec = Codec.of("zstd") if change == "codec" else codec
+    mtime = 1 if change == "mtime" else mtime
+    assert key(entries, codec, mtime) != key(base)
+
+
+def test_the_build_pass_hashes_exactly_what_it_read(tmp_path: Path) -> None:
+    entries = checkout(tmp_path / "ctx", os.urandom(3 << 20))
+    hashes: dict[str, str] = {}
+    build_layer(entries, GZIP, 0, tmp_path / "out", hashes=hashes)
+    assert hashes == hash_host_files(entries)
+    assert content_key(entries, GZIP, 0, hashes) == key(entries)
+
+
+def test_a_file_without_a_hash_has_no_content_key(tmp_path: Path) -> None:
+    entries = checkout(tmp_path / "ctx")
+    assert content_key(entries, GZIP, 0, {}) is None
+    shutil.rmtree(tmp_path / "ctx")
