@@ -1,19 +1,39 @@
-"""The ``bale`` program's first step: a no-change rebuild is answered before bale loads.
+"""The ``bale`` program's entry point: signals first, then a no-change rebuild, then the rest.
 
-``builder.rebuild`` imports only the standard library; when its record of
-this exact command still matches the stat data of every input and output,
-the recorded output is printed and the process ends. Anything else goes to
-the full program (``builder.cli.main``).
+Importing the builder takes a few hundred milliseconds; handlers installed
+before that turn a Ctrl-C or SIGTERM at any moment into one line and exit
+130 or 143, never a traceback. ``builder.rebuild`` imports only the standard
+library; when its record of this exact command still matches the stat data of
+every input and output, the recorded output is printed and the process ends.
+Anything else goes to the full program (``builder.cli.main``).
 """
-
-from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+
+from builder.cli import signals
 
 
-def run() -> NoReturn:
+def run() -> None:
+    """``bale``: main() in a process that exits as soon as it is done (see ``main.run``)."""
+    signals.install()
+    try:
+        _replay()
+        from builder.cli.main import run as run_main
+
+        run_main()
+    except (KeyboardInterrupt, signals.Terminated) as exc:
+        signals.ignore()
+        line, code = signals.report(exc)
+        try:
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _replay() -> None:
+    """Answer a no-change rebuild from its record, and exit; else return."""
     argv = sys.argv[1:]
     if argv[:1] == ["build"] and "--no-cache" not in argv:
         from builder.rebuild import replay
@@ -25,9 +45,6 @@ def run() -> NoReturn:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
-    from builder.cli.main import run as full
-
-    full()
 
 
 if __name__ == "__main__":

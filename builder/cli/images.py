@@ -231,6 +231,7 @@ def _create(args: argparse.Namespace) -> int:
         format=args.format,
         clients=registries,
         trust_sources=args.trust_base,
+        warn=lambda message: print(f"bale: {message}", file=sys.stderr),
     )
     try:
         result = create_index(options)

@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 
 from builder import __version__
 from builder.cachedir import cache_dir
+from builder.cli import signals
 from builder.cli.cacheflags import add_cache_flags, cache_options
 from builder.cli.common import TRUST, finish, platforms_arg, summary_head, tag_arg
 from builder.cli.images import add_diff, add_index, add_inspect, add_verify
@@ -306,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bale: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except BrokenPipeError:
-        sys.stderr.close()
+        quiet_stdout()
         return 1
     except OSError as exc:
         if getattr(args, "debug", False):
@@ -314,11 +315,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"bale: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, signals.Terminated) as exc:
         if getattr(args, "debug", False):
             raise
-        print("bale: interrupted; outputs were left as they were", file=sys.stderr)
-        return 130
+        line, code = signals.report(exc)
+        sys.stderr.write(line)
+        return code
+
+
+def quiet_stdout() -> None:
+    """The reader of stdout went away (``bale inspect … | head -1``): end quietly.
+
+    Later writes and the final flush go to /dev/null instead of raising.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def run() -> NoReturn:
@@ -335,11 +347,17 @@ def run() -> NoReturn:
     code = main()
     try:
         sys.stdout.flush()
-        sys.stderr.flush()
     except BrokenPipeError:
+        quiet_stdout()
+        code = code or 1
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
         code = code or 1
     os._exit(code)
 
 
 if __name__ == "__main__":
-    run()
+    from builder.cli.entry import run as entry_run
+
+    entry_run()

@@ -13,6 +13,7 @@ from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
 
+from builder.atomic import sweep, temp_dir
 from builder.cachedir import cache_dir
 from builder.commands.cachepublish import publish
 from builder.commands.layersource import CacheClients, LayerResolver, RegistryCaches
@@ -21,7 +22,7 @@ from builder.errors import UsageError
 from builder.formats.sinks import dropped_note, write_output
 from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob, rfc3339
 from builder.layer.build import CREATED_BY_PREFIX, Layer, build_layer
-from builder.layer.cache import LayerCache
+from builder.layer.cache import LayerCache, sweep_cache
 from builder.layer.entries import Entry
 from builder.layer.plan import plan_layers
 from builder.layer.tarwriter import tar_size
@@ -259,6 +260,8 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     created = created_time(options.source_date_epoch, spec)
     annotations = dict(spec.annotations)
     check = checks_base(base_ref, outputs) and not options.trust_base
+    image_format = _image_format(spec, options)
+    _sweep(options.cache)
     caches = _caches(options, spec)
     warn = options.warn or _quiet
     twice = Clients(dataclasses.replace(clients.config, retry=CACHE_RETRY))
@@ -266,16 +269,16 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     cache_clients = CacheClients(clients, twice, hosts)
     needs_bytes = _needs_bytes(outputs, caches)
     with (
-        tempfile.TemporaryDirectory(prefix="bale-") as work,
+        temp_dir("build") as work,
         twice,
         closing(
             _LayerBuilder(
                 spec,
                 created,
-                Path(work),
+                work,
                 options,
                 len(requested) > 1,
-                LayerResolver(options.cache, caches, cache_clients, Path(work), needs_bytes, warn),
+                LayerResolver(options.cache, caches, cache_clients, work, needs_bytes, warn),
                 check,
             )
         ) as builder,
@@ -290,7 +293,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
             layers = builder.layers(platform, base)
             image = assemble(
-                platform, created, spec.config, layers, annotations, spec.format, parts
+                platform, created, spec.config, layers, annotations, image_format, parts
             )
             base_named = named(spec.base, base.digest, platform) if base else None
             own_from = len(base.layers) if base else 0
@@ -309,7 +312,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
         index = None
         root = images[0].manifest.descriptor
         if len(images) > 1 or spec.index == "always":
-            index = index_blob(images, annotations, spec.format)
+            index = index_blob(images, annotations, image_format)
             root = index.descriptor
         alone = spec.base_ref is None and not caches.active and not any(x.tar for x in spec.layers)
         alone = alone and options.sign_key is None  # a key file lies outside the context
@@ -326,11 +329,44 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             out_tags = () if options.by_digest and output.transport == "docker" else tags
             _note_dropped(output, result.referrers, options.note)
             pushed += write_output(
-                output, blobs, root, out_tags, created, platform, clients, jobs, result.referrers
+                output,
+                blobs,
+                root,
+                out_tags,
+                created,
+                platform,
+                clients,
+                jobs,
+                result.referrers,
+                note=options.warn,
             )
         if caches.targets:
             publish(builder.resolver.publish, caches, cache_clients, outputs, warn)
     return dataclasses.replace(result, pushed=tuple(pushed))
+
+
+def _image_format(spec: ImageSpec, options: BuildOptions) -> str:
+    """``format = "docker"`` with [annotations]: OCI media types, as docker buildx does.
+
+    Docker v2.2 manifests have no annotations field, so they would be lost.
+    """
+    if spec.format != "docker" or not spec.annotations:
+        return spec.format
+    if options.warn is not None:
+        options.warn(
+            f"{spec.path}: [annotations] need OCI media types (Docker v2.2 manifests have no "
+            'annotations); writing format = "oci" as docker buildx does. Remove '
+            '[annotations] to keep format = "docker"'
+        )
+    return "oci"
+
+
+def _sweep(cache: LayerCache | None) -> None:
+    """Remove what killed bales left in the cache and TMPDIR (outputs sweep their own)."""
+    if cache is not None:
+        sweep_cache(cache.root)
+    else:
+        sweep(Path(tempfile.gettempdir()), "bale-")
 
 
 def _needs_bytes(outputs: Sequence[Output], caches: RegistryCaches) -> bool:

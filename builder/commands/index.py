@@ -21,6 +21,7 @@ from builder.formats.locate import Source, open_source
 from builder.formats.sinks import write_output
 from builder.image.assemble import JsonBlob, index_of
 from builder.image.store import StoreBlob, check_layers, platforms_of, resolve_image
+from builder.locking import Note
 from builder.model import DOCKER_MANIFEST, INDEX_TYPES, Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.registry.store import RegistryStore
@@ -50,6 +51,7 @@ class IndexOptions:
     created: int = 0
     clients: Clients | None = None
     trust_sources: bool = False
+    warn: Note | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ def create_index(options: IndexOptions) -> IndexResult:
                 None,
                 clients,
                 referrers=result.referrers,
+                note=options.warn,
             )
     return replace(result, pushed=tuple(pushed))
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from builder.atomic import temp_dir
 from builder.commands.build import BuildOptions, build
 from builder.commands.diff import Difference, diff_sources
 from builder.formats.layout import LayoutStore
@@ -68,11 +69,11 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
     # Loaded here so a bad image.toml is reported under its own name, not a copy's,
     # and so a base given by a path outside the context stays reachable from the copies.
     original = load(spec)
-    with tempfile.TemporaryDirectory(prefix="bale-verify-") as work:
+    with temp_dir("verify") as work:
         roots = []
         artifacts: list[Artifacts] = []
         for number, (umask, reverse, shift) in enumerate(_VARIANTS, 1):
-            base = Path(work) / str(number)
+            base = work / str(number)
             context = base / "context"
             with _umask(umask):
                 copy_tree(spec.parent, context, reverse, shift)
@@ -99,31 +100,51 @@ def verify(options: BuildOptions, prepare: Prepare | None = None) -> VerifyResul
                 )
         differences: tuple[Difference, ...] = ()
         if roots[0].digest != roots[1].digest:
-            a, b = (LayoutStore(Path(work) / n / "image") for n in ("1", "2"))
+            a, b = (LayoutStore(work / n / "image") for n in ("1", "2"))
             differences = tuple(
                 diff_sources(Source("A", a, roots[0]), Source("B", b, roots[1]), None)
             )
     return VerifyResult(roots[0], roots[1], differences, artifacts[0], artifacts[1])
 
 
-def copy_tree(source: Path, target: Path, reverse: bool, shift: int) -> None:
-    """Copy a directory keeping modes and symlinks; order and mtimes varied on request."""
+def copy_tree(
+    source: Path,
+    target: Path,
+    reverse: bool,
+    shift: int,
+    links: dict[tuple[int, int], Path] | None = None,
+) -> None:
+    """Copy a directory as the build reads it: modes, symlinks, hardlinks and FIFOs kept.
+
+    Order and mtimes are varied on request. Files sharing an inode in the
+    context share one in the copy (``links`` maps an inode to its first copy),
+    so the layer gets the same hardlink entries. Sockets and devices are left
+    out: a build refuses them anyway.
+    """
+    links = {} if links is None else links
     target.mkdir(parents=True)
-    names = sorted(os.listdir(source), reverse=reverse)
-    for name in names:
+    for name in sorted(os.listdir(source), reverse=reverse):
         src, dst = source / name, target / name
-        if src.is_symlink():
+        st = src.lstat()
+        if stat.S_ISLNK(st.st_mode):
             os.symlink(os.readlink(src), dst)
-        elif src.is_dir():
-            copy_tree(src, dst, reverse, shift)
-        elif src.is_file():
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            copy_tree(src, dst, reverse, shift, links)
+        elif stat.S_ISREG(st.st_mode):
+            first = links.get((st.st_dev, st.st_ino))
+            if first is not None:
+                os.link(first, dst)
+                continue
             shutil.copyfile(src, dst)
+            if st.st_nlink > 1:
+                links[(st.st_dev, st.st_ino)] = dst
+        elif stat.S_ISFIFO(st.st_mode):
+            os.mkfifo(dst)
         else:
             continue
-        if not dst.is_symlink():
-            stat = src.stat()
-            os.chmod(dst, stat.st_mode & 0o7777)
-            os.utime(dst, ns=(stat.st_atime_ns, stat.st_mtime_ns + shift * 1_000_000_000))
+        os.chmod(dst, st.st_mode & 0o7777)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns + shift * 1_000_000_000))
 
 
 @contextmanager

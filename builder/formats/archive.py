@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import io
+import stat
 import tarfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from builder.atomic import atomic_write
+from builder.atomic import atomic_write, sweep
 from builder.errors import DigestMismatch, ImageError, LayoutError
 from builder.formats.layout import LAYOUT_FILE
 from builder.image.blobread import open_regular
 from builder.image.documents import MAX_DOCUMENT, check_index, expect, parse_json
 from builder.image.store import SourceImage, pick_entry, ref_names, resolve_image
 from builder.layer.tarcheck import BoundedTarInfo
+from builder.locking import Note, locked_dir
 from builder.model import (
     ANNOTATION_IMAGE_NAME,
     ANNOTATION_REF_NAME,
@@ -71,7 +73,12 @@ def full_name(name: str) -> str:
 
 
 def write_oci_archive(
-    path: Path, blobs: Sequence[Blob], root: Descriptor, tags: Sequence[str], mtime: int
+    path: Path,
+    blobs: Sequence[Blob],
+    root: Descriptor,
+    tags: Sequence[str],
+    mtime: int,
+    note: Note | None = None,
 ) -> None:
     """A tar of an OCI layout holding every blob, ``index.json`` naming ``root`` per tag."""
     entries = [
@@ -82,7 +89,7 @@ def write_oci_archive(
         "oci-layout": canonical_json(LAYOUT_FILE),
         "index.json": _index(entries),
     }
-    _write_tar(path, files, blobs, mtime)
+    _write_tar(path, files, blobs, mtime, note)
 
 
 def write_docker_archive(
@@ -93,6 +100,7 @@ def write_docker_archive(
     tags: Sequence[str],
     platform: Platform | None,
     mtime: int,
+    note: Note | None = None,
 ) -> None:
     """A ``docker load`` tarball of one platform's image, tagged ``name:tag`` per tag."""
     store = BlobStore(blobs)
@@ -131,7 +139,7 @@ def write_docker_archive(
         "manifest.json": canonical_json(manifest),
         "repositories": canonical_json(repositories),
     }
-    _write_tar(path, files, chosen, mtime)
+    _write_tar(path, files, chosen, mtime, note)
 
 
 def _one_platform(
@@ -156,10 +164,14 @@ def _blob_name(descriptor: Descriptor) -> str:
     return descriptor.digest.blob_path
 
 
-def _write_tar(path: Path, files: Mapping[str, bytes], blobs: Sequence[Blob], mtime: int) -> None:
-    """Members sorted by name, into a temp file renamed over ``path`` once complete."""
-    if path.is_dir():
-        raise LayoutError(f"{path} is a directory; an archive output needs a file name")
+def _write_tar(
+    path: Path, files: Mapping[str, bytes], blobs: Sequence[Blob], mtime: int, note: Note | None
+) -> None:
+    """Members sorted by name, into a temp file renamed over ``path`` once complete.
+
+    The parent directory is locked meanwhile, so archives written there take
+    turns and the temps of killed bales beside ``path`` can be removed.
+    """
     unique = {blob.descriptor.digest: blob for blob in blobs}
     members: dict[str, Blob | bytes | None] = {name: data for name, data in files.items()}
     for digest, blob in unique.items():
@@ -168,15 +180,47 @@ def _write_tar(path: Path, files: Mapping[str, bytes], blobs: Sequence[Blob], mt
         members[_blob_name(blob.descriptor)] = blob
     parent = path.parent if str(path.parent) else Path(".")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with (
-            atomic_write(path) as out,
-            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            for name in sorted(members):
-                _add(tar, name, members[name], mtime)
+        check_archive_target(path)
+        with locked_dir(parent, f"beside the archive {path}", note):
+            check_archive_target(path)
+            sweep(parent, f".{path.name}.")
+            with (
+                atomic_write(path) as out,
+                tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
+            ):
+                for name in sorted(members):
+                    _add(tar, name, members[name], mtime)
     except OSError as exc:
         raise LayoutError(f"cannot write the archive {path}: {exc}") from exc
+
+
+def check_archive_target(path: Path) -> None:
+    """An archive output replaces a regular file or makes a new one, nothing else.
+
+    Renaming over a device (``/dev/null``), a FIFO or a symlink would replace
+    it with a regular file: refuse instead.
+    """
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode):
+        return
+    kind = _KINDS.get(stat.S_IFMT(st.st_mode), "not a regular file")
+    raise LayoutError(
+        f"{path} is {kind}; an archive output must be a new file or a regular file, "
+        "which bale replaces. Choose another path"
+    )
+
+
+_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFLNK: "a symbolic link (bale does not write through links)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def _add(tar: tarfile.TarFile, name: str, content: Blob | bytes | None, mtime: int) -> None:

@@ -1,9 +1,11 @@
 """OCI image layout: write atomically, read back.
 
-Contract of ``write_layout``: when it returns, every blob is on disk under
-its digest (fsynced) and ``index.json`` names ``root`` once per tag; when it
-raises, the layout is as it was (blobs it added are removed, a directory it
-created is removed).
+Contract of ``write_layout``: it holds the layout's lock
+(``builder.locking``) throughout. When it returns, every blob is on disk
+under its digest (fsynced) and ``index.json`` names ``root`` once per tag.
+When it raises before ``index.json`` was replaced, the layout is as it was
+(blobs it added are removed, a directory it created is removed); once
+``index.json`` names the new image, nothing is removed.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from builder.atomic import atomic_write
+from builder.atomic import atomic_write, sweep
 from builder.errors import DigestMismatch, LayoutError
 from builder.image.blobread import open_regular
 from builder.image.documents import MAX_DOCUMENT, check_index, parse_json
 from builder.image.store import pick_entry, ref_names
+from builder.locking import Note, locked_dir
 from builder.model import (
     ANNOTATION_REF_NAME,
     OCI_INDEX,
@@ -109,17 +112,24 @@ _NO_KERNEL_COPY = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, er
 
 
 def _open_layout(root: Path) -> None:
-    if root.exists() and not root.is_dir():
-        raise LayoutError(f"{root} exists and is not a directory; choose another --output")
+    """Make ``root`` a layout unless it is a directory holding something else."""
     marker = root / "oci-layout"
-    if root.is_dir() and any(root.iterdir()) and not marker.exists():
+    if any(root.iterdir()) and not marker.exists():
         raise LayoutError(
             f"{root} is a non-empty directory without an 'oci-layout' file; "
             "choose a new or empty directory, or an existing OCI layout"
         )
-    root.mkdir(parents=True, exist_ok=True)
     if not marker.exists():
         _write_atomic(marker, [canonical_json(LAYOUT_FILE)])
+
+
+def sweep_layout(root: Path) -> None:
+    """Remove the temps killed bales left in the layout (the caller holds its lock)."""
+    sweep(root)
+    blobs = root / "blobs"
+    if blobs.is_dir():
+        for algorithm in blobs.iterdir():
+            sweep(algorithm)
 
 
 def read_index(root: Path) -> dict[str, Any]:
@@ -172,11 +182,38 @@ def write_layout(
     index_root: Descriptor,
     tags: Sequence[str],
     referrers: Sequence[Descriptor] = (),
+    note: Note | None = None,
 ) -> None:
-    """Add ``blobs``, point ``tags`` at ``index_root`` and list ``referrers``; all or nothing."""
-    existed = root.exists()
-    added: list[Path] = []
+    """Add ``blobs``, point ``tags`` at ``index_root`` and list ``referrers``; all or nothing.
+
+    The layout is locked meanwhile (``note`` hears of a wait), so concurrent
+    builds into it take turns and each keeps its tags.
+    """
+    if root.is_symlink() or (root.exists() and not root.is_dir()):
+        raise LayoutError(f"{root} exists and is not a directory; choose another --output")
+    created = not root.exists()
     try:
+        with locked_dir(root, f"the OCI layout {root}", note):
+            _write_locked(root, blobs, index_root, tags, referrers, created)
+    except OSError as exc:
+        raise LayoutError(f"cannot write the OCI layout {root}: {exc}") from exc
+
+
+def _write_locked(
+    root: Path,
+    blobs: Sequence[Blob],
+    index_root: Descriptor,
+    tags: Sequence[str],
+    referrers: Sequence[Descriptor],
+    created: bool,
+) -> None:
+    """``created``: this build made ``root``; it removes it on failure only if it is
+    still empty once locked (a concurrent build may have filled it first)."""
+    added: list[Path] = []
+    new_index = b""
+    try:
+        sweep_layout(root)
+        created = created and not any(root.iterdir())
         _open_layout(root)
         index = read_index(root)
         for blob in blobs:
@@ -189,18 +226,35 @@ def write_layout(
             else:
                 _write_atomic(path, _verified_chunks(blob))
             added.append(path)
-        updated = _updated_index(index, index_root, tags, referrers)
-        if added or _current(root / "index.json") != updated:
-            _write_atomic(root / "index.json", [updated])
+        for directory in {path.parent for path in added}:
+            _fsync_dir(directory)
+        new_index = _updated_index(index, index_root, tags, referrers)
+        if added or _current(root / "index.json") != new_index:
+            _write_atomic(root / "index.json", [new_index])
             _fsync_dir(root)
-    except BaseException as exc:
-        for path in added:
-            path.unlink(missing_ok=True)
-        if not existed:
-            shutil.rmtree(root, ignore_errors=True)
-        if isinstance(exc, OSError):
-            raise LayoutError(f"cannot write the OCI layout {root}: {exc}") from exc
+    except BaseException:
+        if not _published(root, new_index):
+            for path in added:
+                path.unlink(missing_ok=True)
+            if created:
+                shutil.rmtree(root, ignore_errors=True)
         raise
+
+
+def _published(root: Path, new_index: bytes) -> bool:
+    """Whether ``index.json`` already is ``new_index``: then its blobs must stay.
+
+    Read back rather than tracked, so an interrupt just after the rename
+    still counts; an index that cannot be read counts as published (keep all).
+    """
+    if not new_index:
+        return False
+    try:
+        return (root / "index.json").read_bytes() == new_index
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
 
 
 def _current(path: Path) -> bytes | None:

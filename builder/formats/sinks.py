@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from builder.formats.archive import DEFAULT_NAME, write_docker_archive, write_oci_archive
 from builder.formats.layout import write_layout
+from builder.locking import Note
 from builder.model import Blob, Descriptor, Platform
 from builder.registry.options import Clients
 from builder.spec.locations import Output
@@ -26,6 +27,7 @@ def write_output(
     clients: Clients | None = None,
     jobs: int = 0,
     referrers: Sequence[Referrer] = (),
+    note: Note | None = None,
 ) -> tuple[str, ...]:
     """Write ``root`` and its ``blobs`` to one output; ``tags`` apply unless it names a tag.
 
@@ -35,7 +37,8 @@ def write_output(
 
     ``referrers`` (signatures, SBOMs, attestations) go beside the image in a layout
     (listed untagged in index.json) and in a push; the archives leave them out
-    (the caller says so with ``dropped_note``).
+    (the caller says so with ``dropped_note``). A local output is
+    locked while it is written; ``note`` hears when that waits for another bale.
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
@@ -49,14 +52,13 @@ def write_output(
                 active.close()
     if output.transport == "oci":
         listed = [r.descriptor for r in referrers]
-        write_layout(
-            output.path, [*blobs, *referrer_blobs(referrers, blobs)], root, out_tags, listed
-        )
+        blobs_out = [*blobs, *referrer_blobs(referrers, blobs)]
+        write_layout(output.path, blobs_out, root, out_tags, listed, note)
     elif output.transport == "oci-archive":
-        write_oci_archive(output.path, blobs, root, out_tags, created)
+        write_oci_archive(output.path, blobs, root, out_tags, created, note)
     elif output.transport == "docker-archive":
         name = output.name or DEFAULT_NAME
-        write_docker_archive(output.path, blobs, root, name, out_tags, platform, created)
+        write_docker_archive(output.path, blobs, root, name, out_tags, platform, created, note)
     else:
         raise AssertionError(f"unhandled transport {output.transport}")
     return ()

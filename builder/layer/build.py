@@ -11,12 +11,12 @@ import errno
 import hashlib
 import os
 import queue
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from builder.atomic import temp_file
 from builder.errors import LayerError
 from builder.layer.compress import Chunk, ParallelCompressor
 from builder.layer.entries import Content, Entry, HostFile
@@ -186,8 +186,7 @@ def build_layer(
     directory.mkdir(parents=True, exist_ok=True)
     digest_hasher = hashlib.sha256()
     diff_hasher = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=".layer-", dir=directory)
-    tmp = Path(tmp_name)
+    fd, tmp = temp_file(directory, "layer")
     sizes = [0, 0]
     try:
         with os.fdopen(fd, "wb", buffering=0) as out:
@@ -218,9 +217,9 @@ def build_layer(
                 compressor.abort()
                 raise
             compressor.close()
-        digest = Digest("sha256", digest_hasher.hexdigest())
-        final = directory / digest.encoded
-        os.replace(tmp, final)
+            digest = Digest("sha256", digest_hasher.hexdigest())
+            final = directory / digest.encoded
+            os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -34,13 +34,14 @@ import dataclasses
 import hashlib
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.atomic import atomic_write
+from builder.atomic import NEW_SUFFIX, TEMP_SUFFIX, atomic_write, sweep
 from builder.errors import BaleError
 from builder.layer.build import LOCAL_CACHE, Layer
 from builder.layer.contentkey import stat_key
@@ -241,12 +242,13 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
 
     ``max_age_s=None`` empties the cache. A record's mtime is refreshed on
     every hit; a blob (a layer or a registry pull) is kept while a kept record
-    names it or while it is younger than ``max_age_s``. Leftover temp files
-    of interrupted builds go too, and records of no-change rebuilds
+    names it or while it is younger than ``max_age_s``. The temps of killed
+    bales go too (``sweep_cache``), and records of no-change rebuilds
     (``builder.rebuild``) older than ``max_age_s``.
     """
     cutoff = float("inf") if max_age_s is None else (now or time.time()) - max_age_s
-    records = blobs = freed = 0
+    records = blobs = 0
+    freed = sweep_cache(root)
     kept: set[str] = set()
     for path in sorted((root / "layers").glob("*.json")):
         st = path.stat()
@@ -263,6 +265,8 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         if path.stat().st_mtime < cutoff:
             path.unlink(missing_ok=True)
     for path in sorted(LayerCache(root).blob_dir.glob("*")):
+        if path.name.endswith((TEMP_SUFFIX, NEW_SUFFIX)):
+            continue  # a live bale's temp: sweep_cache left it alone
         st = path.stat()
         if path.name in kept or st.st_mtime >= cutoff:
             continue
@@ -277,3 +281,9 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
             path.unlink(missing_ok=True)
             freed += st.st_size
     return Pruned(records, blobs, freed)
+
+
+def sweep_cache(root: Path) -> int:
+    """Remove the temps killed bales left in the cache and in TMPDIR; bytes freed."""
+    freed = sweep(root / "blobs" / "sha256") + sweep(root / "layers")
+    return freed + sweep(Path(tempfile.gettempdir()), "bale-")

@@ -1,8 +1,9 @@
 """The layers of one platform's image, in order, as entries: the accounts layer (from
-``[[users]]``/``[[groups]]``), then each ``[[layers]]`` table with its whiteouts,
-tarball members and Python installs. The merged view below each layer is kept only
-when a layer needs it (deletions match against it, owner names resolve through its
-/etc/passwd, Python layers find the interpreter and C library in it)."""
+``[[users]]``/``[[groups]]``; after any table that brings its own account files),
+and each ``[[layers]]`` table with its whiteouts, tarball members and Python
+installs. The merged view below each layer is kept only when a layer needs it
+(deletions match against it, owner names resolve through its /etc/passwd, Python
+layers find the interpreter and C library in it)."""
 
 from __future__ import annotations
 
@@ -86,6 +87,11 @@ def plan_layers(
     ``python`` installs the ``python`` tables; a build with one must give it.
     ``check_base``: read every base layer (digest, diff_id, media type, tar) even
     when the build does not need their files, unless ``cache`` remembers it sound.
+
+    The accounts layer goes first, unless a table may bring its own
+    /etc/passwd or /etc/group (a ``tar``, or a file written there): then it
+    goes right after the last such table and merges [[users]] and [[groups]]
+    into the account files found there, so they survive.
     """
     track = needs_lower(spec)
     lower = _lower_of(base or (), base_name) if track else LowerFS()
@@ -94,19 +100,22 @@ def plan_layers(
     accounts = _accounts(spec, lower)
     parents = base is None
     layers = [s for s in spec.layers if not s.platforms or platform in s.platforms]
-    if spec.users or spec.groups:
-        table = LayerSpec("accounts", spec.codec, where=ACCOUNTS_WHERE)
-        extra = _account_files(accounts, lower)
-        entries = layer_entries(
-            table, spec.context, platform, extra=extra, implicit_parents=parents
-        )
-        yield Planned("accounts", spec.codec, entries)
-        if track and layers:
-            lower.apply(entry_members(entries))
-    for number, layer in enumerate(layers, 1):
-        entries = _entries(layer, spec, platform, lower, accounts, work, parents, python)
-        yield Planned(layer.name, layer.codec, entries)
-        if track and number < len(layers):
+    position = accounts_position(layers) if spec.users or spec.groups else -1
+    total = len(layers) + (position >= 0)
+    for number in range(total):
+        if number == position:
+            merged = accounts if position == 0 else _accounts(spec, lower)
+            table = LayerSpec("accounts", spec.codec, where=ACCOUNTS_WHERE)
+            extra = _account_files(merged, lower)
+            entries = layer_entries(
+                table, spec.context, platform, extra=extra, implicit_parents=parents
+            )
+            yield Planned("accounts", spec.codec, entries)
+        else:
+            layer = layers[number - (0 <= position < number)]
+            entries = _entries(layer, spec, platform, lower, accounts, work, parents, python)
+            yield Planned(layer.name, layer.codec, entries)
+        if track and number + 1 < total:
             lower.apply(entry_members(entries))
 
 
@@ -121,6 +130,18 @@ def _check(base: Sequence[BaseLayer], name: str, cache: LayerCache | None) -> No
         if marker is not None:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
+
+
+def accounts_position(layers: Sequence[LayerSpec]) -> int:
+    """How many of ``layers`` go below the accounts layer (see ``plan_layers``)."""
+    position = 0
+    for number, table in enumerate(layers, 1):
+        written = {f.dst.strip("/") for f in table.files} | {
+            c.dst.strip("/") for c in table.content
+        }
+        if table.tar or written & {PASSWD, GROUP, SHADOW}:
+            position = number
+    return position
 
 
 def _lower_of(base: Sequence[BaseLayer], name: str) -> LowerFS:

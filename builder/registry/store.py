@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from builder.atomic import temp_file
 from builder.cachedir import cache_dir
 from builder.errors import DigestMismatch
 from builder.image.store import MAX_DOCUMENT
@@ -79,13 +79,13 @@ class RegistryStore:
         except FileNotFoundError:
             pass
         self._cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self._cache)
+        fd, tmp = temp_file(self._cache, descriptor.digest.encoded)
         try:
             with os.fdopen(fd, "w+b") as out:
                 self.client.get_blob(self.repository, descriptor, out)
-            os.replace(tmp, path)
+                os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
         return path
 

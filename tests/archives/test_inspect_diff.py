@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from builder.cli.main import main
 from builder.commands.build import BuildResult
+from tests.conftest import require_tool
 
 MakeImage = Callable[..., BuildResult]
 Layer = dict[str, tuple[str, int]]
@@ -133,3 +135,24 @@ def test_inspect_unknown_source_is_a_usage_error(
     assert main(["inspect", "docker://example.com/App:1"]) == 2
     assert "lowercase" in capsys.readouterr().err
     assert main(["inspect", f"oci:{tmp_path / 'missing'}"]) == 2
+
+
+def test_inspect_files_reads_layers_umoci_wrote(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """umoci 0.4.7 ends a layer right after its last file's bytes (no padding, no end blocks)."""
+    umoci = require_tool("umoci")
+    tree, layout = tmp_path / "tree", tmp_path / "L"
+    tree.mkdir()
+    (tree / "z").write_text("ab\n")
+    for args in (
+        ["init", "--layout", str(layout)],
+        ["new", "--image", f"{layout}:t"],
+        ["insert", "--rootless", "--image", f"{layout}:t", str(tree), "/"],
+    ):
+        subprocess.run([umoci, *args], check=True, capture_output=True)
+    code = main(["inspect", "--files", "--json", f"oci:{layout}:t"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    files = doc["images"][0]["layers"][0]["files"]
+    assert [(f["path"], f["type"], f["size"]) for f in files][-1] == ("z", "file", 3)

@@ -101,6 +101,27 @@ def test_a_bad_image_file_is_named_by_its_own_path(
     assert f"{missing}: no such file" in capsys.readouterr().err
 
 
+def test_verify_checks_the_image_build_makes_with_hardlinks_and_fifos(
+    context: Path, tmp_path: Path
+) -> None:
+    """Hardlinks stay hardlinks in verify's copies (a FIFO beside them is copied too)."""
+    rootfs = context / "rootfs"
+    os.link(rootfs / "sub" / "data.txt", rootfs / "sub" / "same.txt")
+    os.mkfifo(context / "unused.fifo")
+    from builder.commands.build import build
+    from builder.spec.locations import Output
+
+    built = build(
+        BuildOptions(spec_path=context / "image.toml", outputs=(Output("oci", tmp_path / "o"),))
+    )
+    result = verify(BuildOptions(spec_path=context / "image.toml", outputs=()))
+    assert result.reproducible
+    assert result.first.digest == built.root.digest
+    copy_tree(context, tmp_path / "copy", reverse=True, shift=0)
+    assert (tmp_path / "copy" / "rootfs" / "sub" / "same.txt").stat().st_nlink == 2
+    assert (tmp_path / "copy" / "unused.fifo").is_fifo()
+
+
 def test_verify_takes_the_registry_flags_a_registry_base_needs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

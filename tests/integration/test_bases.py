@@ -471,3 +471,45 @@ def test_users_are_added_to_the_base_shadow(tmp_path: Path) -> None:
     assert shadow.read_text() == "root:*:19000:0:99999:7:::\napp:!::0:99999:7:::\n"
     assert (shadow.stat().st_mode & 0o7777, shadow.stat().st_gid) == (0o640, 42)
     assert "app:x:1000:1000:" in (rootfs / "etc/passwd").read_text()
+
+
+def test_users_on_scratch_survive_a_distro_imported_by_tar(tmp_path: Path) -> None:
+    """The accounts layer goes above the tarball's /etc/passwd and merges into it."""
+    ctx = tmp_path / "c"
+    ctx.mkdir()
+    files = {
+        "etc/passwd": b"root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n",
+        "etc/group": b"root:x:0:\ndaemon:x:1:\n",
+    }
+    with tarfile.open(ctx / "distro.tar", "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    bale(
+        ctx,
+        """
+        [[users]]
+        name = "app"
+        uid = 1000
+        [[layers]]
+        name = "distro"
+        tar = "distro.tar"
+        [[layers]]
+        name = "app"
+        content = [{ dst = "/home/app/.keep", text = "", owner = "app" }]
+        """,
+        f"oci:{tmp_path / 'o'}:t",
+    )
+    rootfs = unpack(tmp_path / "o", "t", tmp_path / "b")
+    passwd = (rootfs / "etc/passwd").read_text()
+    assert passwd.startswith("root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\n")
+    assert "app:x:1000:1000:" in passwd
+    created = [h["created_by"] for h in manifest_config_history(tmp_path / "o", "t")]
+    assert created == ["bale: layer distro", "bale: layer accounts", "bale: layer app"]
+
+
+def manifest_config_history(layout: Path, tag: str) -> list[dict[str, Any]]:
+    config = layout_doc(layout, manifest_of(layout, tag)["config"]["digest"])
+    history: list[dict[str, Any]] = config["history"]
+    return history

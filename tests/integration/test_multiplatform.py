@@ -169,3 +169,17 @@ def test_zstd_is_refused_in_docker_format(
     spec = _context(tmp_path / "ctx", extra='format = "docker"\ncompression = "zstd"')
     assert _build(spec, tmp_path / "o") == 1
     assert 'zstd layers cannot be written in format = "docker"' in capsys.readouterr().err
+
+
+def test_docker_format_with_annotations_writes_oci_as_buildx_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Docker v2.2 manifests cannot carry [annotations]: they are kept, in OCI media types."""
+    extra = 'format = "docker"\n[annotations]\n"org.example.a" = "1"'
+    spec = _context(tmp_path / "ctx", extra=extra)
+    out = tmp_path / "o"
+    assert _build(spec, out, "--platform", "linux/amd64") == 0
+    assert 'writing format = "oci" as docker buildx does' in capsys.readouterr().err
+    (manifest,) = check_layout(out)
+    assert manifest["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert manifest["annotations"]["org.example.a"] == "1"

@@ -158,3 +158,28 @@ def test_the_writer_trusts_a_blob_that_says_it_was_verified(tmp_path: Path) -> N
     root = tmp_path / "l"
     write_layout(root, [blob], layer.descriptor, ["t"])
     assert (root / layer.descriptor.digest.blob_path).read_bytes() == layer.path.read_bytes()
+
+
+def test_a_failed_build_keeps_a_layout_another_build_made_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both saw no directory; the other build made the layout first; ours fails: keep it."""
+    root = tmp_path / "l"
+    one = _blob("1")
+    real_exists = Path.exists
+    raced: list[bool] = []
+
+    def racing_exists(path: Path) -> bool:
+        """Our build's checks see no directory; the other build writes meanwhile."""
+        if path == root and len(raced) < 2:
+            raced.append(True)
+            if len(raced) == 2:
+                write_layout(root, [one], one.descriptor, ["other"])
+            return False
+        return real_exists(path)
+
+    monkeypatch.setattr(Path, "exists", racing_exists)
+    with pytest.raises(DigestMismatch):
+        write_layout(root, [_Lying(_blob("3").descriptor)], _blob("3").descriptor, ["ours"])
+    monkeypatch.undo()
+    assert LayoutStore(root).lookup("other").digest == one.descriptor.digest
