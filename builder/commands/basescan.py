@@ -19,15 +19,15 @@ from typing import Any
 from builder.atomic import atomic_write
 from builder.layer.cache import LAYER_SCANS
 from builder.layer.entries import Kind
-from builder.layer.lower import Node
-from builder.supply.rootfs import LayerMembers, SourceLayer, tar_layer
+from builder.layer.lower import Node, StoredLayer
+from builder.supply.rootfs import LayerMembers, tar_layer
 
 # Bump when the SBOM reads other files (the ``keep`` predicate) or other fields.
 SCAN_VERSION = 1
 
 
 def base_layer(
-    layer: SourceLayer, keep: Callable[[str], bool], where: str, cache_root: Path | None
+    layer: StoredLayer, keep: Callable[[str], bool], where: str, cache_root: Path | None
 ) -> LayerMembers:
     """The layer's members, from the cache when it has them, else read (and recorded)."""
     record = None

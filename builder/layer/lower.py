@@ -12,7 +12,7 @@ import hashlib
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 from builder.errors import DigestMismatch, ImageError, SourceError
 from builder.layer.decompress import DECODE_ERRORS, decompressed
@@ -185,6 +185,18 @@ def tar_members(
             stream.finish(tar.offset)
     except tarfile.TarError as exc:
         raise ImageError(f"{where}: not a readable tar: {exc}") from None
+
+
+class StoredLayer(Protocol):
+    """A layer blob that can be re-read, with the diff_id its config gives it."""
+
+    @property
+    def descriptor(self) -> Descriptor: ...
+
+    @property
+    def diff_id(self) -> Digest: ...
+
+    def open(self) -> BinaryIO: ...
 
 
 def read_layer(

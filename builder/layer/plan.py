@@ -10,32 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING
 
 from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
 from builder.layer.cache import LayerCache
 from builder.layer.entries import Entry, InlineContent, Kind
-from builder.layer.lower import LowerFS, entry_members, read_layer, whiteout_entries
+from builder.layer.lower import LowerFS, StoredLayer, entry_members, read_layer, whiteout_entries
 from builder.layer.sources import in_context, layer_entries
-from builder.model import Codec, Descriptor, Digest, Platform
+from builder.model import Codec, Platform
 from builder.spec.values import ImageSpec, LayerSpec
 
 if TYPE_CHECKING:
     from builder.layer.python.layer import PythonLayers
 
 ACCOUNTS_WHERE = "[[users]]/[[groups]]"
-
-
-class BaseLayer(Protocol):
-    """A layer of the base image, as far as the merged view needs it."""
-
-    @property
-    def descriptor(self) -> Descriptor: ...
-
-    @property
-    def diff_id(self) -> Digest: ...
-
-    def open(self) -> BinaryIO: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +63,7 @@ def _numeric(owner: str) -> bool:
 def plan_layers(
     spec: ImageSpec,
     platform: Platform,
-    base: Sequence[BaseLayer] | None,
+    base: Sequence[StoredLayer] | None,
     base_name: str,
     work: Path,
     python: PythonLayers | None = None,
@@ -119,7 +107,7 @@ def plan_layers(
             lower.apply(entry_members(entries))
 
 
-def _check(base: Sequence[BaseLayer], name: str, cache: LayerCache | None) -> None:
+def _check(base: Sequence[StoredLayer], name: str, cache: LayerCache | None) -> None:
     """Read each base layer once per cache: what was found sound is remembered."""
     for layer in base:
         marker = cache.checked_path(layer.descriptor, layer.diff_id) if cache else None
@@ -144,7 +132,7 @@ def accounts_position(layers: Sequence[LayerSpec]) -> int:
     return position
 
 
-def _lower_of(base: Sequence[BaseLayer], name: str) -> LowerFS:
+def _lower_of(base: Sequence[StoredLayer], name: str) -> LowerFS:
     """The merged view of the base's layers (their diff_ids checked on the way)."""
     lower = LowerFS()
     for layer in base:

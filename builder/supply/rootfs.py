@@ -10,25 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
 
 from builder.layer.entries import Kind
-from builder.layer.lower import LowerFS, Node, Reading, read_layer
-from builder.model import Descriptor, Digest
+from builder.layer.lower import LowerFS, Node, Reading, StoredLayer, read_layer
+from builder.model import Digest
 
 MAX_RECORD = 64 << 20
-
-
-class SourceLayer(Protocol):
-    """A layer blob that can be re-read: what the view needs of it."""
-
-    @property
-    def descriptor(self) -> Descriptor: ...
-
-    @property
-    def diff_id(self) -> Digest: ...
-
-    def open(self) -> BinaryIO: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +58,7 @@ class LayerMembers:
 
 
 def tar_layer(
-    layer: SourceLayer, own: bool, keep: Callable[[str], bool], where: str
+    layer: StoredLayer, own: bool, keep: Callable[[str], bool], where: str
 ) -> LayerMembers:
     """A layer read from its blob (diff_id checked); an own layer's files are hashed."""
     reading = Reading(keep, MAX_RECORD, hash_files=own)
@@ -92,7 +79,7 @@ def merge(layers: Sequence[LayerMembers], where: str) -> Rootfs:
 
 
 def read_rootfs(
-    layers: Sequence[SourceLayer], own_from: int, keep: Callable[[str], bool], where: str
+    layers: Sequence[StoredLayer], own_from: int, keep: Callable[[str], bool], where: str
 ) -> Rootfs:
     """Read ``layers`` from their blobs (base first); those from ``own_from`` on are bale's."""
     read = [tar_layer(layer, n >= own_from, keep, where) for n, layer in enumerate(layers)]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from builder.layer.lower import StoredLayer
 from builder.model import Descriptor, Platform
 from builder.supply import apk, cyclonedx, dpkg, npm, pydist, spdx
 from builder.supply.attachment import Attachment
 from builder.supply.inventory import Inventory, Named
 from builder.supply.packages import OS_RELEASE, find_packages
-from builder.supply.rootfs import LayerMembers, SourceLayer, merge, read_rootfs
+from builder.supply.rootfs import LayerMembers, merge, read_rootfs
 
 WRITERS: dict[str, tuple[str, Callable[[Inventory], bytes]]] = {
     "spdx": (spdx.MEDIA_TYPE, spdx.spdx_document),
@@ -30,7 +31,7 @@ def inventory_of(
     platform: Platform,
     created: str,
     base: Named | None,
-    layers: Sequence[SourceLayer],
+    layers: Sequence[StoredLayer],
     own_from: int,
 ) -> Inventory:
     """Read ``layers`` (base first, bale's own from ``own_from``) into an inventory."""
