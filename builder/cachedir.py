@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+# Where pushed blobs were seen (builder/registry/locations.py); ``bale cache prune`` ages it out.
+LOCATIONS_FILE = "blob-locations.json"
+
+
 def cache_root() -> str:
     """``BALE_CACHE_DIR`` if set, else the platform's user cache directory + ``bale``."""
     configured = os.environ.get("BALE_CACHE_DIR", "").strip()

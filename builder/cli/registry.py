@@ -10,12 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from builder.cachedir import cache_dir
+from builder.cachedir import LOCATIONS_FILE, cache_dir
 from builder.errors import UsageError
 from builder.registry.credentials import Credentials, canonical_host
 from builder.registry.options import DEFAULT_RETRY, Clients, RegistryConfig, Timeouts
 
-LOCATIONS_FILE = "blob-locations.json"
 _MAX_TRIES = 100
 
 

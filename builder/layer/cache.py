@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from builder.atomic import NEW_SUFFIX, TEMP_SUFFIX, atomic_write, sweep
+from builder.cachedir import LOCATIONS_FILE
 from builder.errors import BaleError
 from builder.layer.build import LOCAL_CACHE, Layer
 from builder.layer.contentkey import stat_key
@@ -275,6 +276,7 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         blobs += path.name[0] != "."
     derived = [*(root / FILE_HASHES).glob("*.json"), *(root / LAYER_SCANS).glob("*.json")]
     derived += (root / CHECKED).glob("*")
+    derived += [path for path in [root / LOCATIONS_FILE] if path.exists()]
     for path in sorted(derived):
         st = path.stat()
         if st.st_mtime < cutoff:

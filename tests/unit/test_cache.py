@@ -220,3 +220,18 @@ def test_prune_drops_old_rebuild_records(tmp_path: Path) -> None:
     assert [p.name for p in (root / "rebuilds").iterdir()] == ["new.json"]
     prune(root, None)
     assert not list((root / "rebuilds").iterdir())
+
+
+def test_prune_forgets_blob_locations_by_age_and_with_all(tmp_path: Path) -> None:
+    """The blob-location hints (pushes' mount sources) age out like every other cache file."""
+    locations = tmp_path / "blob-locations.json"
+    locations.write_text("{}")
+    now = time.time()
+    prune(tmp_path, 3600, now=now)
+    assert locations.exists()
+    os.utime(locations, (now - 7200, now - 7200))
+    prune(tmp_path, 3600, now=now)
+    assert not locations.exists()
+    locations.write_text("{}")
+    prune(tmp_path, None)
+    assert not locations.exists()
