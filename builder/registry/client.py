@@ -113,39 +113,15 @@ class RegistryClient:
         self._call(f"check access to {self.host}", "GET", "/v2/", frozenset()).close()
 
     def blob_exists(self, repo: str, digest: Digest) -> bool:
-        response = self._call(
-            f"check blob {digest} in {self.host}/{repo}",
-            "HEAD",
-            f"/v2/{repo}/blobs/{digest}",
-            _pull(repo),
-            expect=(200, 404),
-        )
-        response.close()
-        return response.status_code == 200
+        return self._head_blob(repo, digest).status_code == 200
 
     def manifest_exists(self, repo: str, digest: Digest | str) -> bool:
         """Whether the repository already holds the manifest or index ``digest`` (or tag)."""
-        response = self._call(
-            f"check manifest {digest} in {self.host}/{repo}",
-            "HEAD",
-            f"/v2/{repo}/manifests/{digest}",
-            _pull(repo),
-            headers={"Accept": ", ".join(MANIFEST_ACCEPT)},
-            expect=(200, 404),
-        )
-        response.close()
-        return response.status_code == 200
+        return self._head_manifest(repo, str(digest)).status_code == 200
 
     def blob_size(self, repo: str, digest: Digest) -> int | None:
         """The size the registry reports for a blob (HEAD), or None when it has none."""
-        response = self._call(
-            f"check blob {digest} in {self.host}/{repo}",
-            "HEAD",
-            f"/v2/{repo}/blobs/{digest}",
-            _pull(repo),
-            expect=(200, 404),
-        )
-        response.close()
+        response = self._head_blob(repo, digest)
         if response.status_code != 200:
             return None
         length = response.headers.get("Content-Length", "")
@@ -153,8 +129,32 @@ class RegistryClient:
 
     def manifest_digest(self, repo: str, reference: str) -> Digest | None:
         """The digest a tag points at now (HEAD), or None when the tag does not exist."""
+        response = self._head_manifest(repo, reference)
+        if response.status_code != 200:
+            return None
+        header = response.headers.get("Docker-Content-Digest", "")
+        if header:
+            return Digest.parse(header)
+        return self.get_manifest(repo, reference).digest
+
+    def _head_blob(self, repo: str, digest: Digest) -> httpx.Response:
+        """A closed HEAD answer for a blob: 200 (it is there) or 404."""
         response = self._call(
-            f"check manifest {self.host}/{repo}:{reference}",
+            f"check blob {digest} in {self.host}/{repo}",
+            "HEAD",
+            f"/v2/{repo}/blobs/{digest}",
+            _pull(repo),
+            expect=(200, 404),
+        )
+        response.close()
+        return response
+
+    def _head_manifest(self, repo: str, reference: str) -> httpx.Response:
+        """A closed HEAD answer for a manifest or index by digest or tag: 200 or 404."""
+        response = self._call(
+            f"check manifest {self.host}/{repo}:{reference}"
+            if ":" not in reference
+            else f"check manifest {reference} in {self.host}/{repo}",
             "HEAD",
             f"/v2/{repo}/manifests/{reference}",
             _pull(repo),
@@ -162,12 +162,7 @@ class RegistryClient:
             expect=(200, 404),
         )
         response.close()
-        if response.status_code != 200:
-            return None
-        header = response.headers.get("Docker-Content-Digest", "")
-        if header:
-            return Digest.parse(header)
-        return self.get_manifest(repo, reference).digest
+        return response
 
     def mount_blob(self, repo: str, digest: Digest, from_repo: str) -> bool:
         """Ask the registry to link a blob from another repository; True if it did."""
