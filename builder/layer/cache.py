@@ -12,7 +12,8 @@ Layout of the cache directory (``BALE_CACHE_DIR``, else the user cache dir
 The key hashes everything that decides a layer's bytes: bale's layer-format
 version and compression backends, the codec, the tar mtime, and every entry's
 path, type, mode, owner, link target, xattrs and content identity (a wheel
-member's is its RECORD sha256, checked when the wheel was first installed). A host
+member's is its RECORD sha256, checked when the wheel was first installed; a
+tarball member's, the hash of the uncompressed tarball and its place in it). A host
 file's identity is its stat data (size, mtime_ns, ctime_ns, inode, device),
 as in git's index: its content is not read on a rebuild, and any write to
 it changes its ctime. A layer whose files changed within ``RACY_NS`` before

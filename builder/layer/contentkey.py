@@ -5,7 +5,9 @@ codec and the tar mtime) and every entry's path, type, mode, owner, link
 target and xattrs; they differ in how a context file's bytes are named. The
 stat key names them by stat data, as git's index does; the content key by
 the sha256 of the bytes, so two CI runners with fresh clones of the same
-commit (new inodes, new mtimes) compute the same key. sha256 was chosen by
+commit (new inodes, new mtimes) compute the same key. A wheel member is named
+by its RECORD sha256 and a ``tar =`` member by its tarball's hash, in both keys.
+sha256 was chosen by
 measurement (``benchmarks/contentkeys.py``, docs/performance.md): with the
 CPU's SHA extensions it hashes several times faster than gzip compresses.
 """
@@ -21,7 +23,14 @@ from typing import Any
 import deflate
 import zstandard
 
-from builder.layer.entries import Content, Entry, HostFile, InlineContent, ZipMember
+from builder.layer.entries import (
+    Content,
+    Entry,
+    HostFile,
+    InlineContent,
+    TarMember,
+    ZipMember,
+)
 from builder.model import Codec
 
 # Bump whenever the tar encoding or the chunking changes the bytes of a layer.
@@ -39,7 +48,7 @@ def stat_identity(content: Content) -> tuple[Any, ...] | None:
         return ("inline", hashlib.sha256(content.data).hexdigest())
     if isinstance(content, ZipMember):
         return ("zip", content.sha256, content.size)
-    return None
+    return tar_identity(content)
 
 
 def content_identity(hashes: Mapping[str, str]) -> Identity:
@@ -53,9 +62,20 @@ def content_identity(hashes: Mapping[str, str]) -> Identity:
             return ("bytes", content.size, hashlib.sha256(content.data).hexdigest())
         if isinstance(content, ZipMember):  # a wheel member: its RECORD's sha256
             return ("bytes", content.size, content.sha256)
-        return None
+        return tar_identity(content)
 
     return identity
+
+
+def tar_identity(content: Content) -> tuple[Any, ...] | None:
+    """A tarball member named by the hash of the uncompressed tarball and its place in it.
+
+    The same in both keys: the tarball was read whole to import it, so its hash
+    costs nothing more, and it names the bytes whatever the tarball's compression.
+    """
+    if isinstance(content, TarMember):
+        return ("tar", content.tar_sha256, content.offset, content.size)
+    return None
 
 
 def key_of(

@@ -8,7 +8,8 @@ import os
 import tarfile
 import zipfile
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from types import TracebackType
+from typing import BinaryIO, Protocol, cast
 
 from builder.model import WHITEOUT_PREFIX
 
@@ -90,6 +91,47 @@ class ZipMember:
         # The member keeps the archive's file open after the ZipFile is closed.
         with zipfile.ZipFile(self.archive) as archive:
             return archive.open(self.member)  # type: ignore[return-value]
+
+
+class _Slice:
+    """A bounded read-only view of one member's bytes in an uncompressed tar."""
+
+    def __init__(self, path: str, offset: int, size: int) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by __exit__
+        self._file.seek(offset)
+        self._left = size
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size < 0 else min(size, self._left)
+        data = self._file.read(size)
+        self._left -= len(data)
+        return data
+
+    def __enter__(self) -> _Slice:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class TarMember:
+    """A regular file inside an imported tarball, uncompressed at ``path`` by bale.
+
+    ``tar_sha256`` is the sha256 of the tarball's uncompressed bytes: with
+    ``offset`` and ``size`` it names the member's bytes for the layer cache,
+    whatever the tarball's compression, without reading the member again.
+    """
+
+    path: str
+    offset: int
+    size: int
+    tar_sha256: str
+
+    def open(self) -> BinaryIO:
+        return cast(BinaryIO, _Slice(self.path, self.offset, self.size))
 
 
 @dataclass(frozen=True, slots=True)

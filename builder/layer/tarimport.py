@@ -15,50 +15,13 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO, cast
 
 from builder.errors import SourceError
 from builder.layer.decompress import DECODE_ERRORS, decompressed, sniff
-from builder.layer.entries import TAR_KINDS, Entry, Kind
+from builder.layer.entries import TAR_KINDS, Entry, Kind, TarMember
 from builder.layer.tarcheck import BoundedTarInfo, TarLimitError, TarStream
 
 _XATTR = "SCHILY.xattr."
-
-
-class _Slice:
-    """A bounded read-only view of one member's bytes in the decompressed tar."""
-
-    def __init__(self, path: str, offset: int, size: int) -> None:
-        self._file = open(path, "rb")  # noqa: SIM115 - closed by __exit__
-        self._file.seek(offset)
-        self._left = size
-
-    def read(self, size: int = -1) -> bytes:
-        size = self._left if size < 0 else min(size, self._left)
-        data = self._file.read(size)
-        self._left -= len(data)
-        return data
-
-    def __enter__(self) -> _Slice:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._file.close()
-
-
-@dataclass(frozen=True, slots=True)
-class TarMember:
-    """Content of a regular file inside an imported tarball."""
-
-    path: str
-    offset: int
-    size: int
-
-    def open(self) -> BinaryIO:
-        return cast(BinaryIO, _Slice(self.path, self.offset, self.size))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +79,7 @@ class _Reader:
     """State while walking one tarball: entries so far, symlinks, hardlink groups."""
 
     plain: Path
+    digest: str
     where: str
     owner: tuple[int, int] | None
     entries: dict[str, Entry] = field(default_factory=dict)
@@ -150,7 +114,7 @@ class _Reader:
         )
         mode = info.mode & 0o7777
         if kind is Kind.FILE:
-            content = TarMember(str(self.plain), info.offset_data, info.size)
+            content = TarMember(str(self.plain), info.offset_data, info.size, self.digest)
             return Entry(path, kind, mode, uid, gid, content, xattrs=xattrs)
         if kind is Kind.SYMLINK:
             _check_symlink(path, info.linkname, label)
@@ -179,7 +143,8 @@ def import_tar(
 ) -> Imported:
     """Every member of the tarball at ``source`` as an entry (hardlinks as groups)."""
     plain, stream = _decompress(source, work, where)
-    reader = _Reader(plain, where, owner)
+    # The copy read the whole stream: its hash names every member's bytes (layer cache keys).
+    reader = _Reader(plain, stream.hasher.hexdigest(), where, owner)
     try:
         with tarfile.open(reader.plain, "r:", tarinfo=BoundedTarInfo) as tar:
             for info in tar:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import lzma
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ import pytest
 from builder.layer.build import build_layer
 from builder.layer.contentkey import content_key, hash_host_files, stat_key
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
+from builder.layer.tarimport import import_tar
 from builder.model import Codec
 
 GZIP = Codec.of("gzip")
@@ -79,3 +84,37 @@ def test_a_file_without_a_hash_has_no_content_key(tmp_path: Path) -> None:
     entries = checkout(tmp_path / "ctx")
     assert content_key(entries, GZIP, 0, {}) is None
     shutil.rmtree(tmp_path / "ctx")
+
+
+def tarball(path: Path, data: bytes, compress: str) -> Path:
+    """A tarball of one directory and one file, compressed by Python's ``tarfile``."""
+    plain = io.BytesIO()
+    with tarfile.open(fileobj=plain, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        directory = tarfile.TarInfo("etc")
+        directory.type, directory.mode = tarfile.DIRTYPE, 0o755
+        tar.addfile(directory)
+        member = tarfile.TarInfo("etc/motd")
+        member.size, member.uid = len(data), 7
+        tar.addfile(member, io.BytesIO(data))
+    raw = plain.getvalue()
+    path.write_bytes(
+        {"none": raw, "gz": gzip.compress(raw, mtime=1), "xz": lzma.compress(raw)}[compress]
+    )
+    return path
+
+
+def imported(tmp_path: Path, name: str, data: bytes, compress: str) -> list[Entry]:
+    work = tmp_path / f"work-{name}"
+    work.mkdir()
+    return list(import_tar(tarball(tmp_path / name, data, compress), work, name).entries)
+
+
+def test_a_tarball_member_is_named_by_the_tarball_whatever_its_compression(tmp_path: Path) -> None:
+    plain = imported(tmp_path, "a.tar", b"hello\n", "none")
+    gz = imported(tmp_path, "b.tar.gz", b"hello\n", "gz")
+    xz = imported(tmp_path, "c.tar.xz", b"hello\n", "xz")
+    assert {key(plain), key(gz), key(xz)} == {key(plain)} and key(plain) is not None
+    assert stat_key(plain, GZIP, 0) == stat_key(xz, GZIP, 0) is not None
+    changed = imported(tmp_path, "d.tar.gz", b"hellO\n", "gz")
+    assert key(changed) != key(gz) and stat_key(changed, GZIP, 0) != stat_key(gz, GZIP, 0)
+    assert key(gz, Codec.of("zstd")) != key(gz)
