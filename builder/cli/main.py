@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+if __name__ == "__main__":
+    # ``python -m builder.cli.main`` is the ``bale`` program: its one start (signal handlers,
+    # then a recorded no-change rebuild) runs before the imports below, and never returns.
+    from builder.cli.entry import run as _start
+
+    _start()
+
 import argparse
 import contextlib
 import dataclasses
@@ -355,9 +362,3 @@ def run() -> NoReturn:
     except (OSError, ValueError):
         code = code or 1
     os._exit(code)
-
-
-if __name__ == "__main__":
-    from builder.cli.entry import run as entry_run
-
-    entry_run()
