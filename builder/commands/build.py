@@ -307,7 +307,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             with ThreadPoolExecutor(max_workers=PLATFORM_JOBS) as pool:
                 builds = tuple(pool.map(one, requested))
         images = tuple(built.image for built in builds)
-        recorded = _provenance_options(spec, tags, created)
+        recorded = _provenance_options(spec, tags, created, image_format)
         attached = referrers(spec, builds, created, recorded)
         index = None
         root = images[0].manifest.descriptor
@@ -410,15 +410,18 @@ def _signed_name(spec: ImageSpec, outputs: Sequence[Output]) -> str:
     return spec.repository or ""
 
 
-def _provenance_options(spec: ImageSpec, tags: Sequence[str], created: int) -> dict[str, object]:
+def _provenance_options(
+    spec: ImageSpec, tags: Sequence[str], created: int, image_format: str
+) -> dict[str, object]:
     """The build options a provenance statement records (where outputs go is not one).
 
-    Each statement adds its own ``platform``.
+    ``image_format`` is the format written (``_image_format``), which [annotations]
+    may have made OCI. Each statement adds its own ``platform``.
     """
     return {
         "tags": list(tags),
         "created": rfc3339(created),
-        "format": spec.format,
+        "format": image_format,
         "index": spec.index,
         "sbom": list(spec.sbom),
     }

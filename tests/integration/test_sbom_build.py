@@ -237,3 +237,28 @@ def test_verify_compares_the_artifacts_too(
     first, second = report["referrers"]
     assert len(first) == 3 and first == second
     assert report["reproducible"] and report["differingReferrers"] == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "written"),
+    [
+        ('format = "docker"', "docker"),
+        ('format = "docker"\n[annotations]\n"org.example.a" = "1"', "oci"),
+        ("", "oci"),
+    ],
+)
+def test_provenance_records_the_format_written(tmp_path: Path, extra: str, written: str) -> None:
+    """[annotations] make a format = "docker" build write OCI media types: the statement
+    says what the manifest is, not what image.toml asked for."""
+    out = tmp_path / "out"
+    build(context(tmp_path / "ctx", extra), "-o", f"oci:{out}")
+    [(manifest, payload)] = artifacts(out)[IN_TOTO]
+    index = json.loads((out / "index.json").read_text())
+    subject = next(m for m in index["manifests"] if m["digest"] == manifest["subject"]["digest"])
+    kinds = {
+        "application/vnd.oci.image.manifest.v1+json": "oci",
+        "application/vnd.docker.distribution.manifest.v2+json": "docker",
+    }
+    assert kinds[subject["mediaType"]] == written
+    options = json.loads(payload)["predicate"]["buildDefinition"]["externalParameters"]["options"]
+    assert options["format"] == written
