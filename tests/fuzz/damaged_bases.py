@@ -29,6 +29,7 @@ from tests.fuzz.images import (
     plain_tar,
     sha256,
     tar_dir,
+    with_member,
 )
 from tests.fuzz.sandbox import Case, Result, run
 from tests.fuzz.tar_attacks import report
@@ -165,32 +166,18 @@ def _archive(kind: str, mangle: Callable[[bytes], bytes] = lambda b: b) -> Damag
     return damage
 
 
+def _edited(document: bytes, edit: Callable[[list[Any]], Any]) -> bytes:
+    return json.dumps(edit(json.loads(document))).encode()
+
+
 def _docker_manifest(edit: Callable[[list[Any]], Any]) -> Damage:
     def damage(root: Path) -> str:
         data = docker_archive(Layout())
-        (root / "ctx" / "base.tar").write_bytes(_rewrite_member(data, "manifest.json", edit))
+        rewritten = with_member(data, "manifest.json", lambda b: _edited(b, edit))
+        (root / "ctx" / "base.tar").write_bytes(rewritten)
         return "docker-archive:base.tar"
 
     return damage
-
-
-def _rewrite_member(archive: bytes, name: str, edit: Callable[[list[Any]], Any]) -> bytes:
-    import io
-    import tarfile
-
-    out = io.BytesIO()
-    with (
-        tarfile.open(fileobj=io.BytesIO(archive)) as src,
-        tarfile.open(fileobj=out, mode="w") as dst,
-    ):
-        for info in src:
-            stream = src.extractfile(info)
-            data = stream.read() if stream else b""
-            if info.name == name:
-                data = json.dumps(edit(json.loads(data))).encode()
-                info.size = len(data)
-            dst.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def _archive_fifo(root: Path) -> str:

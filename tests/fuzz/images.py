@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,23 @@ def plain_tar(members: dict[str, bytes], dirs: tuple[str, ...] = ("etc",)) -> by
             info.size = len(data)
             info.mode = 0o644
             tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def with_member(archive: bytes, name: str, edit: Callable[[bytes], bytes]) -> bytes:
+    """``archive`` (an uncompressed tar) with member ``name``'s bytes replaced by ``edit(bytes)``."""
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(archive)) as src,
+        tarfile.open(fileobj=out, mode="w") as dst,
+    ):
+        for info in src:
+            stream = src.extractfile(info)
+            data = stream.read() if stream else b""
+            if info.name == name:
+                data = edit(data)
+                info.size = len(data)
+            dst.addfile(info, io.BytesIO(data))
     return out.getvalue()
 
 

@@ -10,7 +10,6 @@ import contextlib
 import gzip
 import io
 import json
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,14 @@ from builder.layer.lower import read_layer
 from builder.layer.tarimport import import_tar
 from builder.model import OCI_MANIFEST, Descriptor, Digest
 from builder.spec.load import load
-from tests.fuzz.images import BASE_FILES, LAYER_TAR, Layout, docker_archive, plain_tar
+from tests.fuzz.images import (
+    BASE_FILES,
+    LAYER_TAR,
+    Layout,
+    docker_archive,
+    plain_tar,
+    with_member,
+)
 from tests.fuzz.toml_fuzz import SEEDS, STRINGS, to_toml
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -209,7 +215,7 @@ def test_store_resolves_damaged_documents(which: str, key: str, value: Any) -> N
 @given(json_values)
 def test_docker_archive_manifest(value: Any) -> None:
     archive = docker_archive(Layout())
-    replaced = _with_member(archive, "manifest.json", json.dumps(value).encode())
+    replaced = with_member(archive, "manifest.json", lambda _: json.dumps(value).encode())
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "image.tar"
         path.write_bytes(replaced)
@@ -221,17 +227,3 @@ def test_docker_archive_manifest(value: Any) -> None:
                 store.close()
         except BaleError:
             pass
-
-
-def _with_member(archive: bytes, name: str, data: bytes) -> bytes:
-    out = io.BytesIO()
-    with (
-        tarfile.open(fileobj=io.BytesIO(archive)) as src,
-        tarfile.open(fileobj=out, mode="w") as dst,
-    ):
-        for info in src:
-            stream = src.extractfile(info)
-            content = data if info.name == name else (stream.read() if stream else b"")
-            info.size = len(content)
-            dst.addfile(info, io.BytesIO(content))
-    return out.getvalue()
