@@ -13,9 +13,9 @@ import io
 import json
 import lzma
 import random
-import tarfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from builder.registry.layercache import (
 )
 from builder.registry.options import Clients, RegistryOptions
 from builder.spec.locations import parse_output
+from tests.fuzz.images import plain_tar
 from tests.helpers import check_layout
 from tests.integration.registry_fixtures import RunningRegistry, free_port
 
@@ -71,23 +72,51 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 class Runner:
-    """A fresh clone (other inodes, mtimes a year later, reversed order) and an empty cache."""
+    """A fresh clone (other inodes, mtimes moved by ``shift``, reversed order) and an empty
+    cache; ``run`` is bale there, in this process."""
 
-    def __init__(self, origin: Path, home: Path, shift: int, monkeypatch: pytest.MonkeyPatch):
+    def __init__(self, origin: Path, home: Path, shift: int, runners: Runners) -> None:
         self.context = home / "checkout"
         copy_tree(origin, self.context, reverse=shift % 2 == 1, shift=shift)
         self.cache = home / "cache"
-        self.monkeypatch = monkeypatch
+        self.monkeypatch, self.capsys = runners.monkeypatch, runners.capsys
 
-    def build(
-        self, capsys: pytest.CaptureFixture[str], *flags: str
-    ) -> tuple[int, dict[str, Any], str]:
-        """``bale build --json`` here; returns exit code, summary and stderr."""
+    def run(self, *args: str) -> tuple[int, str, str]:
+        """``bale ARGS`` with this runner's cache: exit code, stdout and stderr."""
         self.monkeypatch.setenv("BALE_CACHE_DIR", str(self.cache))
-        capsys.readouterr()
-        code = main(["build", "--json", "-f", str(self.context / "image.toml"), *flags])
-        out, err = capsys.readouterr()
+        self.capsys.readouterr()
+        code = main(list(args))
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def build(self, *flags: str) -> tuple[int, dict[str, Any], str]:
+        """``bale build --json`` here; returns exit code, summary and stderr."""
+        code, out, err = self.run("build", "--json", "-f", str(self.context / "image.toml"), *flags)
         return code, json.loads(out) if code == 0 else {}, err
+
+
+@dataclass(frozen=True)
+class Runners:
+    """Makes the runners of one test, each in its own directory under ``home``."""
+
+    origin: Path
+    home: Path
+    monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str]
+
+    def __call__(self, name: str, shift: int, origin: Path | None = None) -> Runner:
+        return Runner(origin or self.origin, self.home / name, shift, self)
+
+
+@pytest.fixture
+def runners(
+    origin: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Runners:
+    """The runners of one test: clones of ``origin`` (unless told another) under tmp_path."""
+    return Runners(origin, tmp_path, monkeypatch, capsys)
 
 
 @pytest.fixture
@@ -124,16 +153,14 @@ def uploaded_digests(log: str) -> set[str]:
 
 def test_two_runners_share_layers_through_the_registry(
     plain_registry: RunningRegistry,
-    origin: Path,
+    runners: Runners,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     compressed: list[str],
 ) -> None:
     host = plain_registry.host
     cache = f"docker://{host}/ci/cache:main"
-    first = Runner(origin, tmp_path / "runner1", 0, monkeypatch)
-    code, one, _ = first.build(capsys, "-o", f"docker://{host}/ci/app:one", "--cache-to", cache)
+    first = runners("runner1", 0)
+    code, one, _ = first.build("-o", f"docker://{host}/ci/app:one", "--cache-to", cache)
     assert code == 0
     assert sources(one) == {"deps": "built", "app": "built"}
     assert len(compressed) == 2
@@ -148,11 +175,9 @@ def test_two_runners_share_layers_through_the_registry(
     assert manifest["artifactType"] == CACHE_TYPE
 
     mark = len(plain_registry.log())
-    second = Runner(origin, tmp_path / "runner2", 86_400 * 365 + 3, monkeypatch)
+    second = runners("runner2", 86_400 * 365 + 3)
     assert (second.context / "app").stat().st_ino != (first.context / "app").stat().st_ino
-    code, two, err = second.build(
-        capsys, "-o", f"docker://{host}/ci/app:two", "--cache-from", cache
-    )
+    code, two, err = second.build("-o", f"docker://{host}/ci/app:two", "--cache-from", cache)
     assert code == 0, err
     assert sources(two) == {"deps": "registry-cache", "app": "registry-cache"}
     assert len(compressed) == 2  # runner 2 compressed nothing
@@ -163,51 +188,48 @@ def test_two_runners_share_layers_through_the_registry(
 
     # A third runner pushing elsewhere in the registry: the layers are mounted, not sent.
     mark = len(plain_registry.log())
-    third = Runner(origin, tmp_path / "runner3", 7, monkeypatch)
-    code, three, _ = third.build(capsys, "-o", f"docker://{host}/ci/other:t", "--cache-from", cache)
+    third = runners("runner3", 7)
+    code, three, _ = third.build("-o", f"docker://{host}/ci/other:t", "--cache-from", cache)
     assert code == 0 and three["digest"] == one["digest"]
     log = plain_registry.log()[mark:]
     assert not uploaded_digests(log) & set(layer_digests(one))
     assert all(f"mount={d}" in log for d in layer_digests(one))
 
     # bale verify builds twice without any cache: the same digest as the cache hits.
-    capsys.readouterr()
-    assert main(["verify", "--json", "-f", str(third.context / "image.toml")]) == 0
-    verified = json.loads(capsys.readouterr().out)
+    code, out, _ = third.run("verify", "--json", "-f", str(third.context / "image.toml"))
+    assert code == 0
+    verified = json.loads(out)
     assert verified["reproducible"] and verified["digests"] == [one["digest"]] * 2
 
 
 def test_a_hit_into_a_layout_downloads_and_verifies_the_blob(
     plain_registry: RunningRegistry,
-    origin: Path,
+    runners: Runners,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     compressed: list[str],
 ) -> None:
     cache = f"docker://{plain_registry.host}/ci/layout-cache:x"
-    first = Runner(origin, tmp_path / "r1", 0, monkeypatch)
-    code, one, _ = first.build(capsys, "-o", f"oci:{tmp_path / 'one'}", "--cache-to", cache)
+    first = runners("r1", 0)
+    code, one, _ = first.build("-o", f"oci:{tmp_path / 'one'}", "--cache-to", cache)
     assert code == 0
-    second = Runner(origin, tmp_path / "r2", 99, monkeypatch)
+    second = runners("r2", 99)
     out = tmp_path / "two"
-    code, two, _ = second.build(capsys, "-o", f"oci:{out}", "--cache-from", cache)
+    code, two, _ = second.build("-o", f"oci:{out}", "--cache-from", cache)
     assert code == 0
     assert sources(two) == {"deps": "registry-cache", "app": "registry-cache"}
     assert len(compressed) == 2 and two["digest"] == one["digest"]
     check_layout(out)  # every blob re-hashed against its descriptor, schemas validated
     # The downloaded blobs now sit in runner 2's local cache: a rebuild there is local.
-    code, again, _ = second.build(capsys, "-o", f"oci:{out}", "--cache-from", cache)
+    code, again, _ = second.build("-o", f"oci:{out}", "--cache-from", cache)
     assert sources(again) == {"deps": "local-cache", "app": "local-cache"}
     # Without --json, stderr says the same: one line per layer.
-    third = Runner(origin, tmp_path / "r3", 5, monkeypatch)
-    monkeypatch.setenv("BALE_CACHE_DIR", str(third.cache))
-    capsys.readouterr()
+    third = runners("r3", 5)
     spec = str(third.context / "image.toml")
-    assert (
-        main(["build", "-f", spec, "-o", f"oci:{tmp_path / 'three'}", "--cache-from", cache]) == 0
+    code, _, err = third.run(
+        "build", "-f", spec, "-o", f"oci:{tmp_path / 'three'}", "--cache-from", cache
     )
-    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("layer ")]
+    assert code == 0
+    lines = [x for x in err.splitlines() if x.startswith("layer ")]
     digests = layer_digests(one)
     assert lines == [
         f"layer deps: registry cache {digests[0]}",
@@ -217,19 +239,17 @@ def test_a_hit_into_a_layout_downloads_and_verifies_the_blob(
 
 def test_a_changed_file_rebuilds_only_its_layer(
     plain_registry: RunningRegistry,
-    origin: Path,
+    runners: Runners,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     compressed: list[str],
 ) -> None:
     cache = f"docker://{plain_registry.host}/ci/change-cache:x"
     target = f"docker://{plain_registry.host}/ci/change:x"
-    first = Runner(origin, tmp_path / "r1", 0, monkeypatch)
-    code, one, _ = first.build(capsys, "-o", target, "--cache-to", cache)
-    second = Runner(origin, tmp_path / "r2", 5, monkeypatch)
+    first = runners("r1", 0)
+    code, one, _ = first.build("-o", target, "--cache-to", cache)
+    second = runners("r2", 5)
     (second.context / "app" / "d0" / "f0.txt").write_text("changed\n")
-    code, two, err = second.build(capsys, "-o", target, "--cache-from", cache, "--cache-to", cache)
+    code, two, err = second.build("-o", target, "--cache-from", cache, "--cache-to", cache)
     assert code == 0, err
     assert sources(two) == {"deps": "registry-cache", "app": "built"}
     assert compressed == ["bale: layer deps", "bale: layer app", "bale: layer app"]
@@ -266,17 +286,15 @@ def _warnings(err: str) -> list[str]:
 
 def test_a_corrupted_cache_is_one_warning_and_a_cold_build(
     plain_registry: RunningRegistry,
-    origin: Path,
+    runners: Runners,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     host = plain_registry.host
     _push_artifact(host, "ci/bad-cache", "x", b'{"version": 1, "entries": {"k": {"digest": 7}}')
-    runner = Runner(origin, tmp_path / "r", 0, monkeypatch)
+    runner = runners("r", 0)
     bad = f"docker://{host}/ci/bad-cache:x"
     out = f"oci:{tmp_path / 'o'}"
-    code, summary, err = runner.build(capsys, "--cache-from", bad, "--cache-to", bad, "-o", out)
+    code, summary, err = runner.build("--cache-from", bad, "--cache-to", bad, "-o", out)
     assert code == 0 and _cold(summary)
     assert len(_warnings(err)) == 1 and "damaged" in err
     # The writer replaced the damaged list: the cache works again.
@@ -284,8 +302,8 @@ def test_a_corrupted_cache_is_one_warning_and_a_cold_build(
     assert {str(e.descriptor.digest) for e in entries.values()} == set(layer_digests(summary))
     # A tag that holds something else (here: an image) is never overwritten.
     image = f"docker://{host}/ci/not-a-cache:x"
-    code, pushed, _ = runner.build(capsys, "-o", image)
-    code, _, err = runner.build(capsys, "--cache-to", image, "-o", out)
+    code, pushed, _ = runner.build("-o", image)
+    code, _, err = runner.build("--cache-to", image, "-o", out)
     assert code == 0 and len(_warnings(err)) == 1 and "not a bale layer cache" in err
     head = httpx.head(
         f"http://{host}/v2/ci/not-a-cache/manifests/x",
@@ -296,21 +314,19 @@ def test_a_corrupted_cache_is_one_warning_and_a_cold_build(
 
 def test_a_deleted_blob_is_a_miss(
     plain_registry: RunningRegistry,
-    origin: Path,
+    runners: Runners,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     host = plain_registry.host
     cache = f"docker://{host}/ci/gone-cache:x"
-    first = Runner(origin, tmp_path / "r1", 0, monkeypatch)
-    code, one, _ = first.build(capsys, "-o", f"oci:{tmp_path / 'one'}", "--cache-to", cache)
+    first = runners("r1", 0)
+    code, one, _ = first.build("-o", f"oci:{tmp_path / 'one'}", "--cache-to", cache)
     deps = layer_digests(one)[0]
     deleted = httpx.delete(f"http://{host}/v2/ci/gone-cache/blobs/{deps}")
     assert deleted.status_code == 202
     assert httpx.head(f"http://{host}/v2/ci/gone-cache/blobs/{deps}").status_code == 404
-    second = Runner(origin, tmp_path / "r2", 3, monkeypatch)
-    code, two, err = second.build(capsys, "-o", f"oci:{tmp_path / 'two'}", "--cache-from", cache)
+    second = runners("r2", 3)
+    code, two, err = second.build("-o", f"oci:{tmp_path / 'two'}", "--cache-from", cache)
     assert code == 0
     assert sources(two) == {"deps": "built", "app": "registry-cache"}
     assert two["digest"] == one["digest"]
@@ -318,15 +334,13 @@ def test_a_deleted_blob_is_a_miss(
 
 
 def test_a_registry_that_is_down_is_one_warning(
-    origin: Path,
+    runners: Runners,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     down = f"docker://127.0.0.1:{free_port()}/ci/cache:x"
-    runner = Runner(origin, tmp_path / "r", 0, monkeypatch)
+    runner = runners("r", 0)
     out = f"oci:{tmp_path / 'o'}"
-    code, summary, err = runner.build(capsys, "--cache-from", down, "--cache-to", down, "-o", out)
+    code, summary, err = runner.build("--cache-from", down, "--cache-to", down, "-o", out)
     assert code == 0 and _cold(summary)
     assert len(_warnings(err)) == 2  # one for reading, one for writing
     assert all("registry cache" in line for line in _warnings(err))
@@ -334,16 +348,14 @@ def test_a_registry_that_is_down_is_one_warning(
 
 def test_a_registry_that_refuses_us_is_one_warning(
     tls_registry: RunningRegistry,
-    origin: Path,
+    runners: Runners,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-credentials"))
-    runner = Runner(origin, tmp_path / "r", 0, monkeypatch)
+    runners.monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-credentials"))
+    runner = runners("r", 0)
     cache = f"docker://{tls_registry.host}/ci/cache:x"
     ca = ["--ca-cert", str(tls_registry.ca_path)]
-    code, summary, err = runner.build(capsys, *ca, "--cache-from", cache, "-o", f"oci:{tmp_path}/o")
+    code, summary, err = runner.build(*ca, "--cache-from", cache, "-o", f"oci:{tmp_path}/o")
     assert code == 0 and _cold(summary)
     assert len(_warnings(err)) == 1 and "registry cache" in err
 
@@ -387,14 +399,12 @@ def test_the_cache_stays_within_its_limit(plain_registry: RunningRegistry) -> No
 
 def test_layers_cached_before_a_registry_cache_was_named_are_published(
     plain_registry: RunningRegistry,
-    origin: Path,
+    runners: Runners,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     compressed: list[str],
 ) -> None:
     """A runner with a kept cache directory: its stat records carry no content key yet."""
-    runner = Runner(origin, tmp_path / "kept", 0, monkeypatch)
+    runner = runners("kept", 0)
     future = LayerCache(runner.cache, lambda: time.time_ns() + 10**10)  # nothing is racy
     spec = runner.context / "image.toml"
     layout = parse_output(f"oci:{tmp_path / 'out'}")
@@ -411,9 +421,9 @@ def test_layers_cached_before_a_registry_cache_was_named_are_published(
     assert {e.descriptor.digest for e in published.values()} == {
         layer.descriptor.digest for layer in result.images[0].layers
     }
-    fresh = Runner(origin, tmp_path / "fresh", 11, monkeypatch)
+    fresh = runners("fresh", 11)
     code, summary, _ = fresh.build(
-        capsys, "-o", f"oci:{tmp_path / 'o2'}", "--cache-from", f"docker://{cache}"
+        "-o", f"oci:{tmp_path / 'o2'}", "--cache-from", f"docker://{cache}"
     )
     assert code == 0 and set(sources(summary).values()) == {"registry-cache"}
     assert summary["digest"] == str(result.root.digest)
@@ -433,17 +443,8 @@ files = [{ src = "app/", dst = "/opt/app/" }]
 
 def rootfs_tar(motd: bytes) -> bytes:
     """An uncompressed tarball: a directory, some incompressible noise and a small file."""
-    out = io.BytesIO()
     noise = random.Random(13).randbytes(200_000)
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        directory = tarfile.TarInfo("srv")
-        directory.type, directory.mode = tarfile.DIRTYPE, 0o755
-        tar.addfile(directory)
-        for name, data in (("srv/noise.bin", noise), ("srv/motd", motd)):
-            member = tarfile.TarInfo(name)
-            member.size, member.mode, member.uid = len(data), 0o640, 33
-            tar.addfile(member, io.BytesIO(data))
-    return out.getvalue()
+    return plain_tar({"srv/noise.bin": noise, "srv/motd": motd}, dirs=("srv",))
 
 
 @pytest.fixture(scope="module")
@@ -459,43 +460,42 @@ def tar_origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_a_tarball_layer_is_shared_by_the_hash_of_its_members(
     plain_registry: RunningRegistry,
+    runners: Runners,
     tar_origin: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     compressed: list[str],
 ) -> None:
     """Runner 2 takes the tarball's layer from the registry; a recompressed tarball (same
     members) still hits; a changed member is a miss that rebuilds that layer alone."""
     host = plain_registry.host
     cache, target = f"docker://{host}/ci/tar-cache:x", f"docker://{host}/ci/tar-app:x"
-    first = Runner(tar_origin, tmp_path / "r1", 0, monkeypatch)
-    code, one, err = first.build(capsys, "-o", target, "--cache-to", cache)
+    first = runners("r1", 0, tar_origin)
+    code, one, err = first.build("-o", target, "--cache-to", cache)
     assert code == 0, err
     assert sources(one) == {"rootfs": "built", "app": "built"} and len(compressed) == 2
 
     mark = len(plain_registry.log())
-    second = Runner(tar_origin, tmp_path / "r2", 86_400 * 365 + 3, monkeypatch)
-    code, two, err = second.build(capsys, "-o", target, "--cache-from", cache)
+    second = runners("r2", 86_400 * 365 + 3, tar_origin)
+    code, two, err = second.build("-o", target, "--cache-from", cache)
     assert code == 0, err
     assert sources(two) == {"rootfs": "registry-cache", "app": "registry-cache"}
     assert len(compressed) == 2 and two["digest"] == one["digest"]
     assert not uploaded_digests(plain_registry.log()[mark:]) & set(layer_digests(one))
 
-    third = Runner(tar_origin, tmp_path / "r3", 5, monkeypatch)
+    third = runners("r3", 5, tar_origin)
     (third.context / "rootfs.tar").write_bytes(lzma.compress(rootfs_tar(b"hello\n")))
-    code, three, _ = third.build(capsys, "-o", f"oci:{tmp_path / 'o3'}", "--cache-from", cache)
+    code, three, _ = third.build("-o", f"oci:{tmp_path / 'o3'}", "--cache-from", cache)
     assert sources(three)["rootfs"] == "registry-cache" and three["digest"] == one["digest"]
     assert len(compressed) == 2
     # The download went into runner 3's local cache, where a rebuild finds it by stat key
     # (the app layer's files, copied just now, are too fresh for a stat record: racy).
-    code, again, _ = third.build(capsys, "-o", f"oci:{tmp_path / 'o3'}")
+    code, again, _ = third.build("-o", f"oci:{tmp_path / 'o3'}")
     assert sources(again)["rootfs"] == "local-cache" and again["digest"] == one["digest"]
 
     built = len(compressed)
-    fourth = Runner(tar_origin, tmp_path / "r4", 7, monkeypatch)
+    fourth = runners("r4", 7, tar_origin)
     (fourth.context / "rootfs.tar").write_bytes(gzip.compress(rootfs_tar(b"hellO\n"), mtime=0))
-    code, four, _ = fourth.build(capsys, "-o", f"oci:{tmp_path / 'o4'}", "--cache-from", cache)
+    code, four, _ = fourth.build("-o", f"oci:{tmp_path / 'o4'}", "--cache-from", cache)
     assert sources(four) == {"rootfs": "built", "app": "registry-cache"}
     assert compressed[built:] == ["bale: layer rootfs"]
     assert layer_digests(four)[0] != layer_digests(one)[0]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import gzip
-import io
 import lzma
 import os
 import shutil
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from builder.layer.contentkey import content_key, hash_host_files, stat_key
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
 from builder.layer.tarimport import import_tar
 from builder.model import Codec
+from tests.fuzz.images import plain_tar
 
 GZIP = Codec.of("gzip")
 
@@ -87,16 +86,8 @@ def test_a_file_without_a_hash_has_no_content_key(tmp_path: Path) -> None:
 
 
 def tarball(path: Path, data: bytes, compress: str) -> Path:
-    """A tarball of one directory and one file, compressed by Python's ``tarfile``."""
-    plain = io.BytesIO()
-    with tarfile.open(fileobj=plain, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        directory = tarfile.TarInfo("etc")
-        directory.type, directory.mode = tarfile.DIRTYPE, 0o755
-        tar.addfile(directory)
-        member = tarfile.TarInfo("etc/motd")
-        member.size, member.uid = len(data), 7
-        tar.addfile(member, io.BytesIO(data))
-    raw = plain.getvalue()
+    """A tarball of one directory and one file, compressed as asked."""
+    raw = plain_tar({"etc/motd": data})
     path.write_bytes(
         {"none": raw, "gz": gzip.compress(raw, mtime=1), "xz": lzma.compress(raw)}[compress]
     )
