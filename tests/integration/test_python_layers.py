@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from tests.pyindex import SimpleIndex, sha256, wheelhouse
 
 SITE = "usr/local/lib/python3.11/dist-packages"
 LOCKED = {"click": "8.1.7", "markupsafe": "2.1.5", "pyflakes": "3.2.0"}
+BOTH = ("linux/amd64", "linux/arm64")
 SKELETON_STATUS = (
     "Package: libc6\nStatus: install ok installed\nVersion: 2.36-9+deb12u4\n\n"
     "Package: python3.11-minimal\nStatus: install ok installed\nVersion: 3.11.2-6\n"
@@ -162,6 +163,34 @@ def build(spec: Path, out: Path, *extra: str) -> int:
     return main(["build", "-f", str(spec), "-o", f"oci:{out}", *extra])
 
 
+def context(
+    root: Path,
+    files: Mapping[str, str],
+    layers: str,
+    *,
+    base: str = "",
+    platforms: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> Path:
+    """A build context at ``root``: ``files`` (name → text) and an image.toml whose
+    [image] table names ``base``, ``platforms`` and ``tags`` (each only if given)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).write_text(text)
+    head = ["[image]"]
+    head += [f'base = "{base}"'] if base else []
+    head += [f"platforms = {json.dumps(list(platforms))}"] if platforms else []
+    head += [f"tags = {json.dumps(list(tags))}"] if tags else []
+    return write_toml(root, "\n".join(head) + "\n" + layers)
+
+
+def python_layer(name: str = "", **python: str | bool) -> str:
+    """A ``[[layers]]`` table whose ``python`` inline table holds ``python``'s keys."""
+    keys = ", ".join(f"{key} = {json.dumps(value)}" for key, value in python.items())
+    named = f'name = "{name}"\n' if name else ""
+    return f"[[layers]]\n{named}python = {{ {keys} }}\n"
+
+
 def manifests(layout: Path) -> dict[str, dict[str, Any]]:
     """platform architecture → manifest."""
     found = {}
@@ -183,29 +212,18 @@ def test_amd64_image_runs_on_debian_under_runc(
     tmp_path: Path, index: SimpleIndex, debian_base: str
 ) -> None:
     require_root()
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
     pure_sdist = f"tinypure==1.0 --hash=sha256:{sha256(index.files['tinypure-1.0.tar.gz'])}\n"
-    (ctx / "requirements.txt").write_text(requirements(LOCKED) + pure_sdist)
-    (ctx / "venv.txt").write_text(requirements({"click": "8.1.7"}))
-    app_project(ctx)
-    spec = write_toml(
-        ctx,
-        f"""
-        [image]
-        base = "{debian_base}"
-        tags = ["py"]
-        [[layers]]
-        name = "deps"
-        python = {{ requirements = "requirements.txt", index_url = "{index.url}" }}
-        [[layers]]
-        name = "venv"
-        python = {{ requirements = "venv.txt", index_url = "{index.url}", venv = "/app/.venv" }}
-        [[layers]]
-        name = "app"
-        python = {{ project = "app", index_url = "{index.url}" }}
-        """,
+    files = {
+        "requirements.txt": requirements(LOCKED) + pure_sdist,
+        "venv.txt": requirements({"click": "8.1.7"}),
+    }
+    layers = (
+        python_layer("deps", requirements="requirements.txt", index_url=index.url)
+        + python_layer("venv", requirements="venv.txt", index_url=index.url, venv="/app/.venv")
+        + python_layer("app", project="app", index_url=index.url)
     )
+    spec = context(tmp_path / "ctx", files, layers, base=debian_base, tags=["py"])
+    app_project(tmp_path / "ctx")
     assert build(spec, tmp_path / "oci") == 0
     rootfs = umoci_unpack(tmp_path / "oci", "py", tmp_path / "bundle")
     bundle = tmp_path / "bundle"
@@ -261,25 +279,14 @@ def layer_members(layout: Path, descriptor: dict[str, Any]) -> dict[str, bytes]:
 def test_two_platforms_from_one_lock(
     tmp_path: Path, index: SimpleIndex, skeleton_base: str
 ) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "pure.txt").write_text(requirements({"click": "8.1.7", "pyflakes": "3.2.0"}))
-    (ctx / "native.txt").write_text(requirements({"markupsafe": "2.1.5"}))
-    spec = write_toml(
-        ctx,
-        f"""
-        [image]
-        base = "{skeleton_base}"
-        platforms = ["linux/amd64", "linux/arm64"]
-        tags = ["py"]
-        [[layers]]
-        name = "pure"
-        python = {{ requirements = "pure.txt", index_url = "{index.url}" }}
-        [[layers]]
-        name = "native"
-        python = {{ requirements = "native.txt", index_url = "{index.url}" }}
-        """,
+    files = {
+        "pure.txt": requirements({"click": "8.1.7", "pyflakes": "3.2.0"}),
+        "native.txt": requirements({"markupsafe": "2.1.5"}),
+    }
+    layers = python_layer("pure", requirements="pure.txt", index_url=index.url) + python_layer(
+        "native", requirements="native.txt", index_url=index.url
     )
+    spec = context(tmp_path / "ctx", files, layers, base=skeleton_base, platforms=BOTH, tags=["py"])
     assert build(spec, tmp_path / "oci") == 0
     found = manifests(tmp_path / "oci")
     amd64, arm64 = found["amd64"]["layers"], found["arm64"]["layers"]
@@ -327,25 +334,13 @@ def test_same_digests_from_copies_and_deps_layer_survives_app_change(
     tmp_path: Path, index: SimpleIndex, skeleton_base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = tmp_path / "one"
-    first.mkdir()
-    (first / "requirements.txt").write_text(requirements(LOCKED))
+    compiled = sys.version_info[:2] == (3, 11)
+    layers = python_layer(
+        "deps", requirements="requirements.txt", index_url=index.url, compile=compiled
+    ) + python_layer("app", project="app", index_url=index.url)
+    files = {"requirements.txt": requirements(LOCKED)}
+    context(first, files, layers, base=skeleton_base, platforms=BOTH, tags=["py"])
     app_project(first)
-    compile_flag = "true" if sys.version_info[:2] == (3, 11) else "false"
-    write_toml(
-        first,
-        f"""
-        [image]
-        base = "{skeleton_base}"
-        platforms = ["linux/amd64", "linux/arm64"]
-        tags = ["py"]
-        [[layers]]
-        name = "deps"
-        python = {{ requirements = "requirements.txt", index_url = "{index.url}", compile = {compile_flag} }}
-        [[layers]]
-        name = "app"
-        python = {{ project = "app", index_url = "{index.url}" }}
-        """,
-    )
     second = tmp_path / "two"
     shutil.copytree(first, second)
     assert build(first / "image.toml", tmp_path / "a") == 0
@@ -362,27 +357,16 @@ def test_same_digests_from_copies_and_deps_layer_survives_app_change(
     for arch in ("amd64", "arm64"):
         assert before[arch]["layers"][1] == after[arch]["layers"][1]
         assert before[arch]["layers"][2] != after[arch]["layers"][2]
-    if compile_flag == "true":
+    if compiled:
         members = layer_members(tmp_path / "a", before["amd64"]["layers"][1])
         pycs = [v for k, v in members.items() if k.endswith(".cpython-311.pyc")]
         assert pycs and all(int.from_bytes(p[4:8], "little") == 0b01 for p in pycs)
 
 
 def test_pylock_toml(tmp_path: Path, index: SimpleIndex, skeleton_base: str) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "pylock.toml").write_text(pylock(index, {"click": "8.1.7", "markupsafe": "2.1.5"}))
-    spec = write_toml(
-        ctx,
-        f"""
-        [image]
-        base = "{skeleton_base}"
-        platforms = ["linux/arm64"]
-        [[layers]]
-        name = "deps"
-        python = {{ lock = "pylock.toml" }}
-        """,
-    )
+    files = {"pylock.toml": pylock(index, {"click": "8.1.7", "markupsafe": "2.1.5"})}
+    layers = python_layer("deps", lock="pylock.toml")
+    spec = context(tmp_path / "ctx", files, layers, base=skeleton_base, platforms=["linux/arm64"])
     assert build(spec, tmp_path / "oci") == 0
     (layers,) = [m["layers"] for m in manifests(tmp_path / "oci").values()]
     names = set(layer_members(tmp_path / "oci", layers[1]))
@@ -457,20 +441,9 @@ def test_bad_input_is_one_clear_error(
         )
     elif text == "DARWIN":
         text = pylock(index, {"click": "8.1.7"}, "environments = [\"sys_platform == 'darwin'\"]\n")
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / name).write_text(text)
     key = "requirements" if name == "requirements.txt" else "lock"
-    spec = write_toml(
-        ctx,
-        f"""
-        [image]
-        base = "{skeleton_base}"
-        platforms = ["linux/amd64", "linux/arm64"]
-        [[layers]]
-        python = {{ {key} = "{name}", index_url = "{index.url}" }}
-        """,
-    )
+    layers = python_layer(**{key: name, "index_url": index.url})
+    spec = context(tmp_path / "ctx", {name: text}, layers, base=skeleton_base, platforms=BOTH)
     capsys.readouterr()
     assert build(spec, tmp_path / "oci") == 1
     err = capsys.readouterr().err
@@ -482,18 +455,9 @@ def test_bad_input_is_one_clear_error(
 def test_base_without_python(
     tmp_path: Path, index: SimpleIndex, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "requirements.txt").write_text(requirements({"click": "8.1.7"}))
-    spec = write_toml(
-        ctx,
-        f"""
-        [image]
-        platforms = ["linux/amd64"]
-        [[layers]]
-        python = {{ requirements = "requirements.txt", index_url = "{index.url}" }}
-        """,
-    )
+    files = {"requirements.txt": requirements({"click": "8.1.7"})}
+    layers = python_layer(requirements="requirements.txt", index_url=index.url)
+    spec = context(tmp_path / "ctx", files, layers, platforms=["linux/amd64"])
     assert build(spec, tmp_path / "oci") == 1
     assert "the base image has no Python" in capsys.readouterr().err
     assert not (tmp_path / "oci").exists()
@@ -502,19 +466,9 @@ def test_base_without_python(
 def test_file_with_wrong_hash_is_never_cached(
     tmp_path: Path, index: SimpleIndex, skeleton_base: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "pylock.toml").write_text(pylock(index, {"pyflakes": "3.2.0"}))
-    spec = write_toml(
-        ctx,
-        f"""
-        [image]
-        base = "{skeleton_base}"
-        platforms = ["linux/amd64"]
-        [[layers]]
-        python = {{ lock = "pylock.toml" }}
-        """,
-    )
+    files = {"pylock.toml": pylock(index, {"pyflakes": "3.2.0"})}
+    layers = python_layer(lock="pylock.toml")
+    spec = context(tmp_path / "ctx", files, layers, base=skeleton_base, platforms=["linux/amd64"])
     index.tampered.add("pyflakes-3.2.0-py2.py3-none-any.whl")
     try:
         assert build(spec, tmp_path / "oci") == 1
@@ -537,18 +491,10 @@ def test_index_credentials_from_netrc_never_leak(
 ) -> None:
     secret = "s3cret-pa55"
     with SimpleIndex(wheelhouse(), auth=("builder", secret)).running() as private:
-        ctx = tmp_path / "ctx"
-        ctx.mkdir()
-        (ctx / "requirements.txt").write_text(requirements({"click": "8.1.7"}))
-        spec = write_toml(
-            ctx,
-            f"""
-            [image]
-            base = "{skeleton_base}"
-            platforms = ["linux/amd64"]
-            [[layers]]
-            python = {{ requirements = "requirements.txt" }}
-            """,
+        files = {"requirements.txt": requirements({"click": "8.1.7"})}
+        layers = python_layer(requirements="requirements.txt")
+        spec = context(
+            tmp_path / "ctx", files, layers, base=skeleton_base, platforms=["linux/amd64"]
         )
         monkeypatch.setenv("PIP_INDEX_URL", private.url)
         assert build(spec, tmp_path / "denied") == 1
@@ -574,20 +520,10 @@ def test_index_credentials_from_netrc_never_leak(
 
 
 def test_warm_build_asks_no_index(tmp_path: Path, skeleton_base: str) -> None:
-    ctx = tmp_path / "ctx"
-    ctx.mkdir()
-    (ctx / "requirements.txt").write_text(requirements({"click": "8.1.7", "markupsafe": "2.1.5"}))
+    files = {"requirements.txt": requirements({"click": "8.1.7", "markupsafe": "2.1.5"})}
     with SimpleIndex(wheelhouse()).running() as short_lived:
-        spec = write_toml(
-            ctx,
-            f"""
-            [image]
-            base = "{skeleton_base}"
-            platforms = ["linux/amd64", "linux/arm64"]
-            [[layers]]
-            python = {{ requirements = "requirements.txt", index_url = "{short_lived.url}" }}
-            """,
-        )
+        layers = python_layer(requirements="requirements.txt", index_url=short_lived.url)
+        spec = context(tmp_path / "ctx", files, layers, base=skeleton_base, platforms=BOTH)
         assert build(spec, tmp_path / "first") == 0
         asked = len(short_lived.requests)
     assert asked > 0
