@@ -48,6 +48,23 @@ def _require_system_venv() -> None:
         pytest.skip(missing)
 
 
+def _run_in_clone(command: str, clone: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``command`` by bash in a fresh copy of the working tree at ``clone``, with the system's
+    environment; it must succeed."""
+    shutil.copytree(ROOT, clone, ignore=NOT_COPIED, symlinks=True)
+    run = subprocess.run(
+        ["bash", "-euc", command],
+        cwd=clone,
+        env=_system_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    return run
+
+
 def _system_env(tmp_path: Path) -> dict[str, str]:
     """This environment with no virtual environment or Python override in force."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
@@ -62,17 +79,7 @@ def test_readme_command_1_builds_the_example_with_the_system_python(tmp_path: Pa
     command = readme_command(1)
     assert "pip install" in command and "venv" in command, command
     clone = tmp_path / "clone"
-    shutil.copytree(ROOT, clone, ignore=NOT_COPIED, symlinks=True)
-    run = subprocess.run(
-        ["bash", "-euc", command],
-        cwd=clone,
-        env=_system_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    run = _run_in_clone(command, clone, tmp_path)
     venv_python = (clone / ".venv" / "bin" / "python").resolve()
     assert venv_python.parent == SYSTEM_PYTHON.parent, venv_python
     digest = run.stdout.strip().splitlines()[-1]
@@ -97,17 +104,7 @@ def test_readme_command_2_installs_into_its_own_venv_with_the_system_python(
     _require_system_venv()
     command = readme_command(2)
     clone = tmp_path / "clone"
-    shutil.copytree(ROOT, clone, ignore=NOT_COPIED, symlinks=True)
-    run = subprocess.run(
-        ["bash", "-euc", f"{command} --collect-only tests/unit/test_docs.py"],
-        cwd=clone,
-        env=_system_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    run = _run_in_clone(f"{command} --collect-only tests/unit/test_docs.py", clone, tmp_path)
     assert "tests/unit/test_docs.py::" in run.stdout
     venv_python = (clone / ".venv-test" / "bin" / "python").resolve()
     assert venv_python.parent == SYSTEM_PYTHON.parent, venv_python

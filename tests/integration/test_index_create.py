@@ -11,35 +11,20 @@ import pytest
 
 from builder.cli.main import main
 from tests.conftest import require_tool
-from tests.elf import elf_header
-from tests.helpers import blob, check_layout, write_toml
+from tests.elf import tool_context
+from tests.helpers import blob, check_layout
 from tests.integration.attestation import add_attestation
 
 SPEC = """
 [image]
 platforms = ["linux/amd64", "linux/arm64"]
 {extra}
-
-[config]
-entrypoint = ["/bin/tool"]
-
-[[layers]]
-name = "tool"
-files = [{{ src = "bin/{{arch}}/tool", dst = "/bin/tool" }}]
-
-[[layers]]
-name = "shared"
-content = [{{ dst = "/etc/motd", text = "same everywhere\\n" }}]
 """
 PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
 def _spec(root: Path, extra: str = "") -> Path:
-    for arch in ("amd64", "arm64"):
-        path = root / "bin" / arch / "tool"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(elf_header(arch))
-    return write_toml(root, SPEC.format(extra=extra))
+    return tool_context(root, ("amd64", "arm64"), SPEC.format(extra=extra))
 
 
 def _bale(capsys: pytest.CaptureFixture[str], *args: str) -> str:

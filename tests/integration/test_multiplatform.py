@@ -12,8 +12,8 @@ import pytest
 
 from builder.cli.main import main
 from tests.conftest import require_tool
-from tests.elf import elf_header
-from tests.helpers import blob, check_layout, write_toml
+from tests.elf import elf_header, tool_context
+from tests.helpers import blob, check_layout
 
 PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7")
 THREE = """
@@ -21,32 +21,17 @@ THREE = """
 tags = ["multi"]
 platforms = ["linux/amd64", "linux/arm64", "linux/arm"]
 {extra}
-
-[config]
-entrypoint = ["/bin/tool"]
-
-[[layers]]
-name = "tool"
-files = [{{ src = "bin/{{arch}}/tool", dst = "/bin/tool" }}]
-
-[[layers]]
-name = "shared"
-content = [{{ dst = "/etc/motd", text = "same everywhere\\n" }}]
-
+"""
+ARM_ONLY = """
 [[layers]]
 name = "arm-only"
 platforms = ["linux/arm64"]
-content = [{{ dst = "/etc/arm", text = "arm64\\n" }}]
+content = [{ dst = "/etc/arm", text = "arm64\\n" }]
 """
 
 
 def _context(root: Path, extra: str = "") -> Path:
-    for arch in ("amd64", "arm64", "arm"):
-        path = root / "bin" / arch / "tool"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(elf_header(arch))
-        path.chmod(0o755)
-    return write_toml(root, THREE.format(extra=extra))
+    return tool_context(root, ("amd64", "arm64", "arm"), THREE.format(extra=extra), ARM_ONLY)
 
 
 def _build(spec: Path, out: Path, *args: str) -> int:

@@ -67,6 +67,18 @@ def _run(podman: list[str], image: str) -> str:
     return run.stdout
 
 
+def _pull(podman: list[str], ref: str) -> None:
+    """podman pulls ``ref`` from the plain-HTTP loopback registry."""
+    pull = subprocess.run(
+        [*podman, "pull", "--tls-verify=false", f"docker://{ref}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert pull.returncode == 0, pull.stderr
+
+
 def _check(output: str) -> None:
     """The script ran; the kept file is there and the deleted one is not (podman adds
     hosts, hostname and mtab to /etc)."""
@@ -106,14 +118,7 @@ def test_podman_pulls_and_runs_a_pushed_image(
     spec = _context(tmp_path, "zstd")
     ref = f"{plain_registry.host}/podman/run:v1"
     assert main(["build", "-q", "-f", str(spec), "-o", f"docker://{ref}"]) == 0
-    pull = subprocess.run(
-        [*podman, "pull", "--tls-verify=false", f"docker://{ref}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert pull.returncode == 0, pull.stderr
+    _pull(podman, ref)
     _check(_run(podman, ref))
 
 
@@ -143,12 +148,5 @@ def test_podman_pulls_and_runs_a_signed_image(
     assert (
         main(["build", "-q", "-f", str(spec), "-o", f"docker://{ref}", "--sign-key", str(key)]) == 0
     )
-    pull = subprocess.run(
-        [*podman, "pull", "--tls-verify=false", f"docker://{ref}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert pull.returncode == 0, pull.stderr
+    _pull(podman, ref)
     _check(_run(podman, ref))
