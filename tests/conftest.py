@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,21 @@ def require_tool(name: str) -> str:
         pytest.fail(message)
     pytest.skip(message)
     raise AssertionError("unreachable")
+
+
+def made_once(base: Path, name: str, make: Callable[[Path], str]) -> Path:
+    """``base/name``, kept between test sessions: made by ``make`` (which returns the text
+    of its completion mark) unless a session finished it before; a lock lets parallel
+    sessions share it, and a half-made one (no mark) is made again."""
+    base.mkdir(parents=True, exist_ok=True)
+    root = base / name
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / ".complete").exists():
+            shutil.rmtree(root, ignore_errors=True)
+            mark = make(root)
+            (root / ".complete").write_text(mark)
+    return root
 
 
 def require_root() -> None:

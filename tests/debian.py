@@ -7,15 +7,13 @@ a lock lets parallel test sessions share it. Tests must treat it as read-only.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_root, require_tool
+from tests.conftest import made_once, require_root, require_tool
 
 SUITE = "bookworm"
 COMMAND = ("--variant=minbase", "--include=python3", SUITE)
@@ -29,18 +27,13 @@ def debian_root() -> Path:
     """The debootstrapped tree, made on first use (root and debootstrap required)."""
     require_root()
     debootstrap = require_tool("debootstrap")
-    base = _cache_root()
-    base.mkdir(parents=True, exist_ok=True)
-    root = base / f"{SUITE}-minbase-python3"
-    with open(base / f"{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (root / ".complete").exists():
-            return root
-        shutil.rmtree(root, ignore_errors=True)
+
+    def make(root: Path) -> str:
         result = subprocess.run(
             [debootstrap, *COMMAND, str(root)], capture_output=True, text=True, timeout=1200
         )
         if result.returncode != 0:
             pytest.fail(f"debootstrap failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-        (root / ".complete").write_text(" ".join(COMMAND) + "\n")
-    return root
+        return " ".join(COMMAND) + "\n"
+
+    return made_once(_cache_root(), f"{SUITE}-minbase-python3", make)

@@ -9,7 +9,6 @@ optionally behind basic auth, and can serve wrong bytes for named files.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import html
 import os
@@ -23,6 +22,8 @@ from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+
+from tests.conftest import made_once
 
 # What the tests install: pure (click), a C extension for both machines
 # (MarkupSafe, cp311 as Debian bookworm's Python is 3.11), a console script
@@ -42,26 +43,21 @@ VERSION = "v1"
 def wheelhouse() -> Path:
     """The downloaded wheels, made on first use and shared by later test sessions."""
     base = Path(os.environ.get("BALE_TEST_WHEELS", "/var/tmp/bale-tests"))
-    base.mkdir(parents=True, exist_ok=True)
-    root = base / f"wheels-{VERSION}"
-    with open(base / f"{root.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (root / ".complete").exists():
-            return root
-        root.mkdir(exist_ok=True)
-        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(root)]
-        commands = [[*pip, "--only-binary=:all:", *PURE]]
-        for machine in MACHINES:
-            target = ["--platform", machine, "--python-version", "3.11", "--abi", "cp311"]
-            commands.append(
-                [*pip, "--only-binary=:all:", *target, "--implementation", "cp", *BINARY]
-            )
-        for command in commands:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=600)
-            if result.returncode != 0:
-                pytest.fail(f"pip download failed:\n{result.stderr[-2000:]}")
-        (root / ".complete").write_text("\n".join(PURE + BINARY) + "\n")
-    return root
+    return made_once(base, f"wheels-{VERSION}", _download)
+
+
+def _download(root: Path) -> str:
+    root.mkdir()
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(root)]
+    commands = [[*pip, "--only-binary=:all:", *PURE]]
+    for machine in MACHINES:
+        target = ["--platform", machine, "--python-version", "3.11", "--abi", "cp311"]
+        commands.append([*pip, "--only-binary=:all:", *target, "--implementation", "cp", *BINARY])
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            pytest.fail(f"pip download failed:\n{result.stderr[-2000:]}")
+    return "\n".join(PURE + BINARY) + "\n"
 
 
 def sha256(path: Path) -> str:
