@@ -7,9 +7,9 @@ stat key names them by stat data, as git's index does; the content key by
 the sha256 of the bytes, so two CI runners with fresh clones of the same
 commit (new inodes, new mtimes) compute the same key. A wheel member is named
 by its RECORD sha256 and a ``tar =`` member by its tarball's hash, in both keys.
-sha256 was chosen by
-measurement (``benchmarks/contentkeys.py``, docs/performance.md): with the
-CPU's SHA extensions it hashes several times faster than gzip compresses.
+sha256 was chosen by measurement (``benchmarks/contentkeys.py``,
+docs/performance.md): with the CPU's SHA extensions it hashes several times
+faster than gzip compresses.
 """
 
 from __future__ import annotations
@@ -23,14 +23,7 @@ from typing import Any
 import deflate
 import zstandard
 
-from builder.layer.entries import (
-    Content,
-    Entry,
-    HostFile,
-    InlineContent,
-    TarMember,
-    ZipMember,
-)
+from builder.layer.entries import Content, Entry, HostFile, InlineContent, TarMember, ZipMember
 from builder.model import Codec
 
 # Bump whenever the tar encoding or the chunking changes the bytes of a layer.
