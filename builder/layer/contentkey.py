@@ -7,7 +7,7 @@ stat key names them by stat data, as git's index does; the content key by
 the sha256 of the bytes, so two CI runners with fresh clones of the same
 commit (new inodes, new mtimes) compute the same key. A wheel member is named
 by its RECORD sha256 and a ``tar =`` member by its tarball's hash, in both keys.
-sha256 was chosen by measurement (``benchmarks/contentkeys.py``,
+sha256 was chosen by measurement (``benchmarks/registry_cache.py``,
 docs/performance.md): with the CPU's SHA extensions it hashes several times
 faster than gzip compresses.
 """
