@@ -89,9 +89,9 @@ def prepare_outputs(
             tagged = replace(output, tag=DEFAULT_TAG)
             _say(
                 note,
-                f"note: {output} is given the tag '{DEFAULT_TAG}': beside its signatures, "
-                f"SBOM and provenance a tool needs a tag to find the image ({tagged}). "
-                "Name a tag with -t or oci:DIR:TAG to choose another",
+                f"note: {output} is given the tag '{DEFAULT_TAG}': it lists the image's "
+                "referrers (SBOM, provenance, signatures) too, so tools need a tag to pick "
+                f"the image: {tagged}. Name a tag with -t or oci:DIR:TAG to choose another",
             )
             output = tagged
         elif referrers and output.transport == "docker-archive":
