@@ -18,11 +18,14 @@ import httpx
 import pytest
 
 from builder.cli.main import main
+from builder.model import canonical_json
 from tests.helpers import check_layout, write_toml
 from tests.integration.referrers_server import ReferrersRegistry
 from tests.integration.registry_fixtures import RunningRegistry, require_tool
 from tests.supply.keys import make_key
 
+INDEX = "application/vnd.oci.image.index.v1+json"
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ACCEPT = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json"
 PLATFORMS = ("linux/amd64", "linux/arm64")
 IMAGE = """
@@ -45,7 +48,7 @@ def _bale(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return capsys.readouterr().out.split()[-1]
 
 
-Sources = tuple[dict[str, list[str]], Referrers]
+Sources = tuple[dict[str, list[str]], Referrers, Path]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +56,7 @@ def sources(plain_registry: RunningRegistry, tmp_path_factory: pytest.TempPathFa
     """One signed build per platform, written as a layout, an archive and a push."""
     tmp_path = tmp_path_factory.mktemp("sources")
     host = plain_registry.host
-    private, _ = make_key(tmp_path, "p256")
+    private, public = make_key(tmp_path, "p256")
     spec = write_toml(tmp_path, IMAGE)
     found: dict[str, list[str]] = {"oci": [], "oci-archive": [], "docker": []}
     expected: Referrers = {}
@@ -78,7 +81,7 @@ def sources(plain_registry: RunningRegistry, tmp_path_factory: pytest.TempPathFa
         found["oci"].append(f"oci:{layout}:v1")
         found["oci-archive"].append(f"oci-archive:{archive}")
         found["docker"].append(f"docker://{ref}")
-    return found, expected
+    return found, expected, public
 
 
 def _unique(tmp_path: Path) -> str:
@@ -141,7 +144,7 @@ def test_index_create_copies_the_referrers_of_each_source_kind(
     kind: str,
 ) -> None:
     host = plain_registry.host
-    given, expected = sources
+    given, expected, public = sources
     layout, archive = tmp_path / "index-oci", tmp_path / "index.tar"
     repo = f"{_unique(tmp_path)}/dst"
     outputs = ["-o", f"oci:{layout}:v1", "-o", f"oci-archive:{archive}"]
@@ -156,12 +159,27 @@ def test_index_create_copies_the_referrers_of_each_source_kind(
         assert _archive_referrers(archive, subject) == found
         assert _tag_referrers(host, repo, subject) == found
     assert _get(host, f"/v2/{repo}/manifests/v1").headers["Docker-Content-Digest"] == index
+    for source in (f"oci:{layout}:v1", f"oci-archive:{archive}", f"docker://{host}/{repo}:v1"):
+        assert _inspected(capsys, source, host) == expected, source
+        checked = ["check-signatures", "-q", source, "--key", str(public)]
+        assert main([*checked, "--insecure-registry", host]) == 0, source
+
+
+def _inspected(capsys: pytest.CaptureFixture[str], source: str, host: str) -> Referrers:
+    """What ``bale inspect --json`` reports of each platform image's referrers."""
+    capsys.readouterr()
+    assert main(["inspect", "--json", "--insecure-registry", host, source]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    return {
+        image["manifest"]["digest"]: {r["digest"]: r["artifactType"] for r in image["referrers"]}
+        for image in shown["images"]
+    }
 
 
 def test_index_create_pushes_the_referrers_through_the_api(
     plain_registry: RunningRegistry, sources: Sources, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    given, expected = sources
+    given, expected, _ = sources
     with ReferrersRegistry().running() as registry:
         host = registry.host
         ref = f"docker://{host}/api/app:v1"
@@ -172,14 +190,7 @@ def test_index_create_pushes_the_referrers_through_the_api(
             assert {e["digest"]: e["artifactType"] for e in listed} == found
             tag = subject.replace(":", "-")
             assert tag not in registry.tag_names("api/app"), "the API indexes them: no tag"
-        capsys.readouterr()
-        assert main(["inspect", "--json", "--insecure-registry", host, ref]) == 0
-        shown = json.loads(capsys.readouterr().out)
-        for image in shown["images"]:
-            subject = image["manifest"]["digest"]
-            assert {r["digest"]: r["artifactType"] for r in image["referrers"]} == (
-                expected[subject]
-            )
+        assert _inspected(capsys, ref, host) == expected
 
 
 def test_index_create_says_a_docker_archive_leaves_them_out(
@@ -195,3 +206,40 @@ def test_index_create_says_a_docker_archive_leaves_them_out(
         capture_output=True,
         check=True,
     )
+
+
+def test_a_referrer_that_is_an_index_is_left_out_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_toml(tmp_path, IMAGE)
+    out = tmp_path / "out"
+    with ReferrersRegistry().running() as registry:
+        host = registry.host
+        ref = f"{host}/nested/src:v1"
+        image = _bale(capsys, "build", "-q", "-f", str(spec), "-o", f"docker://{ref}")
+        size = len(_get(host, f"/v2/nested/src/manifests/{image}").content)
+        nested = canonical_json(
+            {
+                "schemaVersion": 2,
+                "mediaType": INDEX,
+                "artifactType": "application/example",
+                "manifests": [],
+                "subject": {"mediaType": MANIFEST, "digest": image, "size": size},
+            }
+        )
+        digest = "sha256:" + hashlib.sha256(nested).hexdigest()
+        put = httpx.put(
+            f"http://{host}/v2/nested/src/manifests/{digest}",
+            content=nested,
+            headers={"Content-Type": INDEX},
+            timeout=10,
+        )
+        assert put.status_code == 201, put.text
+        args = ["index", "create", f"docker://{ref}", "-o", f"oci:{out}:v1"]
+        assert main([*args, "--insecure-registry", host]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert len(notes) == 1 and digest in notes[0] and "not copied" in notes[0]
+    copied = json.loads((out / "index.json").read_text())["manifests"]
+    kinds = sorted(m["artifactType"] for m in copied if "artifactType" in m)
+    assert kinds == ["application/spdx+json", "application/vnd.in-toto+json"]
+    check_layout(out)
