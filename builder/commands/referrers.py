@@ -14,6 +14,7 @@ from builder.image.assemble import JsonBlob
 from builder.image.store import Store, StoreBlob, read_document
 from builder.locking import Note
 from builder.model import OCI_MANIFEST, Blob, Descriptor
+from builder.registry.store import RegistryStore
 from builder.supply.attachment import Referrer
 
 
@@ -22,17 +23,17 @@ def source_referrers(
 ) -> tuple[Referrer, ...]:
     """The artifacts ``store`` lists whose subject is ``subject``, with their blobs.
 
-    A referrer that is not an image manifest (an index, say) is not copied;
-    ``note`` hears of each one left out.
+    A referrer that is not an image manifest (an index, say) is not copied,
+    nor one a registry's referrers tag lists but the registry no longer holds
+    (another tool deleted it); ``note`` hears of each one left out.
     """
     found = []
     for entry in referrers_of(store, subject.digest):
-        if entry.media_type != OCI_MANIFEST:
+        problem = _uncopied(store, entry)
+        if problem:
             if note is not None:
                 note(
-                    f"note: {store.name}: the referrer {entry.digest} of {subject.digest} is a "
-                    f"{entry.media_type or 'document of no media type'}, not an image manifest; "
-                    "it is not copied"
+                    f"note: {store.name}: the referrer {entry.digest} of {subject.digest} {problem}"
                 )
             continue
         data, document = read_document(store, entry)
@@ -43,3 +44,14 @@ def source_referrers(
         manifest = JsonBlob(Descriptor(entry.media_type, entry.digest, entry.size), data)
         found.append(Referrer(subject, entry.artifact_type, manifest, blobs))
     return tuple(found)
+
+
+def _uncopied(store: Store, entry: Descriptor) -> str:
+    """Why ``entry`` is not copied, or "" when it is."""
+    if entry.media_type != OCI_MANIFEST:
+        kind = entry.media_type or "document of no media type"
+        return f"is a {kind}, not an image manifest; it is not copied"
+    registry = store if isinstance(store, RegistryStore) else None
+    if registry and not registry.client.manifest_exists(registry.repository, entry.digest):
+        return "is listed but not in the repository (deleted?); it is not copied"
+    return ""

@@ -243,3 +243,25 @@ def test_a_referrer_that_is_an_index_is_left_out_with_a_note(
     kinds = sorted(m["artifactType"] for m in copied if "artifactType" in m)
     assert kinds == ["application/spdx+json", "application/vnd.in-toto+json"]
     check_layout(out)
+
+
+def test_a_deleted_referrer_still_listed_in_the_tag_is_left_out_with_a_note(
+    plain_registry: RunningRegistry, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host, repo = plain_registry.host, f"{_unique(tmp_path)}/gone"
+    spec = write_toml(tmp_path, IMAGE)
+    image = _bale(capsys, "build", "-q", "-f", str(spec), "-o", f"docker://{host}/{repo}:v1")
+    listed = _tag_referrers(host, repo, image)
+    (sbom,) = [d for d, kind in listed.items() if kind == "application/spdx+json"]
+    deleted = httpx.delete(f"http://{host}/v2/{repo}/manifests/{sbom}", timeout=10)
+    assert deleted.status_code == 202, deleted.text
+    out = tmp_path / "out"
+    args = ["index", "create", f"docker://{host}/{repo}:v1", "-o", f"oci:{out}:v1"]
+    assert main([*args, "--insecure-registry", host]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert len(notes) == 1 and sbom in notes[0] and "not in the repository" in notes[0]
+    copied = json.loads((out / "index.json").read_text())["manifests"]
+    assert [m["artifactType"] for m in copied if "artifactType" in m] == [
+        "application/vnd.in-toto+json"
+    ]
+    check_layout(out)
