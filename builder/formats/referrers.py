@@ -30,7 +30,7 @@ def referrers_of(store: Store, subject: Digest) -> list[Descriptor]:
     """Descriptors (with ``artifactType``) of every manifest whose subject is ``subject``."""
     if isinstance(store, RegistryStore):
         return list_referrers(store.client, store.repository, subject)
-    if not isinstance(store, LayoutStore | OciArchiveStore):
+    if not isinstance(store, LocalStore):
         return []
     entries = store.index_entries()
     found = []
