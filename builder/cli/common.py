@@ -81,6 +81,11 @@ def summary_head(
     }
 
 
+def say(message: str) -> None:
+    """A warning or note on stderr, prefixed ``bale:``."""
+    print(f"bale: {message}", file=sys.stderr)
+
+
 def finish(
     args: argparse.Namespace,
     root: Descriptor,

@@ -13,7 +13,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from builder.cli.common import TRUST, finish, platform_arg, platforms_arg, summary_head, tag_arg
+from builder.cli.common import (
+    TRUST,
+    finish,
+    platform_arg,
+    platforms_arg,
+    say,
+    summary_head,
+    tag_arg,
+)
 from builder.cli.registry import add_registry_flags, clients
 from builder.errors import UsageError
 from builder.model import Platform
@@ -231,7 +239,8 @@ def _create(args: argparse.Namespace) -> int:
         format=args.format,
         clients=registries,
         trust_sources=args.trust_base,
-        warn=lambda message: print(f"bale: {message}", file=sys.stderr),
+        warn=say,
+        note=None if args.quiet else say,
     )
     try:
         result = create_index(options)

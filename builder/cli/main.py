@@ -24,7 +24,7 @@ from builder import __version__
 from builder.cachedir import cache_dir
 from builder.cli import signals
 from builder.cli.cacheflags import add_cache_flags, cache_options
-from builder.cli.common import TRUST, finish, platforms_arg, summary_head, tag_arg
+from builder.cli.common import TRUST, finish, platforms_arg, say, summary_head, tag_arg
 from builder.cli.images import add_diff, add_index, add_inspect, add_verify
 from builder.cli.rebuildrecord import record, snapshot
 from builder.cli.registry import add_commands, add_registry_flags
@@ -218,8 +218,8 @@ def _build(args: argparse.Namespace) -> int:
         by_digest=args.by_digest,
         locked=args.locked,
         trust_base=args.trust_base,
-        warn=_warn,
-        note=None if args.quiet else _warn,
+        warn=say,
+        note=None if args.quiet else say,
         sbom=sbom,
         provenance=provenance,
         sign_key=signing_key(args.sign_key),
@@ -261,10 +261,6 @@ def _report_layers(result: BuildResult) -> None:
                 where = f" ({image.platform})" if several else ""
                 digest = layer.descriptor.digest
                 print(f"layer {name}{where}: {_SOURCES[source]} {digest}", file=sys.stderr)
-
-
-def _warn(message: str) -> None:
-    print(f"bale: {message}", file=sys.stderr)
 
 
 def summary(result: BuildResult) -> dict[str, Any]:

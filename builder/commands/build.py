@@ -19,7 +19,7 @@ from builder.commands.cachepublish import publish
 from builder.commands.layersource import CacheClients, LayerResolver, RegistryCaches
 from builder.commands.lock import pinned_base
 from builder.errors import UsageError
-from builder.formats.sinks import dropped_note, write_output
+from builder.formats.sinks import prepare_outputs, write_output
 from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_blob, rfc3339
 from builder.layer.build import CREATED_BY_PREFIX, Layer, build_layer
 from builder.layer.cache import LayerCache, sweep_cache
@@ -324,10 +324,11 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             result = dataclasses.replace(result, referrers=result.referrers + signed)
         platform = images[0].platform if len(images) == 1 else None
         blobs, jobs = result.blobs, options.threads
+        outputs = prepare_outputs(outputs, tags, result.referrers, options.note)
+        result = dataclasses.replace(result, outputs=outputs)
         pushed: list[str] = []
         for output in outputs:
             out_tags = () if options.by_digest and output.transport == "docker" else tags
-            _note_dropped(output, result.referrers, options.note)
             pushed += write_output(
                 output,
                 blobs,
@@ -425,15 +426,6 @@ def _provenance_options(
         "index": spec.index,
         "sbom": list(spec.sbom),
     }
-
-
-def _note_dropped(
-    output: Output, attached: Sequence[Referrer], note: Callable[[str], None] | None
-) -> None:
-    """An archive output leaves the referrers out: say so once per output, and go on."""
-    message = dropped_note(output, attached)
-    if message is not None and note is not None:
-        note(message)
 
 
 def _load_base(ref: Location, wanted: Platform | None, clients: Clients) -> BaseImage:

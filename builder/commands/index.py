@@ -5,8 +5,9 @@ its manifest, config and layers are copied unchanged, and the index names
 the manifests in the order given. The index is made by ``image.index_of``,
 the same code ``bale build`` uses, so the per-platform builds of an
 image.toml assembled here give the digest of a direct multi-platform build.
-The referrers a local source lists for its image (SBOMs, provenance) are
-copied too, and listed beside the index in a layout or oci-archive.
+The referrers each source holds for its image (SBOMs, provenance,
+signatures: from a layout, an oci-archive or a registry) are copied too, to
+every output as ``bale build`` writes its own (``formats.sinks``).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
-from builder.commands.referrers import local_referrers
+from builder.commands.referrers import source_referrers
 from builder.errors import ImageError, UsageError
 from builder.formats.locate import Source, open_source
-from builder.formats.sinks import write_output
+from builder.formats.sinks import prepare_outputs, write_output
 from builder.image.assemble import JsonBlob, index_of
 from builder.image.store import StoreBlob, check_layers, platforms_of, resolve_image
 from builder.locking import Note
@@ -52,6 +53,8 @@ class IndexOptions:
     clients: Clients | None = None
     trust_sources: bool = False
     warn: Note | None = None
+    # Information that is not a warning (silent under --quiet).
+    note: Note | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +96,16 @@ def create_index(options: IndexOptions) -> IndexResult:
         local_output = any(o.transport != "docker" for o in options.outputs)
         check = None if options.trust_sources else local_output
         members = tuple(
-            member_of(stack.enter_context(open_source(text, clients)), check)
+            member_of(stack.enter_context(open_source(text, clients)), check, options.note)
             for text in options.sources
         )
         check_platforms(members)
         index = make_index(members, dict(options.annotations), options.format)
         result = IndexResult(index, members, options.tags, options.outputs)
+        outputs = prepare_outputs(options.outputs, options.tags, result.referrers, options.note)
+        result = replace(result, outputs=outputs)
         pushed: list[str] = []
-        for output in options.outputs:
+        for output in outputs:
             pushed += write_output(
                 output,
                 result.blobs,
@@ -115,13 +120,13 @@ def create_index(options: IndexOptions) -> IndexResult:
     return replace(result, pushed=tuple(pushed))
 
 
-def member_of(source: Source, check: bool | None = True) -> Member:
+def member_of(source: Source, check: bool | None = True, note: Note | None = None) -> Member:
     """The single-platform image ``source`` names; an index must hold exactly one.
 
     Its layers are read and checked (as a build checks its base) when ``check``
     or when the source is local: whenever bale copies them. A registry source
     pushed to registries is mounted, not copied, and not downloaded to be read.
-    ``check`` None (``--trust-base``): never.
+    ``check`` None (``--trust-base``): never. ``note`` hears of referrers not copied.
     """
     descriptor = source.root
     if descriptor.media_type in INDEX_TYPES:
@@ -147,7 +152,7 @@ def member_of(source: Source, check: bool | None = True) -> Member:
         JsonBlob(image.config, image.config_bytes),
         JsonBlob(image.manifest, image.manifest_bytes),
     ]
-    referrers = local_referrers(source.store, image.manifest)
+    referrers = source_referrers(source.store, image.manifest, note)
     return Member(source.text, platform, image.manifest, tuple(blobs), referrers)
 
 

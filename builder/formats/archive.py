@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, cast
 
 from builder.atomic import atomic_write, sweep
 from builder.errors import DigestMismatch, ImageError, LayoutError
-from builder.formats.layout import LAYOUT_FILE
+from builder.formats.layout import LAYOUT_FILE, digest_named
 from builder.image.blobread import open_regular
 from builder.image.documents import MAX_DOCUMENT, check_index, expect, parse_json
 from builder.image.store import SourceImage, pick_entry, ref_names, resolve_image
@@ -346,6 +346,18 @@ class OciArchiveStore(_TarBlobs):
 
     def lookup(self, tag: str) -> Descriptor:
         return pick_entry(self.index_entries(), tag, self.name, ref_names)
+
+    def stored_blobs(self) -> list[Descriptor]:
+        """Every ``blobs/<alg>/<hex>`` file member, listed in index.json or not."""
+        found = []
+        for member in self._tar.getmembers():
+            parts = member.name.removeprefix(self._prefix).split("/")
+            if len(parts) != 3 or parts[0] != "blobs" or not member.isfile():
+                continue
+            digest = digest_named(parts[1], parts[2])
+            if digest is not None:
+                found.append(Descriptor("", digest, member.size))
+        return sorted(found, key=lambda d: d.digest)
 
 
 def _layer_media_type(head: bytes) -> str:

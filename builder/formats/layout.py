@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from builder.atomic import atomic_write, sweep
-from builder.errors import DigestMismatch, LayoutError
+from builder.errors import DigestMismatch, ImageError, LayoutError
 from builder.image.blobread import open_regular
 from builder.image.documents import MAX_DOCUMENT, check_index, parse_json
 from builder.image.store import pick_entry, ref_names
@@ -29,6 +29,7 @@ from builder.model import (
     Blob,
     BlobCheck,
     Descriptor,
+    Digest,
     canonical_json,
 )
 
@@ -302,3 +303,20 @@ class LayoutStore:
     def lookup(self, tag: str) -> Descriptor:
         """The index.json entry named ``tag``; with no tag, the only image."""
         return pick_entry(self.index_entries(), tag, self.name, ref_names)
+
+    def stored_blobs(self) -> list[Descriptor]:
+        """Every regular file under ``blobs/`` named by a digest, listed or not (no media type)."""
+        found = []
+        for path in sorted((self.root / "blobs").glob("*/*")):
+            digest = digest_named(path.parent.name, path.name)
+            if digest is not None and path.is_file() and not path.is_symlink():
+                found.append(Descriptor("", digest, path.lstat().st_size))
+        return found
+
+
+def digest_named(algorithm: str, encoded: str) -> Digest | None:
+    """The digest a blob's file name spells (``blobs/<alg>/<hex>``), None for any other name."""
+    try:
+        return Digest(algorithm, encoded)
+    except ImageError:
+        return None

@@ -7,11 +7,13 @@ The build's blobs are made once and handed to every sink, so several
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from builder.formats.archive import DEFAULT_NAME, write_docker_archive, write_oci_archive
 from builder.formats.layout import write_layout
 from builder.locking import Note
 from builder.model import Blob, Descriptor, Platform
+from builder.reference import DEFAULT_TAG
 from builder.registry.options import Clients
 from builder.spec.locations import Output
 from builder.supply.attachment import Referrer, referrer_blobs
@@ -35,10 +37,13 @@ def write_output(
     A ``docker://`` output is pushed with ``clients`` (``jobs`` parallel blob uploads;
     no tag at all pushes by digest only). Returns the references pushed (``REF@DIGEST``).
 
-    ``referrers`` (signatures, SBOMs, attestations) go beside the image in a layout
-    (listed untagged in index.json) and in a push; the archives leave them out
-    (the caller says so with ``dropped_note``). A local output is
-    locked while it is written; ``note`` hears when that waits for another bale.
+    ``referrers`` (signatures, SBOMs, attestations) go beside the image: in a
+    layout listed untagged in index.json; in an oci-archive stored in ``blobs/``
+    but not listed (index.json names the image alone, which ``podman load`` and
+    skopeo need; readers find them by ``subject``); in a push after the image.
+    A docker-archive leaves them out (``prepare_outputs`` says so). A local
+    output is locked while it is written; ``note`` hears when that waits for
+    another bale.
     """
     out_tags = (output.tag,) if output.tag else tuple(tags)
     if output.transport == "docker":
@@ -55,7 +60,8 @@ def write_output(
         blobs_out = [*blobs, *referrer_blobs(referrers, blobs)]
         write_layout(output.path, blobs_out, root, out_tags, listed, note)
     elif output.transport == "oci-archive":
-        write_oci_archive(output.path, blobs, root, out_tags, created, note)
+        blobs_out = [*blobs, *referrer_blobs(referrers, blobs)]
+        write_oci_archive(output.path, blobs_out, root, out_tags, created, note)
     elif output.transport == "docker-archive":
         name = output.name or DEFAULT_NAME
         write_docker_archive(output.path, blobs, root, name, out_tags, platform, created, note)
@@ -64,17 +70,41 @@ def write_output(
     return ()
 
 
-def dropped_note(output: Output, referrers: Sequence[Referrer]) -> str | None:
-    """What an archive output leaves out of the referrers, as one note line (None: nothing).
+def prepare_outputs(
+    outputs: Sequence[Output],
+    tags: Sequence[str],
+    referrers: Sequence[Referrer],
+    note: Note | None = None,
+) -> tuple[Output, ...]:
+    """The outputs as they will be written with ``referrers``; ``note`` hears what changes.
 
-    A docker-archive has no place for them. An oci-archive could list them in
-    its index.json, but ``podman load`` and skopeo (containers/image) then
-    refuse it ("more than one image"), so it holds the image alone.
+    An untagged layout that lists referrers gets the tag ``latest``: it then
+    holds more than one manifest, and skopeo, podman and umoci need a tag to
+    pick the image from it. A docker-archive has no place for referrers: it is
+    written without them, said once per output.
     """
-    if not referrers or output.transport not in ("docker-archive", "oci-archive"):
-        return None
-    why = "has no place for" if output.transport == "docker-archive" else "is kept loadable without"
-    return (
-        f"note: {output} {why} the signatures, SBOM and provenance (OCI 1.1 referrers); "
-        "they are left out of it. Add an oci:DIR output or push to keep them beside the image"
-    )
+    prepared = []
+    for output in outputs:
+        if referrers and output.transport == "oci" and not output.tag and not tags:
+            tagged = replace(output, tag=DEFAULT_TAG)
+            _say(
+                note,
+                f"note: {output} is given the tag '{DEFAULT_TAG}': it lists the image's "
+                "referrers (SBOM, provenance, signatures) too, so tools need a tag to pick "
+                f"the image: {tagged}. Name a tag with -t or oci:DIR:TAG to choose another",
+            )
+            output = tagged
+        elif referrers and output.transport == "docker-archive":
+            _say(
+                note,
+                f"note: {output} has no place for the signatures, SBOM and provenance "
+                "(OCI 1.1 referrers); they are left out of it. Add an oci:DIR or "
+                "oci-archive:FILE output, or push, to keep them beside the image",
+            )
+        prepared.append(output)
+    return tuple(prepared)
+
+
+def _say(note: Note | None, message: str) -> None:
+    if note is not None:
+        note(message)

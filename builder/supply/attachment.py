@@ -44,7 +44,7 @@ class Referrer:
     subject: Descriptor
     artifact_type: str
     manifest: JsonBlob
-    blobs: tuple[JsonBlob, ...]
+    blobs: tuple[Blob, ...]
 
     @property
     def descriptor(self) -> Descriptor:

@@ -20,7 +20,9 @@ from builder.supply.sign import SigningKey
 def attachment_of(referrer: Referrer) -> Attachment:
     """The attachment a referrer was made from: its type and its payload (last blob)."""
     payload = referrer.blobs[-1]
-    return Attachment(referrer.artifact_type, payload.descriptor.media_type, payload.data)
+    with payload.open() as stream:
+        data = stream.read()
+    return Attachment(referrer.artifact_type, payload.descriptor.media_type, data)
 
 
 def signatures(

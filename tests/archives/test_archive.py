@@ -52,7 +52,7 @@ def test_oci_archive_holds_the_layout(make_image: MakeImage, tmp_path: Path) -> 
     path = tmp_path / "o.tar"
     result = make_image([f"oci-archive:{path}:v2"])
     index = json.loads(member_bytes(path, "index.json"))
-    # The image alone: podman load refuses an archive listing its referrers too.
+    # The image alone is listed: podman load refuses an archive listing its referrers too.
     [entry] = index["manifests"]
     assert result.referrers
     assert entry["digest"] == str(result.root.digest)
@@ -62,6 +62,9 @@ def test_oci_archive_holds_the_layout(make_image: MakeImage, tmp_path: Path) -> 
     image = result.images[0]
     for blob in (image.manifest, image.config, *image.layers):
         assert f"blobs/sha256/{blob.descriptor.digest.encoded}" in names
+    for referrer in result.referrers:  # stored unlisted, found by their subject
+        for blob in (referrer.manifest, *referrer.blobs):
+            assert f"blobs/sha256/{blob.descriptor.digest.encoded}" in names
 
 
 def test_docker_archive_layout_and_manifest(make_image: MakeImage, tmp_path: Path) -> None:

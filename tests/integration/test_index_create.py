@@ -151,7 +151,7 @@ def test_single_platform_index_and_archives_are_sources(
         f"oci:{tmp_path / 'direct'}",
     )
     wrapped = tmp_path / "wrapped"
-    one = ["build", "-q", "-f", str(spec), "--platform"]
+    one = ["build", "-q", "-f", str(spec), "--no-sbom", "--no-provenance", "--platform"]
     _bale(capsys, *one, "linux/amd64", "-o", f"oci:{wrapped}")
     assert json.loads((wrapped / "index.json").read_text())["manifests"][0]["mediaType"] == (
         "application/vnd.oci.image.index.v1+json"

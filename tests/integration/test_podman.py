@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from builder.cli.main import main
-from tests.conftest import require_root, require_tool
 from tests.helpers import write_toml
 from tests.integration.registry_fixtures import RunningRegistry
 
@@ -30,21 +27,6 @@ content = [{{ dst = "/etc/keep", text = "k" }}, {{ dst = "/etc/gone", text = "g"
 name = "cleanup"
 delete = ["/etc/gone"]
 """
-
-
-@pytest.fixture
-def podman(tmp_path: Path) -> Iterator[list[str]]:
-    """podman with its storage in a temp folder (the run root must be a short path)."""
-    require_root()
-    tool = require_tool("podman")
-    with tempfile.TemporaryDirectory(prefix="bp-", dir="/tmp") as runroot:
-        store = tmp_path / "podman"
-        # Its own libpod tmpdir too: `system reset` below empties it, and a shared one
-        # (/run/libpod) loses the exit codes of containers other podman runs are waiting for.
-        state = ["--runroot", runroot, "--tmpdir", f"{runroot}/libpod"]
-        command = [tool, "--root", str(store), *state, "--storage-driver", "vfs"]
-        yield command
-        subprocess.run([*command, "system", "reset", "--force"], capture_output=True, check=False)
 
 
 def _context(tmp_path: Path, codec: str) -> Path:

@@ -180,20 +180,6 @@ def test_bad_sbom_settings_are_usage_and_spec_errors(
     assert not out.exists()
 
 
-def test_archives_leave_referrers_out_with_one_note(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    spec = context(tmp_path / "ctx")
-    docker, oci = tmp_path / "d.tar", tmp_path / "o.tar"
-    args = ["build", "-f", str(spec), "-o", f"docker-archive:{docker}", "-o", f"oci-archive:{oci}"]
-    assert main(args) == 0
-    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
-    assert len(notes) == 2 and all("SBOM and provenance" in n for n in notes)
-    skopeo = require_tool("skopeo")
-    for ref in (f"docker-archive:{docker}", f"oci-archive:{oci}"):  # untagged: one image only
-        subprocess.run([skopeo, "inspect", ref], check=True, capture_output=True)
-
-
 def test_cached_scans_and_hashes_give_the_same_artifacts(tmp_path: Path) -> None:
     base_spec = context(tmp_path / "base")
     base = tmp_path / "base-out"
