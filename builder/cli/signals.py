@@ -1,8 +1,9 @@
 """SIGINT and SIGTERM as exceptions, so every ``finally`` runs before bale exits.
 
-Imports nothing beyond ``signal``: ``builder.cli.entry`` installs these
-handlers before it imports anything heavy, so a signal during start-up is
-caught too.
+Imports nothing beyond ``signal``: the first line ``builder.cli.entry`` runs
+calls ``hold``, which only notes a signal; ``install`` (inside the entry
+point's ``try``) then raises the noted one, so a signal during start-up ends
+bale like any other.
 """
 
 from __future__ import annotations
@@ -17,12 +18,27 @@ class Terminated(BaseException):
     """SIGTERM arrived; unwinds like KeyboardInterrupt does for SIGINT."""
 
 
+_held: list[int] = []
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+def _note(signum: int, frame: object) -> None:
+    _held.append(signum)
+
+
+def hold() -> None:
+    """Until ``install``: note SIGINT and SIGTERM instead of acting on them."""
+    signal.signal(signal.SIGINT, _note)
+    signal.signal(signal.SIGTERM, _note)
+
+
 def install() -> None:
     """SIGINT raises KeyboardInterrupt (as by default), SIGTERM raises Terminated.
+
+    A signal noted since ``hold`` is raised at once.
 
     An interrupt raised where Python can only print and drop it (a weakref
     callback or ``__del__``, as in the import machinery's module locks) is
@@ -41,6 +57,8 @@ def install() -> None:
             previous(unraisable)
 
     sys.unraisablehook = redeliver
+    if _held:
+        raise Terminated if _held[0] == signal.SIGTERM else KeyboardInterrupt
 
 
 def _send_later(signum: int) -> None:
