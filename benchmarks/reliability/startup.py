@@ -10,11 +10,18 @@ to ``--max-ms`` and sorts what happened:
 - ``finished``: exit 0 and nothing on stderr (the build was already done);
 - ``silent``: killed by the signal with nothing printed (it came before the
   interpreter installed its own SIGINT handler, or SIGTERM before bale's);
-- ``python``: anything else, such as CPython's KeyboardInterrupt traceback
-  or "Fatal Python error: init_import_site" (the window out of bale's reach).
+- ``python_site``: CPython's "Fatal Python error: init_import_site" (the
+  signal came while the interpreter imported its ``site`` module);
+- ``python_script``: CPython's KeyboardInterrupt traceback from the console
+  script's own imports (``re``, the builder package), every frame at module
+  level: before bale's first line holds the signals;
+- ``bale``: anything else (a traceback through a function of bale, two lines,
+  a wrong exit code): a failure of bale's handling.
 
-Prints one line per outcome with the delays it was seen at, and, with
-``--json``, the figures as JSON.
+The sweep goes on past ``--max-ms`` until ``--settle`` runs in a row have
+ended with bale's line or finished, so a slow machine is swept as far as
+its start-up lasts. Prints one line per outcome with the delays it was seen
+at, and, with ``--json``, the figures as JSON; exits 1 if any run was ``bale``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,21 +52,29 @@ content = [{ dst = "/hello.txt", text = "hello" }]
 """
 
 
+FRAME = re.compile(r'File "([^"]*)", line \d+, in (\S+)')
+SETTLED = ("one_line", "finished")
+
+
 def outcome(sig: signal.Signals, code: int, err: str) -> str:
-    """Which of the four outcomes one run had."""
+    """Which of the five outcomes one run had."""
     if code == 128 + sig and err == LINES[sig] + "\n":
         return "one_line"
     if code == 0 and not err:
         return "finished"
     if code == -sig and not err:
         return "silent"
-    return "python"
+    if "init_import_site" in err:
+        return "python_site"
+    frames = FRAME.findall(err)
+    in_bale = [f for path, f in frames if "/builder/" in path and f != "<module>"]
+    if frames and err.rstrip().endswith("KeyboardInterrupt") and not in_bale:
+        return "python_script"
+    return "bale"
 
 
 def trial(command: list[str], sig: signal.Signals, delay: float, env: dict[str, str]) -> str:
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(delay)
     process.send_signal(sig)
     _, err = process.communicate()
@@ -66,12 +82,18 @@ def trial(command: list[str], sig: signal.Signals, delay: float, env: dict[str, 
 
 
 def sweep(
-    command: list[str], sig: signal.Signals, delays: list[float], env: dict[str, str]
+    command: list[str], sig: signal.Signals, sweep_args: argparse.Namespace, env: dict[str, str]
 ) -> dict[str, list[float]]:
     """The delays (in ms) at which each outcome was seen."""
     seen: dict[str, list[float]] = {}
-    for delay in delays:
-        seen.setdefault(trial(command, sig, delay, env), []).append(round(delay * 1000, 1))
+    settled, step = 0, 0
+    while step * sweep_args.step_ms <= sweep_args.max_ms or settled < sweep_args.settle:
+        delay = step * sweep_args.step_ms
+        for _ in range(sweep_args.repeat):
+            found = trial(command, sig, delay / 1000, env)
+            seen.setdefault(found, []).append(round(delay, 1))
+            settled = settled + 1 if found in SETTLED else 0
+        step += 1
     return seen
 
 
@@ -86,11 +108,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--max-ms", type=float, default=300)
     parser.add_argument("--step-ms", type=float, default=2)
     parser.add_argument("--repeat", type=int, default=1, help="runs at each delay")
+    parser.add_argument("--settle", type=int, default=5, help="settled runs that end a sweep")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    steps = int(args.max_ms / args.step_ms) + 1
-    delays = [i * args.step_ms / 1000 for i in range(steps) for _ in range(args.repeat)]
-    figures: dict[str, Any] = {"bale": args.bale, "trials_per_signal": len(delays)}
+    figures: dict[str, Any] = {"bale": args.bale}
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as work:
         context = Path(work) / "ctx"
         context.mkdir()
@@ -100,13 +121,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         command = [args.bale, "build", "-q", "--no-cache", "-f", str(context / "image.toml")]
         command += ["-o", f"oci:{work}/layout:t"]
         for sig in (signal.SIGINT, signal.SIGTERM):
-            figures[sig.name] = seen = sweep(command, sig, delays, env)
+            figures[sig.name] = seen = sweep(command, sig, args, env)
             for name, at in sorted(seen.items()):
-                print(f"{sig.name}: {name}: {len(at)} (at {min(at)}–{max(at)} ms)")
+                print(f"{sig.name}: {name}: {len(at)} (at {min(at)} to {max(at)} ms)")
     if args.json:
         print(json.dumps(figures, indent=2))
     return figures
 
 
 if __name__ == "__main__":
-    main()
+    found = main()
+    sys.exit(1 if any("bale" in found[s.name] for s in LINES) else 0)

@@ -1,0 +1,72 @@
+"""SIGINT and SIGTERM swept over bale's start-up (benchmarks/reliability/startup.py)."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.reliability.startup import main, outcome
+from tests.conftest import require_tool
+
+BESIDE = Path(sys.executable).with_name("bale")
+ENTRY_FRAME = '  File "/x/builder/cli/entry.py", line 30, in run\n'
+SCRIPT_FRAME = '  File "/x/bin/bale", line 4, in <module>\n'
+
+
+def test_the_outcomes_are_told_apart() -> None:
+    line = "bale: interrupted; outputs were left as they were\n"
+    trace = "Traceback (most recent call last):\n"
+    assert outcome(signal.SIGINT, 130, line) == "one_line"
+    assert outcome(signal.SIGINT, 130, line + line) == "bale"
+    assert outcome(signal.SIGTERM, 143, line) == "bale"
+    assert outcome(signal.SIGINT, 0, "") == "finished"
+    assert outcome(signal.SIGINT, -2, "") == "silent"
+    assert outcome(signal.SIGINT, -2, trace + SCRIPT_FRAME + "KeyboardInterrupt\n") == (
+        "python_script"
+    )
+    assert outcome(signal.SIGINT, -2, trace + ENTRY_FRAME + "KeyboardInterrupt\n") == "bale"
+    fatal = "Fatal Python error: init_import_site: Failed to import the site module\n"
+    assert outcome(signal.SIGINT, 1, fatal) == "python_site"
+
+
+def test_no_signal_during_start_up_gets_more_than_bale_s_line() -> None:
+    """Every run swept from 0 ms until bale settles: one line, finished, or before bale ran."""
+    program = str(BESIDE) if BESIDE.exists() else shutil.which("bale")
+    if program is None:
+        require_tool("bale")
+    argv = ["--bale", str(program), "--max-ms", "100", "--step-ms", "5", "--settle", "3"]
+    figures = main(argv)
+    for name in ("SIGINT", "SIGTERM"):
+        seen = figures[name]
+        assert "bale" not in seen, (name, seen["bale"])
+        assert len(seen.get("one_line", [])) + len(seen.get("finished", [])) >= 3
+    assert "python_script" not in figures["SIGTERM"]
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "word"), [("SIGINT", 130, "interrupted"), ("SIGTERM", 143, "terminated")]
+)
+def test_a_signal_between_the_entry_module_and_run_is_held_then_reported(
+    sig: str, code: int, word: str, tmp_path: Path
+) -> None:
+    """It used to give a KeyboardInterrupt traceback (SIGINT) or a silent death (SIGTERM)."""
+    program = (
+        "import os, signal, sys\n"
+        "import builder.cli.entry as entry\n"
+        f"os.kill(os.getpid(), signal.{sig})\n"
+        "sys.argv = ['bale', '--version']\n"
+        "entry.run()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert (result.returncode, result.stderr) == (
+        code,
+        f"bale: {word}; outputs were left as they were\n",
+    )
+    assert result.stdout == ""
