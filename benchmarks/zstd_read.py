@@ -29,8 +29,9 @@ from builder.layer.decompress import decompressed
 
 Reader = Callable[[BinaryIO], BinaryIO]
 READERS: dict[str, Reader] = {
-    "zstandard stream_reader (no truncation check)": lambda f: zstandard.ZstdDecompressor()
-    .stream_reader(f, read_across_frames=True),
+    "zstandard stream_reader (no truncation check)": lambda f: (
+        zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)
+    ),
     "bale decompressed(.., 'zstd')": lambda f: decompressed(f, "zstd"),
 }
 

@@ -10,8 +10,9 @@ to ``--max-ms`` and sorts what happened:
 - ``finished``: exit 0 and nothing on stderr (the build was already done);
 - ``silent``: killed by the signal with nothing printed (it came before the
   interpreter installed its own SIGINT handler, or SIGTERM before bale's);
-- ``python_site``: CPython's "Fatal Python error: init_import_site" (the
-  signal came while the interpreter imported its ``site`` module);
+- ``python_startup``: CPython's "Fatal Python error: init_import_site" or
+  "failed to set __main__.__loader__" (the signal came while the interpreter
+  imported its ``site`` module or prepared to run the script);
 - ``python_script``: CPython's KeyboardInterrupt traceback from the console
   script's own imports (``re``, the builder package), every frame at module
   level: before bale's first line holds the signals;
@@ -64,11 +65,11 @@ def outcome(sig: signal.Signals, code: int, err: str) -> str:
         return "finished"
     if code == -sig and not err:
         return "silent"
-    if "init_import_site" in err:
-        return "python_site"
+    if "init_import_site" in err or "failed to set __main__.__loader__" in err:
+        return "python_startup"
     frames = FRAME.findall(err)
     in_bale = [f for path, f in frames if "/builder/" in path and f != "<module>"]
-    if frames and err.rstrip().endswith("KeyboardInterrupt") and not in_bale:
+    if frames and re.search(r"KeyboardInterrupt:?\s*$", err) and not in_bale:
         return "python_script"
     return "bale"
 

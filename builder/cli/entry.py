@@ -28,6 +28,7 @@ def run() -> None:
         _replay()
         from builder.cli.main import run as run_main
 
+        signals.check()
         run_main()
     except (KeyboardInterrupt, signals.Terminated) as exc:
         signals.ignore()
@@ -47,6 +48,7 @@ def _replay() -> None:
 
         found = replay(argv, os.getcwd(), os.environ)
         if found is not None:
+            signals.check()
             sys.stderr.write(found[1])
             sys.stdout.write(found[0])
             sys.stdout.flush()

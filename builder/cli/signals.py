@@ -18,15 +18,21 @@ class Terminated(BaseException):
     """SIGTERM arrived; unwinds like KeyboardInterrupt does for SIGINT."""
 
 
-_held: list[int] = []
+# Every SIGINT or SIGTERM this process got: noted while held, noted then raised after.
+_seen: list[int] = []
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+def _raise(signum: int) -> None:
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def _act(signum: int, frame: object) -> None:
+    _seen.append(signum)
+    _raise(signum)
 
 
 def _note(signum: int, frame: object) -> None:
-    _held.append(signum)
+    _seen.append(signum)
 
 
 def hold() -> None:
@@ -44,8 +50,8 @@ def install() -> None:
     callback or ``__del__``, as in the import machinery's module locks) is
     delivered again, so it still stops bale instead of being swallowed.
     """
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _act)
+    signal.signal(signal.SIGTERM, _act)
     previous = sys.unraisablehook
 
     def redeliver(unraisable: sys.UnraisableHookArgs) -> None:
@@ -57,8 +63,19 @@ def install() -> None:
             previous(unraisable)
 
     sys.unraisablehook = redeliver
-    if _held:
-        raise Terminated if _held[0] == signal.SIGTERM else KeyboardInterrupt
+    check()
+
+
+def check() -> None:
+    """Raise the first signal seen, if any: one held, or one whose exception was lost.
+
+    CPython can drop an exception raised by a handler while it compiles a
+    module's source (no ``.pyc``, as under PYTHONDONTWRITEBYTECODE): the
+    import then succeeds as if no signal had come. Called once the imports
+    are done and before any work, it turns such a signal into the usual exit.
+    """
+    if _seen:
+        _raise(_seen[0])
 
 
 def _send_later(signum: int) -> None:

@@ -31,7 +31,9 @@ def test_the_outcomes_are_told_apart() -> None:
     )
     assert outcome(signal.SIGINT, -2, trace + ENTRY_FRAME + "KeyboardInterrupt\n") == "bale"
     fatal = "Fatal Python error: init_import_site: Failed to import the site module\n"
-    assert outcome(signal.SIGINT, 1, fatal) == "python_site"
+    assert outcome(signal.SIGINT, 1, fatal) == "python_startup"
+    loader = "python: failed to set __main__.__loader__\n" + trace
+    assert outcome(signal.SIGINT, 1, loader + "KeyboardInterrupt: \n") == "python_startup"
 
 
 def test_no_signal_during_start_up_gets_more_than_bale_s_line() -> None:
@@ -70,3 +72,29 @@ def test_a_signal_between_the_entry_module_and_run_is_held_then_reported(
         f"bale: {word}; outputs were left as they were\n",
     )
     assert result.stdout == ""
+
+
+def test_a_signal_whose_exception_was_lost_still_stops_bale(tmp_path: Path) -> None:
+    """CPython can drop a handler's exception while it compiles a module (no .pyc): the
+    import went on and the whole build ran, exiting 0, after a SIGTERM."""
+    program = (
+        "import os, signal, sys, time\n"
+        "import builder.cli.entry as entry\n"
+        "from builder.cli import signals\n"
+        "signals.install()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(5)\n"
+        "except signals.Terminated:\n"
+        "    pass\n"
+        "sys.argv = ['bale', '--version']\n"
+        "entry.run()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert (result.returncode, result.stderr, result.stdout) == (
+        143,
+        "bale: terminated; outputs were left as they were\n",
+        "",
+    )
