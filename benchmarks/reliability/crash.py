@@ -240,7 +240,7 @@ def _interrupt_problems(figures: dict[str, Any], code: int, err: str) -> list[st
         figures["finished"] += 1
         figures["one_line"] += not lines
         return [f"a finished build printed {lines}"] if lines else []
-    if code != 130 and "init_import_site" in err:
+    if code != 130 and ("init_import_site" in err or "__main__.__loader__" in err):
         # The signal came while the interpreter imported its site module, before
         # any of bale's code ran: CPython's own message, out of bale's reach.
         figures["python_startup"] += 1
