@@ -10,9 +10,10 @@ to ``--max-ms`` and sorts what happened:
 - ``finished``: exit 0 and nothing on stderr (the build was already done);
 - ``silent``: killed by the signal with nothing printed (it came before the
   interpreter installed its own SIGINT handler, or SIGTERM before bale's);
-- ``python_startup``: CPython's "Fatal Python error: init_import_site" or
-  "failed to set __main__.__loader__" (the signal came while the interpreter
-  imported its ``site`` module or prepared to run the script);
+- ``python_startup``: CPython's "Fatal Python error: init_import_site",
+  "Error processing line N of X.pth" (site reports the interrupt and goes on,
+  so bale may even finish) or "failed to set __main__.__loader__" (the signal
+  came while the interpreter imported ``site`` or prepared to run the script);
 - ``python_script``: CPython's KeyboardInterrupt traceback from the console
   script's own imports (``re``, the builder package), every frame at module
   level: before bale's first line holds the signals;
@@ -55,6 +56,13 @@ content = [{ dst = "/hello.txt", text = "hello" }]
 
 FRAME = re.compile(r'File "([^"]*)", line \d+, in (\S+)')
 SETTLED = ("one_line", "finished")
+# What CPython prints when a signal lands in its own start-up: importing site,
+# a .pth file's code (site reports it and goes on), preparing __main__.
+STARTUP_MESSAGES = (
+    "init_import_site",
+    "Error processing line",
+    "failed to set __main__.__loader__",
+)
 
 
 def outcome(sig: signal.Signals, code: int, err: str) -> str:
@@ -65,11 +73,11 @@ def outcome(sig: signal.Signals, code: int, err: str) -> str:
         return "finished"
     if code == -sig and not err:
         return "silent"
-    if "init_import_site" in err or "failed to set __main__.__loader__" in err:
+    if any(text in err for text in STARTUP_MESSAGES):
         return "python_startup"
     frames = FRAME.findall(err)
     in_bale = [f for path, f in frames if "/builder/" in path and f != "<module>"]
-    if frames and re.search(r"KeyboardInterrupt:?\s*$", err) and not in_bale:
+    if frames and "KeyboardInterrupt" in err and not in_bale:
         return "python_script"
     return "bale"
 
@@ -79,7 +87,11 @@ def trial(command: list[str], sig: signal.Signals, delay: float, env: dict[str, 
     time.sleep(delay)
     process.send_signal(sig)
     _, err = process.communicate()
-    return outcome(sig, process.returncode, err.decode(errors="replace"))
+    text = err.decode(errors="replace")
+    found = outcome(sig, process.returncode, text)
+    if found == "bale":
+        print(f"{sig.name} at {delay * 1000:.1f} ms: exit {process.returncode}: {text[-1500:]}")
+    return found
 
 
 def sweep(

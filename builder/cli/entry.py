@@ -30,9 +30,12 @@ def run() -> None:
 
         signals.check()
         run_main()
-    except (KeyboardInterrupt, signals.Terminated) as exc:
+    except BaseException as exc:
+        interrupt = signals.interrupt_in(exc)
+        if interrupt is None:
+            raise
         signals.ignore()
-        line, code = signals.report(exc)
+        line, code = signals.report(interrupt)
         try:
             sys.stderr.write(line)
             sys.stderr.flush()

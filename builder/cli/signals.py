@@ -78,6 +78,23 @@ def check() -> None:
         _raise(_seen[0])
 
 
+def interrupt_in(exc: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or Terminated that ``exc`` is, or was raised from or during.
+
+    CPython wraps an exception raised inside ``__set_name__`` while it creates
+    a class (as ``import platform`` does) in a RuntimeError: a signal landing
+    there reaches bale as that RuntimeError, its cause the interrupt.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (KeyboardInterrupt, Terminated)):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _send_later(signum: int) -> None:
     """Signal this process from another thread: the main thread's handler then
     raises in ordinary code, not inside the hook that would drop it again."""

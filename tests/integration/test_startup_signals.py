@@ -98,3 +98,28 @@ def test_a_signal_whose_exception_was_lost_still_stops_bale(tmp_path: Path) -> N
         "bale: terminated; outputs were left as they were\n",
         "",
     )
+
+
+def test_an_interrupt_wrapped_by_class_creation_still_ends_in_one_line(tmp_path: Path) -> None:
+    """A SIGINT inside ``__set_name__`` (``import platform``) reaches bale as a RuntimeError
+    caused by the KeyboardInterrupt; it used to print that traceback and exit 1."""
+    program = (
+        "import sys\n"
+        "import builder.cli.entry as entry\n"
+        "class Descriptor:\n"
+        "    def __set_name__(self, owner, name):\n"
+        "        raise KeyboardInterrupt\n"
+        "def import_that_makes_a_class():\n"
+        "    class Made:\n"
+        "        field = Descriptor()\n"
+        "entry._replay = import_that_makes_a_class\n"
+        "sys.argv = ['bale', '--version']\n"
+        "entry.run()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert (result.returncode, result.stderr) == (
+        130,
+        "bale: interrupted; outputs were left as they were\n",
+    )
