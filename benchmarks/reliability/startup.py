@@ -10,7 +10,8 @@ to ``--max-ms`` and sorts what happened:
 - ``finished``: exit 0 and nothing on stderr (the build was already done);
 - ``silent``: killed by the signal with nothing printed (it came before the
   interpreter installed its own SIGINT handler, or SIGTERM before bale's);
-- ``python_startup``: CPython's "Fatal Python error: init_import_site",
+- ``python_startup``: CPython's "Fatal Python error: init_…" (such as
+  init_import_site or init_sys_streams),
   "Error processing line N of X.pth" (site reports the interrupt and goes on,
   so bale may even finish) or "failed to set __main__.__loader__" (the signal
   came while the interpreter imported ``site`` or prepared to run the script);
@@ -59,7 +60,7 @@ SETTLED = ("one_line", "finished")
 # What CPython prints when a signal lands in its own start-up: importing site,
 # a .pth file's code (site reports it and goes on), preparing __main__.
 STARTUP_MESSAGES = (
-    "init_import_site",
+    "Fatal Python error: init_",
     "Error processing line",
     "failed to set __main__.__loader__",
 )
