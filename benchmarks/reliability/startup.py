@@ -16,8 +16,8 @@ to ``--max-ms`` and sorts what happened:
   so bale may even finish) or "failed to set __main__.__loader__" (the signal
   came while the interpreter imported ``site`` or prepared to run the script);
 - ``python_script``: CPython's KeyboardInterrupt traceback from the console
-  script's own imports (``re``, the builder package), every frame at module
-  level: before bale's first line holds the signals;
+  script's own imports (``re``, the builder package), every frame of bale at
+  module level or in ``signals.hold`` itself: before bale holds the signals;
 - ``bale``: anything else (a traceback through a function of bale, two lines,
   a wrong exit code): a failure of bale's handling.
 
@@ -77,7 +77,9 @@ def outcome(sig: signal.Signals, code: int, err: str) -> str:
     if any(text in err for text in STARTUP_MESSAGES):
         return "python_startup"
     frames = FRAME.findall(err)
-    in_bale = [f for path, f in frames if "/builder/" in path and f != "<module>"]
+    # Module-level code, and ``hold`` until its first call returns, run before bale's
+    # handler is in place.
+    in_bale = [f for path, f in frames if "/builder/" in path and f not in ("<module>", "hold")]
     if frames and "KeyboardInterrupt" in err and not in_bale:
         return "python_script"
     return "bale"

@@ -16,6 +16,7 @@ from tests.conftest import require_tool
 BESIDE = Path(sys.executable).with_name("bale")
 ENTRY_FRAME = '  File "/x/builder/cli/entry.py", line 30, in run\n'
 SCRIPT_FRAME = '  File "/x/bin/bale", line 4, in <module>\n'
+HOLD_FRAME = '  File "/x/builder/cli/signals.py", line 40, in hold\n'
 
 
 def test_the_outcomes_are_told_apart() -> None:
@@ -30,6 +31,8 @@ def test_the_outcomes_are_told_apart() -> None:
         "python_script"
     )
     assert outcome(signal.SIGINT, -2, trace + ENTRY_FRAME + "KeyboardInterrupt\n") == "bale"
+    held = trace + SCRIPT_FRAME + HOLD_FRAME + "KeyboardInterrupt\n"
+    assert outcome(signal.SIGINT, -2, held) == "python_script"
     fatal = "Fatal Python error: init_import_site: Failed to import the site module\n"
     assert outcome(signal.SIGINT, 1, fatal) == "python_startup"
     loader = "python: failed to set __main__.__loader__\n" + trace
