@@ -12,7 +12,9 @@ to ``--max-ms`` and sorts what happened:
   interpreter installed its own SIGINT handler, or SIGTERM before bale's);
 - ``python_startup``: CPython's "Fatal Python error: init_…" (such as
   init_import_site or init_sys_streams),
-  "Error processing line N of X.pth" (site reports the interrupt and goes on,
+  a bare "KeyboardInterrupt" with no traceback (the interpreter was not yet
+  running Python code), "Error processing line N of X.pth" (site reports the
+  interrupt and goes on,
   so bale may even finish) or "failed to set __main__.__loader__" (the signal
   came while the interpreter imported ``site`` or prepared to run the script);
 - ``python_script``: CPython's KeyboardInterrupt traceback from the console
@@ -74,7 +76,7 @@ def outcome(sig: signal.Signals, code: int, err: str) -> str:
         return "finished"
     if code == -sig and not err:
         return "silent"
-    if any(text in err for text in STARTUP_MESSAGES):
+    if any(text in err for text in STARTUP_MESSAGES) or err.strip() == "KeyboardInterrupt":
         return "python_startup"
     frames = FRAME.findall(err)
     # Module-level code, and ``hold`` until its first call returns, run before bale's

@@ -35,6 +35,7 @@ def test_the_outcomes_are_told_apart() -> None:
     assert outcome(signal.SIGINT, -2, held) == "python_script"
     fatal = "Fatal Python error: init_import_site: Failed to import the site module\n"
     assert outcome(signal.SIGINT, 1, fatal) == "python_startup"
+    assert outcome(signal.SIGINT, 1, "KeyboardInterrupt\n") == "python_startup"
     loader = "python: failed to set __main__.__loader__\n" + trace
     assert outcome(signal.SIGINT, 1, loader + "KeyboardInterrupt: \n") == "python_startup"
 
