@@ -10,13 +10,11 @@ to ``--max-ms`` and sorts what happened:
 - ``finished``: exit 0 and nothing on stderr (the build was already done);
 - ``silent``: killed by the signal with nothing printed (it came before the
   interpreter installed its own SIGINT handler, or SIGTERM before bale's);
-- ``python_startup``: CPython's "Fatal Python error: init_…" (such as
-  init_import_site or init_sys_streams),
-  a bare "KeyboardInterrupt" with no traceback (the interpreter was not yet
-  running Python code), "Error processing line N of X.pth" (site reports the
-  interrupt and goes on,
-  so bale may even finish) or "failed to set __main__.__loader__" (the signal
-  came while the interpreter imported ``site`` or prepared to run the script);
+- ``python_startup``: CPython's own start-up messages: "Fatal Python error:
+  init_..." (such as init_import_site or init_sys_streams), a bare
+  "KeyboardInterrupt" with no traceback (no Python code was running yet),
+  "Error processing line N of X.pth" (site reports the interrupt and goes
+  on, so bale may even finish) or "failed to set __main__.__loader__";
 - ``python_script``: CPython's KeyboardInterrupt traceback from the console
   script's own imports (``re``, the builder package), every frame of bale at
   module level or in ``signals.hold`` itself: before bale holds the signals;
