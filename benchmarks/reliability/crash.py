@@ -12,9 +12,10 @@ Three trials, all against one OCI layout that already holds an image:
   archive, in the cache or in TMPDIR, and ``umoci gc`` must succeed.
 - sigint: the same with SIGINT; bale must exit 130 with one line (or 0 if it
   had finished), leave no temp file at all, and the layout must be valid. A
-  SIGINT that lands while the Python interpreter itself starts (its site
-  import, before any bale code runs) gets CPython's own message: counted
-  apart as ``python_startup``.
+  SIGINT that lands while the Python interpreter itself starts, before bale's
+  first line (sorted as in ``startup.py``: a silent end, CPython's start-up
+  message or a traceback through module-level code only), is counted apart
+  as ``python_startup``.
 - race: N rounds of 4 concurrent builds, each with its own tag, into the
   layout; every round must keep all 4 tags, each naming the digest its build
   printed.
@@ -40,6 +41,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from benchmarks.reliability.startup import outcome
+
+BEFORE_BALE = ("silent", "python_startup", "python_script")
 TEMP_SUFFIXES = (".bale-tmp", ".bale-new")
 INTERRUPTED = "bale: interrupted; outputs were left as they were"
 IMAGE_TOML = """\
@@ -240,9 +246,9 @@ def _interrupt_problems(figures: dict[str, Any], code: int, err: str) -> list[st
         figures["finished"] += 1
         figures["one_line"] += not lines
         return [f"a finished build printed {lines}"] if lines else []
-    if code != 130 and "init_import_site" in err:
-        # The signal came while the interpreter imported its site module, before
-        # any of bale's code ran: CPython's own message, out of bale's reach.
+    if outcome(signal.SIGINT, code, err) in BEFORE_BALE:
+        # The signal came while the interpreter started, before bale's first
+        # line: CPython's own message or a silent end, out of bale's reach.
         figures["python_startup"] += 1
         return []
     if code != 130:

@@ -13,7 +13,7 @@ from typing import Any
 from builder.errors import ImageError
 from builder.formats.locate import Source
 from builder.formats.referrers import referrers_of
-from builder.image.layerfiles import FileInfo, layer_files, measure, tar_tv
+from builder.image.layerfiles import FileInfo, layer_listing, measure, tar_tv
 from builder.image.store import SourceImage, Store, platforms_of, read_document, resolve_image
 from builder.model import INDEX_TYPES, Descriptor, Platform
 
@@ -105,7 +105,8 @@ def _image(store: Store, image: SourceImage, files: bool) -> dict[str, Any]:
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
     layers = []
     for number, layer in enumerate(image.layers):
-        size, diff_id = measure(store, layer)
+        listing = layer_listing(store, layer) if files else None
+        size, diff_id = listing[1:] if listing else measure(store, layer)
         item = {
             **_descriptor(layer),
             "diffId": diff_ids[number] if number < len(diff_ids) else None,
@@ -117,8 +118,8 @@ def _image(store: Store, image: SourceImage, files: bool) -> dict[str, Any]:
                 f"{store.name}: layer {layer.digest} unpacks to {diff_id}, but the config "
                 f"says {item['diffId']}; the image is corrupt"
             )
-        if files:
-            item["files"] = [f.to_json() for f in layer_files(store, layer)]
+        if listing:
+            item["files"] = [f.to_json() for f in listing[0]]
         layers.append(item)
     return {
         "platform": str(image.platform),

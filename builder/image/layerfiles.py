@@ -13,7 +13,7 @@ import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from builder.errors import ImageError
 from builder.image.store import Store
@@ -85,25 +85,6 @@ class FileInfo:
         )
 
 
-class _Counting:
-    """Hashes and counts the bytes read through it."""
-
-    def __init__(self, stream: IO[bytes], algorithm: str = "sha256") -> None:
-        self.stream = stream
-        self.hasher = hashlib.new(algorithm)
-        self.size = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
-        self.hasher.update(data)
-        self.size += len(data)
-        return data
-
-    def drain(self) -> None:
-        while self.read(READ_SIZE):
-            pass
-
-
 @contextmanager
 def uncompressed(store: Store, layer: Descriptor) -> Iterator[TarStream]:
     """The layer's tar bytes; its stored digest is verified when the block ends."""
@@ -127,6 +108,15 @@ def measure(store: Store, layer: Descriptor) -> tuple[int, Digest]:
 
 def layer_files(store: Store, layer: Descriptor) -> list[FileInfo]:
     """Every entry of the layer, in tar order, with a sha256 of each file's content."""
+    return layer_listing(store, layer)[0]
+
+
+def layer_listing(store: Store, layer: Descriptor) -> tuple[list[FileInfo], int, Digest]:
+    """``layer_files``, the uncompressed size and the diff_id, in one pass.
+
+    Each header is checked as it is decompressed, so a header beyond the tar
+    limits is refused at once rather than after reading the whole layer.
+    """
     found = []
     with uncompressed(store, layer) as stream:
         try:
@@ -136,7 +126,7 @@ def layer_files(store: Store, layer: Descriptor) -> list[FileInfo]:
                 stream.finish(tar.offset)
         except tarfile.TarError as exc:
             raise ImageError(f"{store.name}: layer {layer.digest} is not a tar: {exc}") from None
-    return found
+    return found, stream.size, Digest("sha256", stream.hasher.hexdigest())
 
 
 def _info(tar: tarfile.TarFile, member: tarfile.TarInfo) -> FileInfo:

@@ -26,49 +26,109 @@ _BY_MIME = {
 
 # What a damaged or truncated compressed stream raises, whatever its codec.
 DECODE_ERRORS = (OSError, EOFError, ValueError, zlib.error, lzma.LZMAError, zstandard.ZstdError)
-# Compressed bytes fed to zstd at a time: at most ~32,000:1 expansion, so at most 64 MiB out.
-_ZSTD_FEED = 2048
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_RLE_BLOCK = 1
+
+
+class _ZstdFrames:
+    """Follows zstd frame and block headers (RFC 8878) through the compressed bytes.
+
+    zstandard's stream reader decompresses at full speed but ends a stream cut
+    inside a frame silently; walking the headers (a few operations per block
+    of up to 128 KiB) tells whether the bytes ended exactly at a frame's end.
+    """
+
+    def __init__(self) -> None:
+        self.head = b""
+        self.skip = 0
+        self.in_frame = False
+        self.checksum = 0
+
+    def feed(self, data: bytes) -> None:
+        view, pos = memoryview(data), 0
+        while pos < len(view):
+            if self.skip:
+                step = min(self.skip, len(view) - pos)
+                self.skip -= step
+                pos += step
+                continue
+            take = bytes(view[pos : pos + self._need() - len(self.head)])
+            self.head += take
+            pos += len(take)
+            if len(self.head) == self._need():
+                self._header()
+
+    def complete(self) -> bool:
+        """True when the bytes so far end at the end of a frame (or hold none)."""
+        return not (self.in_frame or self.head or self.skip)
+
+    def _need(self) -> int:
+        """How many bytes the header being read has, as far as its first bytes tell."""
+        head = self.head
+        if self.in_frame:
+            return 3
+        if len(head) < 4:
+            return 4
+        if head[:4] == _ZSTD_MAGIC:
+            if len(head) < 5:
+                return 5
+            single = head[4] >> 5 & 1
+            window = 1 - single
+            dictionary = (0, 1, 2, 4)[head[4] & 3]
+            content_size = (single, 2, 4, 8)[head[4] >> 6]
+            return 5 + window + dictionary + content_size
+        return 8 if _skippable(head) else 4
+
+    def _header(self) -> None:
+        head, self.head = self.head, b""
+        if self.in_frame:
+            value = int.from_bytes(head, "little")
+            self.skip = 1 if value >> 1 & 3 == _RLE_BLOCK else value >> 3
+            if value & 1:
+                self.skip += self.checksum
+                self.in_frame = False
+        elif head[:4] == _ZSTD_MAGIC:
+            self.checksum = 4 if head[4] & 4 else 0
+            self.in_frame = True
+        elif _skippable(head):
+            self.skip = int.from_bytes(head[4:], "little")
+        else:
+            raise zstandard.ZstdError("not a zstd frame where one should start")
+
+
+def _skippable(head: bytes) -> bool:
+    return head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18"
+
+
+class _Followed:
+    """The compressed source, each byte read passed to the frame walker."""
+
+    def __init__(self, stream: BinaryIO, frames: _ZstdFrames) -> None:
+        self.stream = stream
+        self.frames = frames
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.frames.feed(data)
+        return data
 
 
 class _Zstd:
-    """zstd frames one after another, refusing a stream that stops inside a frame.
-
-    (zstandard's own stream reader returns a silently shorter stream then.)
-    """
+    """zstd frames one after another, refusing a stream that stops inside a frame."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self.stream = stream
-        self.frame = zstandard.ZstdDecompressor().decompressobj()
-        self.pending = b""
-        self.offset = 0
-        self.started = False
+        self.frames = _ZstdFrames()
+        source = _Followed(stream, self.frames)
+        self.reader = zstandard.ZstdDecompressor().stream_reader(
+            cast(BinaryIO, source), read_across_frames=True
+        )
 
     def read(self, size: int = -1) -> bytes:
-        chunks = [self.pending[self.offset :]]
-        have = len(chunks[0])
-        while size < 0 or have < size:
-            data = self.stream.read(_ZSTD_FEED)
-            if not data:
-                if self.started and not self.frame.eof:
-                    raise EOFError("the zstd stream ends inside a frame; it is truncated")
-                break
-            out = self._feed(data)
-            chunks.append(out)
-            have += len(out)
-        buffer = b"".join(chunks)
-        end = len(buffer) if size < 0 else min(size, len(buffer))
-        self.pending, self.offset = buffer, end
-        return buffer[:end]
-
-    def _feed(self, data: bytes) -> bytes:
-        out = []
-        while data:
-            if self.frame.eof:
-                self.frame = zstandard.ZstdDecompressor().decompressobj()
-            self.started = True
-            out.append(self.frame.decompress(data))
-            data = self.frame.unused_data if self.frame.eof else b""
-        return b"".join(out)
+        data: bytes = self.reader.read(size)
+        if not data and size != 0 and not self.frames.complete():
+            raise EOFError("the zstd stream ends inside a frame; it is truncated")
+        return data
 
     def close(self) -> None:
         self.stream.close()

@@ -104,7 +104,7 @@ def _gzip(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
 
 
-def _long_name_claim(kind: bytes, real: int) -> bytes:
+def long_name_claim(kind: bytes, real: int) -> bytes:
     """A GNU long-name (L) or long-link (K) header claiming 2 GiB; ``real`` bytes follow."""
     return _header(b"././@LongLink", kind=kind, size_field=_base256(2 * GiB)) + bytes(real)
 
@@ -135,8 +135,8 @@ def cases(big: bool = False) -> Iterator[tuple[str, bytes]]:
         _tar(_member(b"etc/", kind=b"5"), _header(b"etc/passwd", size_field=_base256(1 << 62))),
     )
     yield "size-negative", _tar(_header(b"neg", size_field=bytes([0xFF]) * 12))
-    yield "longname-claims-2GiB", _tar(_long_name_claim(b"L", 4096))
-    yield "longlink-claims-2GiB", _tar(_long_name_claim(b"K", 4096))
+    yield "longname-claims-2GiB", _tar(long_name_claim(b"L", 4096))
+    yield "longlink-claims-2GiB", _tar(long_name_claim(b"K", 4096))
     yield (
         "pax-claims-2GiB",
         _tar(_header(b"././@PaxHeader", kind=b"x", size_field=_base256(2 * GiB)) + bytes(4096)),

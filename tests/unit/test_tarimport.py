@@ -17,6 +17,7 @@ from builder.cli.main import main
 from builder.errors import SourceError
 from builder.layer.entries import Kind
 from builder.layer.tarimport import import_tar
+from tests.fuzz.tar_attacks import long_name_claim
 
 Member = tuple[str, bytes | None, dict[str, str]]
 
@@ -168,3 +169,36 @@ def test_a_tar_reached_through_a_symlink_out_of_the_context_is_refused(
     assert code == 1
     assert "outside the build context" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _bytes_under(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_an_oversized_header_is_refused_before_the_tarball_is_unpacked(tmp_path: Path) -> None:
+    """A header claiming 2 GiB is refused as it streams past, not after writing it to disk.
+
+    It used to be decompressed whole into the work directory first (64 MiB here).
+    """
+    source = tmp_path / "claim.tar.zst"
+    source.write_bytes(zstandard.ZstdCompressor().compress(long_name_claim(b"L", 64 << 20)))
+    work = tmp_path / "work"
+    work.mkdir()
+    with pytest.raises(SourceError, match="GNU long-name header at byte 0 claims 2147483648"):
+        import_tar(source, work, "layers[0]")
+    assert _bytes_under(work) == 0
+
+
+def test_only_file_bytes_are_kept_in_the_work_directory(tmp_path: Path) -> None:
+    payload = b"x" * 5000
+    source = tmp_path / "t.tar"
+    members = [info("d", tarfile.DIRTYPE), info("d/f"), info("d/l", tarfile.SYMTYPE, "f")]
+    source.write_bytes(make_tar(members, {"d/f": payload}))
+    work = tmp_path / "work"
+    work.mkdir()
+    imported = import_tar(source, work, "layers[0]")
+    assert _bytes_under(work) == len(payload)
+    (entry,) = [e for e in imported.entries if e.kind is Kind.FILE]
+    assert entry.content is not None
+    with entry.content.open() as stream:
+        assert stream.read() == payload
