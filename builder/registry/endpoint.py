@@ -19,6 +19,7 @@ import ssl
 import httpx
 
 from builder.errors import RegistryError
+from builder.registry.answers import MAX_ERROR_BODY
 from builder.registry.failures import TransientError
 from builder.registry.transport import Transport, describe
 
@@ -84,7 +85,7 @@ def probe(transport: Transport, host: str, insecure: bool) -> tuple[httpx.URL, h
         base = httpx.URL(f"{scheme}://{host}/")
         request = httpx.Request("GET", base.join("/v2/"))
         try:
-            response = transport.http.send(request)
+            response = transport.http.send(request, stream=True)
         except httpx.TransportError as exc:
             transport.log(request, 0)
             problem = _verify_failure(exc)
@@ -99,7 +100,7 @@ def probe(transport: Transport, host: str, insecure: bool) -> tuple[httpx.URL, h
                 raise TransientError(what, kind=kind) from None
             continue
         transport.log(request, response.status_code)
-        return base, response
+        return base, transport.buffer(response, f"connect to {host}", MAX_ERROR_BODY, cut=True)
     raise AssertionError("unreachable")
 
 

@@ -10,7 +10,6 @@ forward earns a fresh count. Waits grow exponentially with jitter, and a
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from builder.errors import AuthError, RegistryError
+from builder.errors import AuthError, ImageError, RegistryError
+from builder.image.documents import parse_json
 from builder.registry.scrub import scrub
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -134,12 +134,13 @@ def safe_url(url: httpx.URL) -> str:
 
 def error_details(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
     """``CODE: message`` items from a ``{"errors":[...]}`` body, else a short text excerpt,
-    with the request's credentials (and ``secrets``) scrubbed out."""
+    with the request's credentials (and ``secrets``) scrubbed out. The body is read
+    under the JSON document limits; one that breaks them is shown as text."""
     try:
-        body: Any = json.loads(response.content)
+        body: Any = parse_json(response.content, "")
         items = body["errors"]
-        text = "; ".join(_describe(item) for item in items if isinstance(item, dict))
-    except (ValueError, KeyError, TypeError):
+        text = "; ".join(_describe(item) for item in items[:20] if isinstance(item, dict))
+    except (ImageError, KeyError, TypeError):
         text = response.text[:200].strip() if _is_text(response) else ""
     return scrub(" ".join(text.split()), _request_secrets(response, secrets))
 
@@ -150,9 +151,16 @@ def _request_secrets(response: httpx.Response, secrets: Iterable[str]) -> list[s
 
 
 def _describe(item: dict[str, Any]) -> str:
-    code = str(item.get("code", "")).strip()
-    message = str(item.get("message", "")).strip()
+    code = _short(item.get("code", ""))
+    message = _short(item.get("message", ""))
     return f"{code}: {message}" if code and message else code or message
+
+
+def _short(value: Any) -> str:
+    """A field of an error item as text: a string (cut), else nothing."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value.strip()[:300] if isinstance(value, str) else ""
 
 
 def _is_text(response: httpx.Response) -> bool:

@@ -8,11 +8,15 @@ every n-th match):
 - ``status``: answer ``status`` itself (with ``Retry-After`` if given);
 - ``stall``: read the request, then say nothing for ``seconds`` and close;
 - ``corrupt``: relay the upstream answer with the last body byte flipped;
-- ``truncate``: relay only the first half of the upstream answer, then close.
+- ``truncate``: relay only the first half of the upstream answer, then close;
+- ``restart``: forward the head and ``after`` body bytes, then kill the registry
+  (``restarter``), cut the client's connection and start the registry again.
 
 ``random_faults(rate, seed)`` also faults that share of all other requests,
 each with a kind drawn from RANDOM_MIX (resets mid-body, 500/502/503, 429 with
-Retry-After, stalls, truncated answers): the reliability harness uses it.
+Retry-After, stalls, truncated answers): the reliability harness uses it. With a
+``restarter`` and a ``restart_rate``, that share of all requests (counted within
+``rate``) restarts the registry instead.
 
 Everything is bounded: socket timeouts, and reads limited by Content-Length.
 """
@@ -24,11 +28,17 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 _TIMEOUT = 10.0
 _MAX_HEAD = 65536
 RANDOM_MIX = ("drop", "500", "502", "503", "429", "stall", "truncate")
+
+
+class Restarter(Protocol):
+    def restart(self, between: Callable[[], None]) -> bool: ...
 
 
 @dataclass
@@ -62,15 +72,26 @@ class FaultProxy:
         self._rate = 0.0
         self._stall = 0.0
         self._random = random.Random(0)
+        self._restart_rate = 0.0
+        self.restarter: Restarter | None = None
 
-    def random_faults(self, rate: float, seed: int, stall_seconds: float) -> None:
-        """Fault ``rate`` of the requests no armed fault matches, kinds from RANDOM_MIX."""
+    def random_faults(
+        self, rate: float, seed: int, stall_seconds: float, restart_rate: float = 0.0
+    ) -> None:
+        """Fault ``rate`` of the requests no armed fault matches, kinds from RANDOM_MIX;
+        ``restart_rate`` of all requests (part of ``rate``) restart the registry."""
         with self._lock:
             self._rate, self._random, self._stall = rate, random.Random(seed), stall_seconds
+            self._restart_rate = restart_rate
 
     def _draw(self, method: str, length: int) -> Fault | None:
-        if self._rate <= 0 or self._random.random() >= self._rate:
+        if self._rate <= 0:
             return None
+        draw = self._random.random()
+        if draw >= self._rate:
+            return None
+        if self.restarter is not None and draw < self._restart_rate:
+            return Fault("restart", method, after=self._random.randrange(length + 1))
         kind = self._random.choice(RANDOM_MIX)
         if kind.isdigit():
             retry = "1" if kind == "429" else None
@@ -139,6 +160,9 @@ class FaultProxy:
     def _inject(
         self, client: socket.socket, fault: Fault, head: bytes, rest: bytes, length: int
     ) -> None:
+        if fault.kind == "restart" and self.restarter is not None:
+            self._restart(client, head, rest, length, fault.after)
+            return
         if fault.kind == "drop":
             with socket.create_connection(self.upstream, timeout=_TIMEOUT) as up:
                 up.sendall(_force_close(head))
@@ -156,6 +180,17 @@ class FaultProxy:
             f"HTTP/1.1 {fault.status} Injected\r\n{extra}Content-Length: 0\r\n"
             "Connection: close\r\n\r\n".encode()
         )
+
+    def _restart(
+        self, client: socket.socket, head: bytes, rest: bytes, length: int, after: int
+    ) -> None:
+        """Kill the registry with this request in flight, cut the client, start it again."""
+        assert self.restarter is not None
+        with socket.create_connection(self.upstream, timeout=_TIMEOUT) as up:
+            up.sendall(_force_close(head))
+            body = rest + _read_exact(client, max(0, min(after, length) - len(rest)))
+            up.sendall(body[:after])
+            self.restarter.restart(lambda: client.shutdown(socket.SHUT_RDWR))
 
     def _relay(
         self, client: socket.socket, head: bytes, rest: bytes, length: int, fault: Fault | None

@@ -10,8 +10,9 @@ from __future__ import annotations
 import socket
 import ssl
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def _serve(
 ) -> subprocess.Popen[bytes]:
     binary = require_tool("docker-registry")
     config = _config(root, port, extra)
-    log = (root / "registry.log").open("wb")
+    log = (root / "registry.log").open("ab")
     proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     log.close()
     deadline = time.monotonic() + _READY_TIMEOUT
@@ -94,13 +95,53 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+class RegistryProcess:
+    """A plain-HTTP registry that can be killed and started again on its storage and port.
+
+    Its config sets no ``http.secret``, so (as with any registry without one) a restart
+    invalidates every open upload session.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = _serve(root, self.port, "", "http", None)
+
+    @property
+    def running(self) -> RunningRegistry:
+        return RunningRegistry(f"127.0.0.1:{self.port}", "http", self.root / "registry.log")
+
+    def restart(self, between: Callable[[], None] = lambda: None) -> bool:
+        """SIGKILL the registry, call ``between``, start it again; False if one is under way."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._proc is not None:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+            self._proc = None
+            between()
+            self._proc = _serve(self.root, self.port, "", "http", None)
+            self.restarts += 1
+            return True
+        finally:
+            self._lock.release()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                _stop(self._proc)
+            self._proc = None
+
+
 def plain_registry(root: Path) -> Iterator[RunningRegistry]:
-    port = free_port()
-    proc = _serve(root, port, "", "http", None)
+    process = RegistryProcess(root)
     try:
-        yield RunningRegistry(f"127.0.0.1:{port}", "http", root / "registry.log")
+        yield process.running
     finally:
-        _stop(proc)
+        process.stop()
 
 
 def tls_basic_registry(root: Path) -> Iterator[RunningRegistry]:
