@@ -7,7 +7,6 @@ See docs/registries.md for the auth lookup order, TLS rules and retries.
 
 from __future__ import annotations
 
-import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -27,6 +26,7 @@ from builder.registry.credentials import Credentials, find_credentials
 from builder.registry.download import download
 from builder.registry.options import RegistryOptions, Timeouts
 from builder.registry.transport import Call, Transport
+from builder.registry.trust import LazyTrust
 from builder.registry.upload import BlobUpload, UploadPlan, with_query
 
 MANIFEST_ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
@@ -61,8 +61,9 @@ class RegistryClient:
         self.registry = registry
         self.host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
         creds = find_credentials(registry) if credentials is None else credentials
+        trust = None if self.options.insecure else LazyTrust(self.options.ca_file)
         self._http = http or httpx.Client(
-            verify=_verify(self.options),
+            verify=False if trust is None else trust.context,
             timeout=_timeout(self.options.timeouts),
             headers={"Accept-Encoding": ACCEPT_ENCODING},
         )
@@ -75,6 +76,7 @@ class RegistryClient:
             self.options.on_request,
             sleep,
             self.options.timeouts,
+            trust,
         )
         self._base: httpx.URL | None = None
         self._probe_failure: RegistryError | None = None
@@ -323,15 +325,6 @@ def _timeout(timeouts: Timeouts) -> httpx.Timeout:
     return httpx.Timeout(
         connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=None
     )
-
-
-def _verify(options: RegistryOptions) -> ssl.SSLContext | bool:
-    if options.insecure:
-        return False
-    context = ssl.create_default_context()
-    if options.ca_file is not None:
-        context.load_verify_locations(cafile=str(options.ca_file))
-    return context
 
 
 def _verify_manifest(operation: str, data: bytes, expected: str | None) -> Digest:

@@ -36,6 +36,7 @@ from builder.registry.failures import (
     status_error,
 )
 from builder.registry.options import OnRequest, Timeouts
+from builder.registry.trust import LazyTrust
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
@@ -89,8 +90,11 @@ class Transport:
         on_request: OnRequest | None = None,
         sleep: Callable[[float], None] = time.sleep,
         timeouts: Timeouts | None = None,
+        trust: LazyTrust | None = None,
     ) -> None:
+        """``trust`` is the verifying context of ``http``, loaded before any HTTPS request."""
         self.host = host
+        self.trust = trust
         self.http = http
         self.auth = auth
         self.policy = policy
@@ -160,6 +164,8 @@ class Transport:
     def _send(self, request: httpx.Request, doing: str) -> httpx.Response:
         """Send and log one request (its answer streamed, its body not yet read);
         a transport failure becomes a TransientError."""
+        if request.url.scheme == "https" and self.trust is not None:
+            self.trust.load()
         try:
             response = self.http.send(request, stream=True)
         except httpx.TransportError as exc:
