@@ -135,9 +135,7 @@ def run(
     ``restart_rate`` (default ``rate / 8``) of the requests restart the registry.
     """
     outcome = Outcome()
-    registry_root = work / "registry"
-    registry_root.mkdir()
-    registry = RegistryProcess(registry_root)
+    registry = RegistryProcess(work / "registry")
     running = registry.running
     proxy = FaultProxy(("127.0.0.1", running.port))
     proxy.restarter = registry

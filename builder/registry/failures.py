@@ -6,6 +6,11 @@ anything else is the registry's final answer. Tries are counted per request:
 each request gets ``RetryPolicy.tries`` attempts, and an upload that moved
 forward earns a fresh count. Waits grow exponentially with jitter, and a
 ``Retry-After`` (seconds or an HTTP date) from the registry is honoured.
+
+A refused connection once the registry has answered (the probe treats a
+refusal as final) means it is restarting: refusals are waited out, with the
+same backoff, for up to RESTART_WAIT seconds of waiting before they count as
+tries, so a restart does not use up a request's tries.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from builder.registry.scrub import scrub
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
 RETRIES_HINT = "--retries N or BALE_RETRIES"
+RESTART_WAIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +78,17 @@ class Budget:
         self._ceiling = ceiling
         self.failures = 0
         self.total = 0
+        self.refusals = 0
+        self.refused_wait = 0.0
 
     def spend(self, error: TransientError) -> None:
         """Wait before the next try, or raise RegistryError once the tries are used up."""
+        if error.kind == "refused" and self.refused_wait < RESTART_WAIT:
+            self.refusals += 1
+            delay = min(self._policy.delay(self.refusals), RESTART_WAIT - self.refused_wait)
+            self.refused_wait += delay
+            self._sleep(delay)
+            return
         self.failures += 1
         self.total += 1
         spent = self._ceiling is not None and self.total >= self._ceiling
@@ -89,6 +103,8 @@ class Budget:
     def progress(self) -> None:
         """The operation moved forward: the next failure starts a fresh count."""
         self.failures = 0
+        self.refusals = 0
+        self.refused_wait = 0.0
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -10,7 +10,9 @@ every n-th match):
 - ``corrupt``: relay the upstream answer with the last body byte flipped;
 - ``truncate``: relay only the first half of the upstream answer, then close;
 - ``restart``: forward the head and ``after`` body bytes, then kill the registry
-  (``restarter``), cut the client's connection and start the registry again.
+  (``restarter``), cut the client's connection, stop listening (so that, as with
+  a registry without a proxy, new connections are refused) and start the
+  registry again, then listen again on the same port.
 
 ``random_faults(rate, seed)`` also faults that share of all other requests,
 each with a kind drawn from RANDOM_MIX (resets mid-body, 500/502/503, 429 with
@@ -67,6 +69,9 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.2)
+        self._port: int = self._listener.getsockname()[1]
+        self._listening = threading.Event()
+        self._listening.set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._rate = 0.0
@@ -102,7 +107,7 @@ class FaultProxy:
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+        return f"127.0.0.1:{self._port}"
 
     def arm(self, fault: Fault) -> None:
         with self._lock:
@@ -113,6 +118,7 @@ class FaultProxy:
 
     def stop(self) -> None:
         self._stop.set()
+        self._listening.set()
         self._thread.join(timeout=5)
         self._listener.close()
 
@@ -123,8 +129,20 @@ class FaultProxy:
             except TimeoutError:
                 continue
             except OSError:
+                if self._listening.wait(timeout=30) and not self._stop.is_set():
+                    continue
                 return
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _close_listener(self) -> None:
+        self._listening.clear()
+        self._listener.close()
+
+    def _reopen_listener(self, port: int) -> None:
+        """Listen on ``port`` again (the accept loop waits for it)."""
+        self._listener = socket.create_server(("127.0.0.1", port))
+        self._listener.settimeout(0.2)
+        self._listening.set()
 
     def _take(self, method: str, path: str, length: int) -> Fault | None:
         with self._lock:
@@ -186,11 +204,22 @@ class FaultProxy:
     ) -> None:
         """Kill the registry with this request in flight, cut the client, start it again."""
         assert self.restarter is not None
+
+        def down() -> None:
+            client.shutdown(socket.SHUT_RDWR)
+            self._close_listener()
+
         with socket.create_connection(self.upstream, timeout=_TIMEOUT) as up:
             up.sendall(_force_close(head))
             body = rest + _read_exact(client, max(0, min(after, length) - len(rest)))
             up.sendall(body[:after])
-            self.restarter.restart(lambda: client.shutdown(socket.SHUT_RDWR))
+            try:
+                restarted = self.restarter.restart(down)
+            finally:
+                if not self._listening.is_set():
+                    self._reopen_listener(self._port)
+            if not restarted:
+                client.shutdown(socket.SHUT_RDWR)
 
     def _relay(
         self, client: socket.socket, head: bytes, rest: bytes, length: int, fault: Fault | None

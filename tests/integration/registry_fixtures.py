@@ -103,6 +103,7 @@ class RegistryProcess:
     """
 
     def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.port = free_port()
         self.restarts = 0
@@ -118,16 +119,24 @@ class RegistryProcess:
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            if self._proc is not None:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-            self._proc = None
+            self.kill()
             between()
-            self._proc = _serve(self.root, self.port, "", "http", None)
-            self.restarts += 1
+            self.start()
             return True
         finally:
             self._lock.release()
+
+    def kill(self) -> None:
+        """SIGKILL the registry (requests in flight are cut; the port refuses connections)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        self._proc = None
+
+    def start(self) -> None:
+        """Start it again on the same storage and port; return once it answers."""
+        self._proc = _serve(self.root, self.port, "", "http", None)
+        self.restarts += 1
 
     def stop(self) -> None:
         with self._lock:
