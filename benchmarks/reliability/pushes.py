@@ -43,7 +43,7 @@ from builder.errors import BaleError
 from builder.registry.options import Clients, RegistryConfig, Timeouts
 from builder.spec.locations import parse_output
 from tests.integration.fault_proxy import FaultProxy
-from tests.integration.registry_fixtures import RegistryProcess, RunningRegistry
+from tests.integration.registry_fixtures import RegistryProcess, RunningRegistry, steady_port
 
 MiB = 1 << 20
 TIMEOUTS = Timeouts(connect=2.0, read=2.0)
@@ -137,7 +137,7 @@ def run(
     outcome = Outcome()
     registry = RegistryProcess(work / "registry")
     running = registry.running
-    proxy = FaultProxy(("127.0.0.1", running.port))
+    proxy = FaultProxy(("127.0.0.1", running.port), steady_port())
     proxy.restarter = registry
     proxy.start()
     restarts = rate / 8 if restart_rate is None else restart_rate

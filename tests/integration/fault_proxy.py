@@ -61,13 +61,15 @@ class Fault:
 
 
 class FaultProxy:
-    def __init__(self, upstream: tuple[str, int]) -> None:
+    def __init__(self, upstream: tuple[str, int], port: int = 0) -> None:
+        """``port``: where to listen (0: any); a proxy with a ``restarter`` needs one
+        outside the ephemeral range, as it stops listening while the registry restarts."""
         self.upstream = upstream
         self.faults: list[Fault] = []
         self.fired: Counter[str] = Counter()
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self._listener.settimeout(0.2)
         self._port: int = self._listener.getsockname()[1]
         self._listening = threading.Event()
@@ -140,7 +142,12 @@ class FaultProxy:
 
     def _reopen_listener(self, port: int) -> None:
         """Listen on ``port`` again (the accept loop waits for it)."""
-        self._listener = socket.create_server(("127.0.0.1", port))
+        for _ in range(100):
+            try:
+                self._listener = socket.create_server(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.05)
         self._listener.settimeout(0.2)
         self._listening.set()
 

@@ -7,6 +7,7 @@ level: one line per request, query included) captured to ``log_path``.
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 import subprocess
@@ -51,6 +52,22 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def steady_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server that stops listening for
+    a while: no outgoing connection can take it in the meantime (a free_port could)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def _config(root: Path, port: int, extra: str) -> Path:
@@ -105,7 +122,7 @@ class RegistryProcess:
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
-        self.port = free_port()
+        self.port = steady_port()
         self.restarts = 0
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = _serve(root, self.port, "", "http", None)
