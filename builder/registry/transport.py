@@ -127,7 +127,7 @@ class Transport:
             status = response.status_code
             if status == 401 and auth_rounds < _MAX_AUTH_ROUNDS and self._same_host(url):
                 auth_rounds += 1
-                if self.auth.handle_unauthorized(response, call.scopes):
+                if self._answer_challenge(call, response):
                     self.buffer(response, call.operation, MAX_ERROR_BODY, cut=True)
                     continue
             if status in _REDIRECTS and "Location" in response.headers:
@@ -137,6 +137,14 @@ class Transport:
             return self._check(call, response)
         response = self.buffer(response, call.operation, MAX_ERROR_BODY, cut=True)
         raise status_error(call.operation, self.host, response, self.secrets())
+
+    def _answer_challenge(self, call: Call, response: httpx.Response) -> bool:
+        """Let the authenticator answer a 401 (closing the answer if that fails)."""
+        try:
+            return self.auth.handle_unauthorized(response, call.scopes)
+        except BaseException:
+            response.close()
+            raise
 
     def send_once(self, request: httpx.Request, operation: str) -> httpx.Response:
         """Send without auth or retries (token requests), the answer read under the bounds;
