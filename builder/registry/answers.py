@@ -42,27 +42,29 @@ def where(response: httpx.Response) -> str:
 def read_limited(response: httpx.Response, operation: str, limit: int, cut: bool = False) -> bytes:
     """The decoded body of a streamed ``response`` (closed after), at most ``limit`` bytes.
 
-    More is TooLarge, or with ``cut`` the first ``limit`` bytes. ``httpx``
-    transport errors pass through for the caller to classify.
+    More is TooLarge, or with ``cut`` the first ``limit`` bytes (and a body that cannot be
+    decoded gives what was decoded). ``httpx`` transport errors pass through for the
+    caller to classify.
     """
     data = bytearray()
     try:
-        for piece in _decoded(response, limit + 1):
+        for piece in _decoded(response, operation, limit + 1):
             data += piece
-            if len(data) > limit:
-                if cut:
-                    return bytes(data[:limit])
+            if len(data) > limit and not cut:
                 raise TooLarge(
                     f"{operation}: {where(response)} answered with more than {limit} bytes, "
                     "more than any document bale reads from a registry; the registry or a proxy "
                     "in front of it is misbehaving"
                 )
+    except RegistryError:
+        if not cut:
+            raise
     finally:
         response.close()
-    return bytes(data)
+    return bytes(data[:limit])
 
 
-def _decoded(response: httpx.Response, room: int) -> Iterator[bytes]:
+def _decoded(response: httpx.Response, operation: str, room: int) -> Iterator[bytes]:
     if response.is_stream_consumed:
         # Held in memory and decoded already (as httpx.MockTransport makes them).
         yield response.content
@@ -70,8 +72,9 @@ def _decoded(response: httpx.Response, room: int) -> Iterator[bytes]:
     encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity") and encoding not in _WBITS:
         raise RegistryError(
-            f"{where(response)} answered with Content-Encoding '{encoding[:40]}', which bale "
-            f"did not ask for and does not read (it asks for {ACCEPT_ENCODING})"
+            f"{operation}: {where(response)} answered with Content-Encoding "
+            f"'{encoding[:40]}', which bale did not ask for and does not read (it asks for "
+            f"{ACCEPT_ENCODING})"
         )
     decoder = zlib.decompressobj(_WBITS[encoding]) if encoding in _WBITS else None
     produced = 0
@@ -80,7 +83,7 @@ def _decoded(response: httpx.Response, room: int) -> Iterator[bytes]:
             piece = raw if decoder is None else decoder.decompress(raw, room - produced)
         except zlib.error:
             raise RegistryError(
-                f"{where(response)} answered with a body that is not valid {encoding}"
+                f"{operation}: {where(response)} answered with a body that is not valid {encoding}"
             ) from None
         produced += len(piece)
         yield piece

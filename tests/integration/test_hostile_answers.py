@@ -187,8 +187,9 @@ def test_hostile_manifest_is_one_error_line(
         (Answer(403, b'{"errors": [{"code": 7, "message": ["x"]}, 5]}'), ["HTTP 403", "(7)"]),
         (Answer(404, endless=True), ["HTTP 404"]),
         (Answer(401, b'{"errors": {"code": "x"}}'), ["HTTP 401"]),
+        (Answer(404, b"(\xb5/\xfd", headers={"Content-Encoding": "zstd"}), ["HTTP 404"]),
     ],
-    ids=["deep", "wrong-types", "endless", "errors-not-a-list"],
+    ids=["deep", "wrong-types", "endless", "errors-not-a-list", "zstd"],
 )
 def test_hostile_error_body_is_one_error_line(
     hostile: tuple[str, type[Hostile]],
