@@ -42,7 +42,7 @@ from builder.commands.build import BuildOptions, build
 from builder.errors import BaleError
 from builder.registry.options import Clients, RegistryConfig, Timeouts
 from builder.spec.locations import parse_output
-from tests.integration.fault_proxy import FaultProxy
+from tests.integration.fault_proxy import Fault, FaultProxy
 from tests.integration.registry_fixtures import RegistryProcess, RunningRegistry, steady_port
 
 MiB = 1 << 20
@@ -129,10 +129,12 @@ def run(
     work: Path,
     unique_size: int = 6 * MiB,
     restart_rate: float | None = None,
+    armed: tuple[Fault, ...] = (),
 ) -> Outcome:
     """Push ``pushes`` images at fault ``rate``; every completed push is read back.
 
-    ``restart_rate`` (default ``rate / 8``) of the requests restart the registry.
+    ``restart_rate`` (default ``rate / 8``) of the requests restart the registry;
+    ``armed`` faults fire on the requests they match, before any drawn one.
     """
     outcome = Outcome()
     registry = RegistryProcess(work / "registry")
@@ -151,6 +153,8 @@ def run(
     started = time.monotonic()
     try:
         proxy.random_faults(rate, seed, STALL_SECONDS, restarts)
+        for fault in armed:
+            proxy.arm(fault)
         for number in range(pushes):
             name = f"push{number:03d}"
             spec = make_context(work / "contexts", name, shared, unique_size)
