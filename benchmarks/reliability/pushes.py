@@ -3,7 +3,9 @@
 Starts Debian's ``docker-registry`` on loopback and the fault proxy of
 tests/integration/fault_proxy.py in front of it, which faults the given share
 of all requests (resets mid-body, 500/502/503, 429 with Retry-After, stalls
-longer than the read timeout, truncated answers). Builds N images (a layer
+longer than the read timeout, truncated answers, and registry restarts: the
+registry process is killed with a request in flight and started again on the
+same storage and port, which loses every open upload session). Builds N images (a layer
 shared by all, so mounts happen too, and a large unique layer sent in chunks)
 and pushes each through the proxy to its own repository, with bale's default
 retry policy. Then reads every pushed manifest and blob back from the
@@ -12,6 +14,9 @@ registry directly and compares the bytes with the local OCI layout.
 Run from the repository root::
 
     python3 benchmarks/reliability/pushes.py --pushes 25 --rate 0.2
+
+``--restart-rate`` sets the share of requests that restart the registry (part of
+``--rate``; by default an eighth of it, an even share of the eight fault kinds).
 
 It prints one line per push and a summary; the exit status is 1 when a
 completed push read back different bytes.
@@ -37,8 +42,8 @@ from builder.commands.build import BuildOptions, build
 from builder.errors import BaleError
 from builder.registry.options import Clients, RegistryConfig, Timeouts
 from builder.spec.locations import parse_output
-from tests.integration.fault_proxy import FaultProxy
-from tests.integration.registry_fixtures import RunningRegistry, plain_registry
+from tests.integration.fault_proxy import Fault, FaultProxy
+from tests.integration.registry_fixtures import RegistryProcess, RunningRegistry, steady_port
 
 MiB = 1 << 20
 TIMEOUTS = Timeouts(connect=2.0, read=2.0)
@@ -65,6 +70,7 @@ class Outcome:
     mismatches: list[str] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     requests: int = 0
+    restarts: int = 0
     seconds: float = 0.0
 
     def summary(self, pushes: int, rate: float) -> str:
@@ -72,7 +78,8 @@ class Outcome:
         return (
             f"rate {rate:.0%}: {self.pushed}/{pushes} pushes completed, "
             f"{self.identical}/{self.pushed} read back identical; {self.requests} requests, "
-            f"{sum(self.faults.values())} faulted ({kinds}); {self.seconds:.0f} s"
+            f"{sum(self.faults.values())} faulted ({kinds}); "
+            f"{self.restarts} registry restarts; {self.seconds:.0f} s"
         )
 
 
@@ -115,15 +122,27 @@ def read_back(registry: RunningRegistry, repo: str, layout: Path) -> list[str]:
     return wrong
 
 
-def run(pushes: int, rate: float, seed: int, work: Path, unique_size: int = 6 * MiB) -> Outcome:
-    """Push ``pushes`` images at fault ``rate``; every completed push is read back."""
+def run(
+    pushes: int,
+    rate: float,
+    seed: int,
+    work: Path,
+    unique_size: int = 6 * MiB,
+    restart_rate: float | None = None,
+    armed: tuple[Fault, ...] = (),
+) -> Outcome:
+    """Push ``pushes`` images at fault ``rate``; every completed push is read back.
+
+    ``restart_rate`` (default ``rate / 8``) of the requests restart the registry;
+    ``armed`` faults fire on the requests they match, before any drawn one.
+    """
     outcome = Outcome()
-    registry_root = work / "registry"
-    registry_root.mkdir()
-    registry = plain_registry(registry_root)
-    running = next(registry)
-    proxy = FaultProxy(("127.0.0.1", running.port))
+    registry = RegistryProcess(work / "registry")
+    running = registry.running
+    proxy = FaultProxy(("127.0.0.1", running.port), steady_port())
+    proxy.restarter = registry
     proxy.start()
+    restarts = rate / 8 if restart_rate is None else restart_rate
     config = RegistryConfig(
         timeouts=TIMEOUTS,
         chunk_threshold=MiB,
@@ -133,7 +152,9 @@ def run(pushes: int, rate: float, seed: int, work: Path, unique_size: int = 6 * 
     shared = os.urandom(2 * MiB)
     started = time.monotonic()
     try:
-        proxy.random_faults(rate, seed, STALL_SECONDS)
+        proxy.random_faults(rate, seed, STALL_SECONDS, restarts)
+        for fault in armed:
+            proxy.arm(fault)
         for number in range(pushes):
             name = f"push{number:03d}"
             spec = make_context(work / "contexts", name, shared, unique_size)
@@ -152,9 +173,10 @@ def run(pushes: int, rate: float, seed: int, work: Path, unique_size: int = 6 * 
         proxy.random_faults(0.0, seed, STALL_SECONDS)
         outcome.faults = Counter(proxy.fired)
         outcome.requests = len(proxy.requests)
+        outcome.restarts = registry.restarts
         outcome.seconds = time.monotonic() - started
         proxy.stop()
-        registry.close()
+        registry.stop()
     return outcome
 
 
@@ -165,11 +187,16 @@ def main() -> int:
         "--rate", type=float, action="append", help="share of faulted requests (repeatable)"
     )
     parser.add_argument("--seed", type=int, default=1, help="the fault sequence's seed")
+    parser.add_argument(
+        "--restart-rate",
+        type=float,
+        help="share of requests that restart the registry (part of --rate; default rate/8)",
+    )
     args = parser.parse_args()
     worst = 0
     for rate in args.rate or [0.1, 0.2]:
         with tempfile.TemporaryDirectory(prefix="bale-reliability-") as work:
-            outcome = run(args.pushes, rate, args.seed, Path(work))
+            outcome = run(args.pushes, rate, args.seed, Path(work), restart_rate=args.restart_rate)
         print(outcome.summary(args.pushes, rate), flush=True)
         worst = max(worst, len(outcome.mismatches))
     return 1 if worst else 0

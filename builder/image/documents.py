@@ -20,9 +20,10 @@ MAX_DOCUMENT = 4 << 20
 MAX_DEPTH = 64
 
 
-def parse_json(data: bytes, where: str) -> Any:
-    """The JSON value of ``data``; ImageError naming ``where`` for anything else."""
-    if len(data) > MAX_DOCUMENT:
+def parse_json(data: bytes, where: str, limit: int = MAX_DOCUMENT) -> Any:
+    """The JSON value of ``data`` (at most ``limit`` bytes); ImageError naming ``where``
+    for anything else."""
+    if len(data) > limit:
         raise ImageError(f"{where}: {len(data)} bytes is too large for a JSON document")
     if _depth(data) > MAX_DEPTH:
         raise ImageError(f"{where}: JSON nested more than {MAX_DEPTH} levels deep")

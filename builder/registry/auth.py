@@ -9,7 +9,6 @@ Secrets are only ever sent over HTTPS or to a loopback host.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
@@ -19,7 +18,8 @@ from typing import Any
 
 import httpx
 
-from builder.errors import AuthError
+from builder.errors import AuthError, RegistryError
+from builder.registry.answers import json_object
 from builder.registry.credentials import Credentials, basic_header
 
 Scopes = frozenset[str]
@@ -172,6 +172,7 @@ def _pick(challenges: Iterable[Challenge]) -> Challenge | None:
 
 CLIENT_ID = "bale"
 DEFAULT_EXPIRY = 60
+MAX_EXPIRY = 86400.0
 _MARGIN = 5.0
 # GCR answers a POST with 404, Artifactory with 401 and ACR with 400 (as containerd notes);
 # all of them still serve the GET flow.
@@ -268,17 +269,30 @@ def _parse(response: httpx.Response, request: TokenRequest, now: float) -> Token
     if response.status_code != 200:
         raise _refused(response, request)
     try:
-        data: Any = json.loads(response.content)
-        value = data.get("token") or data.get("access_token")
-        expires_in = int(data.get("expires_in") or DEFAULT_EXPIRY)
-    except (ValueError, AttributeError, TypeError):
-        value = None
+        data = json_object(response, "get a registry token")
+    except RegistryError as error:
+        raise AuthError(str(error)) from None
+    value = data.get("token") or data.get("access_token")
     if not isinstance(value, str) or not value:
         raise AuthError(
             f"token server {_where(request.realm)} answered without a token; "
             "check the registry's auth configuration"
         )
-    return Token(value, now + max(expires_in, DEFAULT_EXPIRY))
+    return Token(value, now + _lifetime(data.get("expires_in"), request))
+
+
+def _lifetime(value: Any, request: TokenRequest) -> float:
+    """Seconds a token lives: ``expires_in`` (a number), at least 60 s and at most a day."""
+    if value is None or value == "":
+        return DEFAULT_EXPIRY
+    if isinstance(value, str) and value.isdigit():
+        value = int(value[:12])
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise AuthError(
+            f"token server {_where(request.realm)} answered with 'expires_in' that is not a "
+            "number of seconds; check the registry's auth configuration"
+        )
+    return min(max(float(min(value, MAX_EXPIRY)), DEFAULT_EXPIRY), MAX_EXPIRY)
 
 
 def _refused(response: httpx.Response, request: TokenRequest) -> AuthError:

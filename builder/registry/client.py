@@ -7,8 +7,6 @@ See docs/registries.md for the auth lookup order, TLS rules and retries.
 
 from __future__ import annotations
 
-import json
-import ssl
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator
@@ -22,11 +20,13 @@ from builder.errors import BaleError, DigestMismatch, RegistryError
 from builder.model import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Descriptor, Digest
 from builder.reference import DOCKER_HUB, DOCKER_HUB_API
 from builder.registry import endpoint
+from builder.registry.answers import ACCEPT_ENCODING, json_answer, json_object, wrong_type
 from builder.registry.auth import Authenticator, Scopes, repository_scope, scopes
 from builder.registry.credentials import Credentials, find_credentials
 from builder.registry.download import download
 from builder.registry.options import RegistryOptions, Timeouts
 from builder.registry.transport import Call, Transport
+from builder.registry.trust import LazyTrust
 from builder.registry.upload import BlobUpload, UploadPlan, with_query
 
 MANIFEST_ACCEPT = (OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST)
@@ -61,8 +61,11 @@ class RegistryClient:
         self.registry = registry
         self.host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
         creds = find_credentials(registry) if credentials is None else credentials
+        trust = None if self.options.insecure else LazyTrust(self.options.ca_file)
         self._http = http or httpx.Client(
-            verify=_verify(self.options), timeout=_timeout(self.options.timeouts)
+            verify=False if trust is None else trust.context,
+            timeout=_timeout(self.options.timeouts),
+            headers={"Accept-Encoding": ACCEPT_ENCODING},
         )
         auth = Authenticator(self.host, creds, self._send_token_request, endpoint.is_secure)
         self._t = Transport(
@@ -73,6 +76,7 @@ class RegistryClient:
             self.options.on_request,
             sleep,
             self.options.timeouts,
+            trust,
         )
         self._base: httpx.URL | None = None
         self._probe_failure: RegistryError | None = None
@@ -80,7 +84,7 @@ class RegistryClient:
         self._probe_lock = threading.Lock()
 
     def _send_token_request(self, request: httpx.Request) -> httpx.Response:
-        return self._t.send_once(request)
+        return self._t.send_once(request, f"get a token for {self.host}")
 
     def close(self) -> None:
         self._http.close()
@@ -238,9 +242,10 @@ class RegistryClient:
             call = Call(operation, "GET", url, _pull(repo), (200, *_NO_REFERRERS_API), headers)
             response = self._t.request(call)
             if response.status_code != 200 or not _is_index(response):
-                response.close()
                 return None
-            manifests = _json_object(response, operation).get("manifests")
+            manifests = json_object(response, operation).get("manifests")
+            if not isinstance(manifests, (list, type(None))):
+                raise wrong_type(response, operation, "manifests", "an array")
             found += [m for m in manifests or [] if isinstance(m, dict)]
             url = _next_link(response, url)
         raise RegistryError(f"{operation}: more than {_MAX_TAG_PAGES} pages")
@@ -261,8 +266,9 @@ class RegistryClient:
         # A tag cannot contain ':', so a reference with one is a digest we asked for.
         expected = reference if ":" in reference else response.headers.get("Docker-Content-Digest")
         digest = _verify_manifest(operation, data, expected)
+        declared = json_object(response, operation).get("mediaType")
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        return Manifest(data, media_type or _declared_type(data), digest)
+        return Manifest(data, media_type or (declared if isinstance(declared, str) else ""), digest)
 
     def get_blob(self, repo: str, descriptor: Descriptor, dest: BinaryIO) -> None:
         """Stream a blob into ``dest``, verifying size and digest (DigestMismatch if wrong)."""
@@ -274,17 +280,20 @@ class RegistryClient:
         """Every tag of ``repo``, following ``Link: <...>; rel="next"`` pages."""
         tags: list[str] = []
         for page in self._tag_pages(repo):
-            tags.extend(str(tag) for tag in (page.get("tags") or []))
+            tags.extend(page)
         return tags
 
-    def _tag_pages(self, repo: str) -> Iterator[dict[str, Any]]:
+    def _tag_pages(self, repo: str) -> Iterator[list[str]]:
         url: httpx.URL | None = self.base_url.join(f"/v2/{repo}/tags/list")
         for _ in range(_MAX_TAG_PAGES):
             if url is None:
                 return
             call = Call(f"list tags of {self.host}/{repo}", "GET", url, _pull(repo))
             response = self._t.request(call)
-            yield _json_object(response, call.operation)
+            tags = json_object(response, call.operation).get("tags") or []
+            if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+                raise wrong_type(response, call.operation, "tags", "an array of strings")
+            yield tags
             url = _next_link(response, url)
         raise RegistryError(f"list tags of {self.host}/{repo}: more than {_MAX_TAG_PAGES} pages")
 
@@ -318,15 +327,6 @@ def _timeout(timeouts: Timeouts) -> httpx.Timeout:
     )
 
 
-def _verify(options: RegistryOptions) -> ssl.SSLContext | bool:
-    if options.insecure:
-        return False
-    context = ssl.create_default_context()
-    if options.ca_file is not None:
-        context.load_verify_locations(cafile=str(options.ca_file))
-    return context
-
-
 def _verify_manifest(operation: str, data: bytes, expected: str | None) -> Digest:
     if expected is None:
         return Digest.of(data)
@@ -347,25 +347,13 @@ def _verify_manifest(operation: str, data: bytes, expected: str | None) -> Diges
 def _is_index(response: httpx.Response) -> bool:
     """An image index answer, as the referrers API gives (not some HTML error page)."""
     kind = response.headers.get("Content-Type", "").split(";")[0].strip()
-    return kind == OCI_INDEX or _declared_type(response.content) == OCI_INDEX
-
-
-def _declared_type(data: bytes) -> str:
+    if kind == OCI_INDEX:
+        return True
     try:
-        value = json.loads(data).get("mediaType")
-    except (ValueError, AttributeError):
-        return ""
-    return value if isinstance(value, str) else ""
-
-
-def _json_object(response: httpx.Response, operation: str) -> dict[str, Any]:
-    try:
-        data = json.loads(response.content)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise RegistryError(f"{operation}: the registry answered with something not JSON")
-    return data
+        document = json_answer(response, "")
+    except RegistryError:
+        return False
+    return isinstance(document, dict) and document.get("mediaType") == OCI_INDEX
 
 
 def _next_link(response: httpx.Response, url: httpx.URL) -> httpx.URL | None:

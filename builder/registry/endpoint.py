@@ -19,6 +19,7 @@ import ssl
 import httpx
 
 from builder.errors import RegistryError
+from builder.registry.answers import MAX_ERROR_BODY
 from builder.registry.failures import TransientError
 from builder.registry.transport import Transport, describe
 
@@ -84,7 +85,7 @@ def probe(transport: Transport, host: str, insecure: bool) -> tuple[httpx.URL, h
         base = httpx.URL(f"{scheme}://{host}/")
         request = httpx.Request("GET", base.join("/v2/"))
         try:
-            response = transport.http.send(request)
+            response = _send_probe(transport, request, len(options) > 1)
         except httpx.TransportError as exc:
             transport.log(request, 0)
             problem = _verify_failure(exc)
@@ -99,8 +100,27 @@ def probe(transport: Transport, host: str, insecure: bool) -> tuple[httpx.URL, h
                 raise TransientError(what, kind=kind) from None
             continue
         transport.log(request, response.status_code)
-        return base, response
+        return base, transport.buffer(response, f"connect to {host}", MAX_ERROR_BODY, cut=True)
     raise AssertionError("unreachable")
+
+
+def _send_probe(transport: Transport, request: httpx.Request, lazy: bool) -> httpx.Response:
+    """Send the probe. Where plain HTTP may follow, HTTPS is first tried without the CA
+    certificates: a plain-HTTP host fails the handshake before any certificate is sent,
+    so it never costs their loading; a host that speaks TLS gets them and a second try."""
+    trust = transport.trust
+    if request.url.scheme != "https" or trust is None:
+        return transport.http.send(request, stream=True)
+    if not lazy:
+        trust.load()
+        return transport.http.send(request, stream=True)
+    try:
+        return transport.http.send(request, stream=True)
+    except httpx.TransportError as exc:
+        if trust.loaded or _verify_failure(exc) is None:
+            raise
+    trust.load()
+    return transport.http.send(request, stream=True)
 
 
 def _verify_failure(exc: BaseException) -> str | None:

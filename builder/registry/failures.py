@@ -6,11 +6,15 @@ anything else is the registry's final answer. Tries are counted per request:
 each request gets ``RetryPolicy.tries`` attempts, and an upload that moved
 forward earns a fresh count. Waits grow exponentially with jitter, and a
 ``Retry-After`` (seconds or an HTTP date) from the registry is honoured.
+
+A refused connection once the registry has answered (the probe treats a
+refusal as final) means it is restarting: refusals are waited out, with the
+same backoff, for up to RESTART_WAIT seconds of waiting before they count as
+tries, so a restart does not use up a request's tries.
 """
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -20,12 +24,14 @@ from typing import Any
 
 import httpx
 
-from builder.errors import AuthError, RegistryError
+from builder.errors import AuthError, ImageError, RegistryError
+from builder.image.documents import parse_json
 from builder.registry.scrub import scrub
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 60.0
 RETRIES_HINT = "--retries N or BALE_RETRIES"
+RESTART_WAIT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +78,17 @@ class Budget:
         self._ceiling = ceiling
         self.failures = 0
         self.total = 0
+        self.refusals = 0
+        self.refused_wait = 0.0
 
     def spend(self, error: TransientError) -> None:
         """Wait before the next try, or raise RegistryError once the tries are used up."""
+        if error.kind == "refused" and self.refused_wait < RESTART_WAIT:
+            self.refusals += 1
+            delay = min(self._policy.delay(self.refusals), RESTART_WAIT - self.refused_wait)
+            self.refused_wait += delay
+            self._sleep(delay)
+            return
         self.failures += 1
         self.total += 1
         spent = self._ceiling is not None and self.total >= self._ceiling
@@ -89,6 +103,8 @@ class Budget:
     def progress(self) -> None:
         """The operation moved forward: the next failure starts a fresh count."""
         self.failures = 0
+        self.refusals = 0
+        self.refused_wait = 0.0
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -134,12 +150,13 @@ def safe_url(url: httpx.URL) -> str:
 
 def error_details(response: httpx.Response, secrets: Iterable[str] = ()) -> str:
     """``CODE: message`` items from a ``{"errors":[...]}`` body, else a short text excerpt,
-    with the request's credentials (and ``secrets``) scrubbed out."""
+    with the request's credentials (and ``secrets``) scrubbed out. The body is read
+    under the JSON document limits; one that breaks them is shown as text."""
     try:
-        body: Any = json.loads(response.content)
+        body: Any = parse_json(response.content, "")
         items = body["errors"]
-        text = "; ".join(_describe(item) for item in items if isinstance(item, dict))
-    except (ValueError, KeyError, TypeError):
+        text = "; ".join(_describe(item) for item in items[:20] if isinstance(item, dict))
+    except (ImageError, KeyError, TypeError):
         text = response.text[:200].strip() if _is_text(response) else ""
     return scrub(" ".join(text.split()), _request_secrets(response, secrets))
 
@@ -150,9 +167,16 @@ def _request_secrets(response: httpx.Response, secrets: Iterable[str]) -> list[s
 
 
 def _describe(item: dict[str, Any]) -> str:
-    code = str(item.get("code", "")).strip()
-    message = str(item.get("message", "")).strip()
+    code = _short(item.get("code", ""))
+    message = _short(item.get("message", ""))
     return f"{code}: {message}" if code and message else code or message
+
+
+def _short(value: Any) -> str:
+    """A field of an error item as text: a string (cut), else nothing."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value.strip()[:300] if isinstance(value, str) else ""
 
 
 def _is_text(response: httpx.Response) -> bool:

@@ -17,7 +17,6 @@ its own tag.
 from __future__ import annotations
 
 import io
-import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from builder.errors import BaleError, RegistryError
+from builder.image.documents import parse_json
 from builder.layer.build import REGISTRY_CACHE
 from builder.model import OCI_EMPTY, OCI_MANIFEST, Descriptor, Digest, canonical_json
 from builder.reference import Reference
@@ -111,7 +111,7 @@ def read_cache(client: RegistryClient, ref: Reference) -> CacheArtifact:
 
 def _cache_blob(data: bytes, ref: Reference) -> Descriptor:
     try:
-        document = json.loads(data)
+        document = parse_json(data, str(ref))
         if document.get("artifactType") != CACHE_TYPE:
             raise ValueError(f"artifactType is {document.get('artifactType')!r}")
         blob = Descriptor.from_json(document["layers"][0])
@@ -125,7 +125,7 @@ def _cache_blob(data: bytes, ref: Reference) -> Descriptor:
 def parse_entries(data: bytes, ref: Reference) -> dict[str, CacheEntry]:
     """The entries of a cache blob; CacheFormatError names what is wrong."""
     try:
-        document = json.loads(data)
+        document = parse_json(data, "the cache blob", MAX_CACHE_BLOB)
         if document.get("version") != CACHE_VERSION:
             raise ValueError(f"version {document.get('version')!r}, not {CACHE_VERSION}")
         items = document["entries"].items()

@@ -10,12 +10,12 @@ entries other tools (cosign, oras, buildx) put there are kept.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from builder.errors import RegistryError
+from builder.errors import ImageError, RegistryError
+from builder.image.documents import parse_json
 from builder.model import OCI_INDEX, Descriptor, Digest, canonical_json
 from builder.supply.attachment import Referrer
 
@@ -88,8 +88,8 @@ def list_referrers(client: RegistryClient, repo: str, subject: Digest) -> list[D
 
 def _parse(data: bytes) -> dict[str, Any] | None:
     try:
-        document = json.loads(data)
-    except ValueError:
+        document = parse_json(data, "")
+    except ImageError:
         return None
     if not isinstance(document, dict) or not isinstance(document.get("manifests", []), list):
         return None

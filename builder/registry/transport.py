@@ -6,6 +6,11 @@ redirects on the way) and raises TransientError for what a retry may cure;
 directly so they can resume from the registry's offset instead of blindly
 resending. A transport failure becomes a TransientError whose ``kind`` names
 it (refused, dns, tls, timeout, reset, connection) with a one-line reason.
+
+Every answer is streamed; unless the Call asks for the stream (blob
+downloads), its body is read here under answers.py's bounds, so callers get a
+response whose ``content`` is at most MAX_ANSWER bytes (an error answer's is
+cut to MAX_ERROR_BODY).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import BinaryIO
 
 import httpx
 
+from builder.registry.answers import MAX_ANSWER, MAX_ERROR_BODY, buffered, read_limited
 from builder.registry.auth import Authenticator, Scopes
 from builder.registry.failures import (
     RETRY_STATUSES,
@@ -30,6 +36,7 @@ from builder.registry.failures import (
     status_error,
 )
 from builder.registry.options import OnRequest, Timeouts
+from builder.registry.trust import LazyTrust
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
@@ -83,8 +90,11 @@ class Transport:
         on_request: OnRequest | None = None,
         sleep: Callable[[float], None] = time.sleep,
         timeouts: Timeouts | None = None,
+        trust: LazyTrust | None = None,
     ) -> None:
+        """``trust`` is the verifying context of ``http``, loaded before any HTTPS request."""
         self.host = host
+        self.trust = trust
         self.http = http
         self.auth = auth
         self.policy = policy
@@ -117,30 +127,55 @@ class Transport:
             status = response.status_code
             if status == 401 and auth_rounds < _MAX_AUTH_ROUNDS and self._same_host(url):
                 auth_rounds += 1
-                if self.auth.handle_unauthorized(response, call.scopes):
-                    response.close()
+                if self._answer_challenge(call, response):
+                    self.buffer(response, call.operation, MAX_ERROR_BODY, cut=True)
                     continue
             if status in _REDIRECTS and "Location" in response.headers:
-                response.close()
+                self.buffer(response, call.operation, MAX_ERROR_BODY, cut=True)
                 url = url.join(response.headers["Location"])
                 continue
             return self._check(call, response)
+        response = self.buffer(response, call.operation, MAX_ERROR_BODY, cut=True)
         raise status_error(call.operation, self.host, response, self.secrets())
 
-    def send_once(self, request: httpx.Request) -> httpx.Response:
-        """Send without auth or retries (token requests); transport errors become transient."""
-        return self._send(request, False, f"talking to {safe_url(request.url)}")
+    def _answer_challenge(self, call: Call, response: httpx.Response) -> bool:
+        """Let the authenticator answer a 401 (closing the answer if that fails)."""
+        try:
+            return self.auth.handle_unauthorized(response, call.scopes)
+        except BaseException:
+            response.close()
+            raise
+
+    def send_once(self, request: httpx.Request, operation: str) -> httpx.Response:
+        """Send without auth or retries (token requests), the answer read under the bounds;
+        transport errors become transient."""
+        response = self._send(request, f"talking to {safe_url(request.url)}")
+        return self.buffer(response, operation, MAX_ANSWER)
+
+    def buffer(
+        self, response: httpx.Response, operation: str, limit: int, cut: bool = False
+    ) -> httpx.Response:
+        """``response`` with its body read (at most ``limit`` bytes) and the stream closed."""
+        try:
+            data = read_limited(response, operation, limit, cut)
+        except httpx.TransportError as exc:
+            kind, what = describe(exc, response.request.url, self.timeouts)
+            raise TransientError(f"{what} while reading its answer", kind=kind) from None
+        return buffered(response, data)
 
     def _exchange(self, call: Call, url: httpx.URL) -> httpx.Response:
         request = self._build(call, url)
         if self._same_host(url):
             self.auth.authorize(request, call.scopes)
-        return self._send(request, call.stream, f"during {call.method} {safe_url(url)}")
+        return self._send(request, f"during {call.method} {safe_url(url)}")
 
-    def _send(self, request: httpx.Request, stream: bool, doing: str) -> httpx.Response:
-        """Send and log one request; a transport failure becomes a TransientError."""
+    def _send(self, request: httpx.Request, doing: str) -> httpx.Response:
+        """Send and log one request (its answer streamed, its body not yet read);
+        a transport failure becomes a TransientError."""
+        if request.url.scheme == "https" and self.trust is not None:
+            self.trust.load()
         try:
-            response = self.http.send(request, stream=stream)
+            response = self.http.send(request, stream=True)
         except httpx.TransportError as exc:
             self.log(request, 0)
             kind, what = describe(exc, request.url, self.timeouts)
@@ -158,9 +193,8 @@ class Transport:
     def _check(self, call: Call, response: httpx.Response) -> httpx.Response:
         status = response.status_code
         if status in call.expect:
-            return response
-        response.read()
-        response.close()
+            return response if call.stream else self.buffer(response, call.operation, MAX_ANSWER)
+        response = self.buffer(response, call.operation, MAX_ERROR_BODY, cut=True)
         if status in RETRY_STATUSES:
             raise TransientError(
                 f"HTTP {status} from {call.method} {safe_url(response.request.url)}",

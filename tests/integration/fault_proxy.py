@@ -8,11 +8,17 @@ every n-th match):
 - ``status``: answer ``status`` itself (with ``Retry-After`` if given);
 - ``stall``: read the request, then say nothing for ``seconds`` and close;
 - ``corrupt``: relay the upstream answer with the last body byte flipped;
-- ``truncate``: relay only the first half of the upstream answer, then close.
+- ``truncate``: relay only the first half of the upstream answer, then close;
+- ``restart``: forward the head and ``after`` body bytes, then kill the registry
+  (``restarter``), cut the client's connection, stop listening (so that, as with
+  a registry without a proxy, new connections are refused) and start the
+  registry again, then listen again on the same port.
 
 ``random_faults(rate, seed)`` also faults that share of all other requests,
 each with a kind drawn from RANDOM_MIX (resets mid-body, 500/502/503, 429 with
-Retry-After, stalls, truncated answers): the reliability harness uses it.
+Retry-After, stalls, truncated answers): the reliability harness uses it. With a
+``restarter`` and a ``restart_rate``, that share of all requests (counted within
+``rate``) restarts the registry instead.
 
 Everything is bounded: socket timeouts, and reads limited by Content-Length.
 """
@@ -24,11 +30,17 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 _TIMEOUT = 10.0
 _MAX_HEAD = 65536
 RANDOM_MIX = ("drop", "500", "502", "503", "429", "stall", "truncate")
+
+
+class Restarter(Protocol):
+    def restart(self, between: Callable[[], None]) -> bool: ...
 
 
 @dataclass
@@ -49,28 +61,44 @@ class Fault:
 
 
 class FaultProxy:
-    def __init__(self, upstream: tuple[str, int]) -> None:
+    def __init__(self, upstream: tuple[str, int], port: int = 0) -> None:
+        """``port``: where to listen (0: any); a proxy with a ``restarter`` needs one
+        outside the ephemeral range, as it stops listening while the registry restarts."""
         self.upstream = upstream
         self.faults: list[Fault] = []
         self.fired: Counter[str] = Counter()
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener = socket.create_server(("127.0.0.1", port))
         self._listener.settimeout(0.2)
+        self._port: int = self._listener.getsockname()[1]
+        self._listening = threading.Event()
+        self._listening.set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._rate = 0.0
         self._stall = 0.0
         self._random = random.Random(0)
+        self._restart_rate = 0.0
+        self.restarter: Restarter | None = None
 
-    def random_faults(self, rate: float, seed: int, stall_seconds: float) -> None:
-        """Fault ``rate`` of the requests no armed fault matches, kinds from RANDOM_MIX."""
+    def random_faults(
+        self, rate: float, seed: int, stall_seconds: float, restart_rate: float = 0.0
+    ) -> None:
+        """Fault ``rate`` of the requests no armed fault matches, kinds from RANDOM_MIX;
+        ``restart_rate`` of all requests (part of ``rate``) restart the registry."""
         with self._lock:
             self._rate, self._random, self._stall = rate, random.Random(seed), stall_seconds
+            self._restart_rate = restart_rate
 
     def _draw(self, method: str, length: int) -> Fault | None:
-        if self._rate <= 0 or self._random.random() >= self._rate:
+        if self._rate <= 0:
             return None
+        draw = self._random.random()
+        if draw >= self._rate:
+            return None
+        if self.restarter is not None and draw < self._restart_rate:
+            return Fault("restart", method, after=self._random.randrange(length + 1))
         kind = self._random.choice(RANDOM_MIX)
         if kind.isdigit():
             retry = "1" if kind == "429" else None
@@ -81,7 +109,7 @@ class FaultProxy:
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self._listener.getsockname()[1]}"
+        return f"127.0.0.1:{self._port}"
 
     def arm(self, fault: Fault) -> None:
         with self._lock:
@@ -92,6 +120,7 @@ class FaultProxy:
 
     def stop(self) -> None:
         self._stop.set()
+        self._listening.set()
         self._thread.join(timeout=5)
         self._listener.close()
 
@@ -102,8 +131,25 @@ class FaultProxy:
             except TimeoutError:
                 continue
             except OSError:
+                if self._listening.wait(timeout=30) and not self._stop.is_set():
+                    continue
                 return
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _close_listener(self) -> None:
+        self._listening.clear()
+        self._listener.close()
+
+    def _reopen_listener(self, port: int) -> None:
+        """Listen on ``port`` again (the accept loop waits for it)."""
+        for _ in range(100):
+            try:
+                self._listener = socket.create_server(("127.0.0.1", port))
+                break
+            except OSError:
+                time.sleep(0.05)
+        self._listener.settimeout(0.2)
+        self._listening.set()
 
     def _take(self, method: str, path: str, length: int) -> Fault | None:
         with self._lock:
@@ -139,6 +185,9 @@ class FaultProxy:
     def _inject(
         self, client: socket.socket, fault: Fault, head: bytes, rest: bytes, length: int
     ) -> None:
+        if fault.kind == "restart" and self.restarter is not None:
+            self._restart(client, head, rest, length, fault.after)
+            return
         if fault.kind == "drop":
             with socket.create_connection(self.upstream, timeout=_TIMEOUT) as up:
                 up.sendall(_force_close(head))
@@ -156,6 +205,28 @@ class FaultProxy:
             f"HTTP/1.1 {fault.status} Injected\r\n{extra}Content-Length: 0\r\n"
             "Connection: close\r\n\r\n".encode()
         )
+
+    def _restart(
+        self, client: socket.socket, head: bytes, rest: bytes, length: int, after: int
+    ) -> None:
+        """Kill the registry with this request in flight, cut the client, start it again."""
+        assert self.restarter is not None
+
+        def down() -> None:
+            client.shutdown(socket.SHUT_RDWR)
+            self._close_listener()
+
+        with socket.create_connection(self.upstream, timeout=_TIMEOUT) as up:
+            up.sendall(_force_close(head))
+            body = rest + _read_exact(client, max(0, min(after, length) - len(rest)))
+            up.sendall(body[:after])
+            try:
+                restarted = self.restarter.restart(down)
+            finally:
+                if not self._listening.is_set():
+                    self._reopen_listener(self._port)
+            if not restarted:
+                client.shutdown(socket.SHUT_RDWR)
 
     def _relay(
         self, client: socket.socket, head: bytes, rest: bytes, length: int, fault: Fault | None

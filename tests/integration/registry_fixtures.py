@@ -7,11 +7,13 @@ level: one line per request, query included) captured to ``log_path``.
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def steady_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server that stops listening for
+    a while: no outgoing connection can take it in the meantime (a free_port could)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
+
+
 def _config(root: Path, port: int, extra: str) -> Path:
     path = root / "config.yml"
     path.write_text(
@@ -68,7 +86,7 @@ def _serve(
 ) -> subprocess.Popen[bytes]:
     binary = require_tool("docker-registry")
     config = _config(root, port, extra)
-    log = (root / "registry.log").open("wb")
+    log = (root / "registry.log").open("ab")
     proc = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     log.close()
     deadline = time.monotonic() + _READY_TIMEOUT
@@ -94,13 +112,62 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=5)
 
 
+class RegistryProcess:
+    """A plain-HTTP registry that can be killed and started again on its storage and port.
+
+    Its config sets no ``http.secret``, so (as with any registry without one) a restart
+    invalidates every open upload session.
+    """
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.port = steady_port()
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = _serve(root, self.port, "", "http", None)
+
+    @property
+    def running(self) -> RunningRegistry:
+        return RunningRegistry(f"127.0.0.1:{self.port}", "http", self.root / "registry.log")
+
+    def restart(self, between: Callable[[], None] = lambda: None) -> bool:
+        """SIGKILL the registry, call ``between``, start it again; False if one is under way."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self.kill()
+            between()
+            self.start()
+            return True
+        finally:
+            self._lock.release()
+
+    def kill(self) -> None:
+        """SIGKILL the registry (requests in flight are cut; the port refuses connections)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait(timeout=5)
+        self._proc = None
+
+    def start(self) -> None:
+        """Start it again on the same storage and port; return once it answers."""
+        self._proc = _serve(self.root, self.port, "", "http", None)
+        self.restarts += 1
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                _stop(self._proc)
+            self._proc = None
+
+
 def plain_registry(root: Path) -> Iterator[RunningRegistry]:
-    port = free_port()
-    proc = _serve(root, port, "", "http", None)
+    process = RegistryProcess(root)
     try:
-        yield RunningRegistry(f"127.0.0.1:{port}", "http", root / "registry.log")
+        yield process.running
     finally:
-        _stop(proc)
+        process.stop()
 
 
 def tls_basic_registry(root: Path) -> Iterator[RunningRegistry]:

@@ -27,9 +27,10 @@ from builder.registry.credentials import ANONYMOUS
 from builder.registry.failures import RetryPolicy
 from builder.registry.options import Timeouts
 from builder.registry.transport import describe
+from tests.conftest import require_tool
 from tests.helpers import write_toml
 from tests.integration.fault_proxy import Fault, FaultProxy
-from tests.integration.registry_fixtures import RunningRegistry, free_port
+from tests.integration.registry_fixtures import RegistryProcess, RunningRegistry, free_port
 
 FAST = RetryPolicy(tries=3, base_delay=0.01, max_delay=0.05)
 IMAGE = """
@@ -236,3 +237,37 @@ def test_failure_kinds_each_get_a_clear_line(plain_registry: RunningRegistry) ->
         assert "did not answer within 0.3 s" in failure_line(held.host)
     finally:
         held.close()
+
+
+def test_a_registry_restart_mid_upload_starts_a_new_session(tmp_path: Path) -> None:
+    """The registry is killed after the first chunk and is back a second later: the
+    requests in between are refused (retried), its upload session is gone (a registry
+    without ``http.secret`` forgets it), and the blob is sent again in a new session."""
+    require_tool("docker-registry")
+    registry = RegistryProcess(tmp_path / "registry")
+    data = os.urandom(6 * 1024)
+    seen: list[tuple[str, int]] = []
+    back: list[threading.Thread] = []
+
+    def on_request(method: str, url: str, status: int) -> None:
+        seen.append((method, status))
+        if method == "PATCH" and status == 202 and not back:
+            registry.kill()
+            back.append(threading.Thread(target=lambda: (time.sleep(1.0), registry.start())))
+            back[0].start()
+
+    retry = RetryPolicy(tries=5, base_delay=0.2, max_delay=1.0)
+    options = RegistryOptions(
+        retry=retry, chunk_threshold=1024, chunk_size=1024, on_request=on_request
+    )
+    try:
+        with RegistryClient(registry.running.host, ANONYMOUS, options) as c:
+            c.push_blob("flaky/restart", blob(data), lambda: io.BytesIO(data))
+        assert pushed_identical(registry.running, "flaky/restart", data)
+    finally:
+        for thread in back:
+            thread.join()
+        registry.stop()
+    assert registry.restarts == 1
+    assert ("PATCH", 0) in seen or ("HEAD", 0) in seen or ("GET", 0) in seen
+    assert seen.count(("POST", 202)) == 2

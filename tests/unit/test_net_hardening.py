@@ -15,6 +15,7 @@ import pytest
 from builder.errors import RegistryError
 from builder.registry import locations
 from builder.registry.failures import (
+    RESTART_WAIT,
     Budget,
     RetryPolicy,
     TransientError,
@@ -76,6 +77,33 @@ def test_progress_gives_fresh_tries_within_a_ceiling() -> None:
     with pytest.raises(RegistryError, match=r"after 6 tries.*--retries"):
         budget.spend(error)
         budget.spend(error)
+
+
+def test_refusals_are_waited_out_before_they_count_as_tries() -> None:
+    """A registry restarting refuses connections: up to RESTART_WAIT seconds of waits
+    (the usual backoff) are free; refusals after that use up the tries."""
+    sleeps: list[float] = []
+    budget = Budget(RetryPolicy(tries=2, base_delay=0.5, max_delay=10), "push x", sleeps.append)
+    refused = TransientError("127.0.0.1:5000 refused the connection", kind="refused")
+    while sum(sleeps) < RESTART_WAIT:
+        budget.spend(refused)
+    assert sum(sleeps) == pytest.approx(RESTART_WAIT)
+    assert 4 <= len(sleeps) <= 7 and sleeps[1] > sleeps[0]
+    assert budget.failures == 0
+    with pytest.raises(RegistryError, match=r"after 2 tries; last error: .*refused"):
+        budget.spend(refused)
+        budget.spend(refused)
+
+
+def test_progress_gives_a_fresh_restart_window() -> None:
+    sleeps: list[float] = []
+    budget = Budget(RetryPolicy(tries=1, base_delay=1, max_delay=1), "push x", sleeps.append)
+    refused = TransientError("refused", kind="refused")
+    for _ in range(2):
+        for _ in range(int(RESTART_WAIT)):
+            budget.spend(refused)
+        budget.progress()
+    assert len(sleeps) == 2 * RESTART_WAIT and budget.total == 0
 
 
 class Recorder:
