@@ -35,17 +35,18 @@ class Excerpt:
     def feed(self, chunk: bytes) -> None:
         if not self.wanted:
             return
-        start = self._offset
-        self._offset += len(chunk)
         if self._span is None:
-            self._seen += chunk[: HEAD - start]
+            self._seen += chunk  # everything so far: the range may begin inside the head
             if len(self._seen) < min(HEAD, self._size):
                 return
-            self._span = self._picker.span(bytes(self._seen), self._size)
-            self._seen.clear()
+            self._span = self._picker.span(bytes(self._seen[:HEAD]), self._size)
+            chunk, self._offset = bytes(self._seen), 0
+            self._seen = bytearray()
             if self._span is None:
                 self.wanted = False
                 return
+        start = self._offset
+        self._offset += len(chunk)
         offset, length = self._span
         low, high = max(offset - start, 0), min(offset + length - start, len(chunk))
         if low < high:

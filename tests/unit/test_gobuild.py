@@ -118,3 +118,26 @@ def test_random_damage_never_raises(garbage: bytes, at: int) -> None:
     found = picked(bytes(data), 3000)
     if found is not None:
         parse_build_info(found)
+
+
+class _Slice:
+    """A picker that wants bytes [at, at + length) of any file: Excerpt alone is judged."""
+
+    def __init__(self, at: int, length: int) -> None:
+        self.at, self.length = at, length
+
+    def span(self, head: bytes, size: int) -> tuple[int, int] | None:
+        return self.at, self.length
+
+    def pick(self, window: bytes) -> bytes | None:
+        return window
+
+
+@pytest.mark.parametrize(("at", "length"), [(0, 10), (10, 20), (4000, 200), (5000, 3), (9000, 50)])
+@pytest.mark.parametrize("chunk", [1, 3, 1000, 4096, 1 << 20])
+def test_an_excerpt_is_the_same_in_any_chunking(at: int, length: int, chunk: int) -> None:
+    data = bytes(n % 251 for n in range(9020))
+    excerpt = Excerpt(_Slice(at, length), len(data))
+    for start in range(0, len(data), chunk):
+        excerpt.feed(data[start : start + chunk])
+    assert excerpt.result() == data[at : at + length]
