@@ -18,6 +18,7 @@ debs=(
   pigz             # the benchmark's reference compressor
   debootstrap      # the Debian root some tests build in (tests/debian.py)
   openssl          # makes the signing tests' keys and checks signatures independently
+  golang-go        # builds a Go program and judges the SBOM's Go modules (go version -m)
 )
 missing=()
 for pkg in "${debs[@]}"; do

@@ -44,7 +44,8 @@ def add_sign_flag(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=(
             "sign the image (cosign format) and its attestations (DSSE) with this "
-            "ECDSA P-256 or Ed25519 PEM private key; passphrase from BALE_SIGN_PASSWORD"
+            "ECDSA P-256 or Ed25519 PEM private key, or a cosign.key; passphrase from "
+            "BALE_SIGN_PASSWORD (or COSIGN_PASSWORD)"
         ),
     )
 

@@ -24,7 +24,7 @@ from builder.supply.attachment import Attachment, Referrer, attach
 from builder.supply.ci import ci_context
 from builder.supply.inventory import Named, named, unpublished
 from builder.supply.provenance import BuildFacts, inputs_digest, provenance_attachment
-from builder.supply.sbom import inventory_of_members, sbom_attachments, wanted
+from builder.supply.sbom import PICKER, inventory_of_members, sbom_attachments, wanted
 
 DEFAULT_IMAGE_NAME = "image"
 
@@ -67,10 +67,10 @@ def with_sboms(
     manifest = image.manifest.descriptor
     where = f"{spec.path}: the {image.platform} image on {spec.base}"
     base_layers = image.layers[: built.own_from]
-    members = [base_layer(layer, wanted, where, cache_root) for layer in base_layers]
+    members = [base_layer(layer, wanted, where, cache_root, PICKER) for layer in base_layers]
     own_layers = image.layers[built.own_from :]
     members += [
-        own_layer(layer.diff_id, entries, wanted, cache_root)
+        own_layer(layer.diff_id, entries, wanted, cache_root, PICKER)
         for layer, entries in zip(own_layers, own, strict=True)
     ]
     inventory = inventory_of_members(

@@ -19,15 +19,20 @@ from typing import Any
 from builder.atomic import atomic_write
 from builder.layer.cache import LAYER_SCANS
 from builder.layer.entries import Kind
+from builder.layer.excerpt import Picker
 from builder.layer.lower import Node, StoredLayer
 from builder.supply.rootfs import LayerMembers, tar_layer
 
-# Bump when the SBOM reads other files (the ``keep`` predicate) or other fields.
-SCAN_VERSION = 1
+# Bump when the SBOM reads other files (the ``keep`` predicate, the picker) or other fields.
+SCAN_VERSION = 2
 
 
 def base_layer(
-    layer: StoredLayer, keep: Callable[[str], bool], where: str, cache_root: Path | None
+    layer: StoredLayer,
+    keep: Callable[[str], bool],
+    where: str,
+    cache_root: Path | None,
+    picker: Picker | None = None,
 ) -> LayerMembers:
     """The layer's members, from the cache when it has them, else read (and recorded)."""
     record = None
@@ -36,7 +41,7 @@ def base_layer(
         members = _load(record)
         if members is not None:
             return LayerMembers(layer.diff_id, False, members)
-    read = tar_layer(layer, False, keep, where)
+    read = tar_layer(layer, False, keep, where, picker)
     if record is not None:
         _save(record, read.members)
     return read

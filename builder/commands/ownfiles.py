@@ -5,13 +5,15 @@ sha1) from its source, two files at a time, and the files a package catalog
 reads are kept. An entry's bytes are what the layer holds: the pipeline
 checked each file's size as it copied it.
 
-With the layer cache, the hashes are kept under its ``file-hashes/`` by the
-layer's diff_id (which fixes every byte of every file), so a rebuild that
-reuses a layer does not hash its files again.
+With the layer cache, the hashes (and a ``picker``'s excerpts) are kept under
+its ``file-hashes/`` by the layer's diff_id (which fixes every byte of every
+file), so a rebuild that reuses a layer does not read its files again.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import os
@@ -22,12 +24,15 @@ from pathlib import Path
 from builder.atomic import atomic_write
 from builder.layer.cache import FILE_HASHES
 from builder.layer.entries import Entry, Kind
+from builder.layer.excerpt import Excerpt, Picker
 from builder.layer.lower import Node
 from builder.model import Digest
 from builder.supply.rootfs import MAX_RECORD, LayerMembers
 
 HASH_JOBS = 2
 READ_SIZE = 1 << 20
+# Bump when a record holds other fields (now: sha256, sha1, the excerpt in base64).
+RECORD_VERSION = 2
 Body = tuple[bytes | None, str, str]
 
 
@@ -36,21 +41,26 @@ def own_layer(
     entries: Sequence[Entry],
     keep: Callable[[str], bool],
     cache_root: Path | None = None,
+    picker: Picker | None = None,
 ) -> LayerMembers:
-    """One of bale's layers as merged-view members, each regular file hashed."""
+    """One of bale's layers as merged-view members, each regular file hashed.
+
+    ``keep`` names the files kept whole; ``picker`` keeps an excerpt of the others.
+    """
     files = [e for e in entries if e.kind is Kind.FILE and e.content is not None]
-    record = cache_root / FILE_HASHES / f"{diff_id.encoded}.json" if cache_root else None
+    name = f"{RECORD_VERSION}-{diff_id.encoded}.json"
+    record = cache_root / FILE_HASHES / name if cache_root else None
     known = _load(record)
     if known is not None:
-        bodies = {e.path: _kept(e, keep, known) for e in files}
+        bodies = {e.path: _known(e, keep, known, picker) for e in files}
     else:
         bodies = {}
         with ThreadPoolExecutor(HASH_JOBS) as pool:
             shares = [files[n::HASH_JOBS] for n in range(HASH_JOBS)]
-            for found in pool.map(lambda share: _bodies(share, keep), shares):
+            for found in pool.map(lambda share: _bodies(share, keep, picker), shares):
                 bodies.update(found)
         if record is not None:
-            _save(record, {path: [body[1], body[2]] for path, body in bodies.items()})
+            _save(record, {path: _row(body, keep(path)) for path, body in bodies.items()})
     members = []
     for entry in entries:
         data, sha256, sha1 = bodies.get(entry.path, (None, "", ""))
@@ -61,15 +71,18 @@ def own_layer(
     return LayerMembers(diff_id, True, members)
 
 
-def _bodies(entries: Sequence[Entry], keep: Callable[[str], bool]) -> dict[str, Body]:
-    return {entry.path: _body(entry, keep(entry.path)) for entry in entries}
+def _bodies(
+    entries: Sequence[Entry], keep: Callable[[str], bool], picker: Picker | None
+) -> dict[str, Body]:
+    return {entry.path: _body(entry, keep(entry.path), picker) for entry in entries}
 
 
-def _body(entry: Entry, kept: bool) -> Body:
-    """The kept bytes (if ``kept`` and small enough), sha256 and sha1 of a file entry."""
+def _body(entry: Entry, kept: bool, picker: Picker | None) -> Body:
+    """The kept bytes (if ``kept`` and small enough) or excerpt, sha256 and sha1 of a file."""
     assert entry.content is not None
     sha256, sha1 = hashlib.sha256(), hashlib.sha1()
     kept = kept and entry.content.size <= MAX_RECORD
+    excerpt = Excerpt(picker, entry.content.size) if picker is not None and not kept else None
     chunks = []
     with entry.content.open() as stream:
         while chunk := stream.read(READ_SIZE):
@@ -77,11 +90,21 @@ def _body(entry: Entry, kept: bool) -> Body:
             sha1.update(chunk)
             if kept:
                 chunks.append(chunk)
-    return (b"".join(chunks) if kept else None), sha256.hexdigest(), sha1.hexdigest()
+            elif excerpt is not None:
+                excerpt.feed(chunk)
+    data = b"".join(chunks) if kept else excerpt.result() if excerpt is not None else None
+    return data, sha256.hexdigest(), sha1.hexdigest()
 
 
-def _load(record: Path | None) -> dict[str, list[str]] | None:
-    """Cached hashes (path → [sha256, sha1]), the record's mtime refreshed; None if absent."""
+def _row(body: Body, kept: bool) -> list[str | None]:
+    """A record row: the hashes, and the excerpt (a kept file is read again instead)."""
+    data, sha256, sha1 = body
+    excerpt = base64.b64encode(data).decode() if data is not None and not kept else None
+    return [sha256, sha1, excerpt]
+
+
+def _load(record: Path | None) -> dict[str, list[str | None]] | None:
+    """Cached rows (path → [sha256, sha1, excerpt]), mtime refreshed; None if absent."""
     if record is None:
         return None
     try:
@@ -92,7 +115,7 @@ def _load(record: Path | None) -> dict[str, list[str]] | None:
     return found if isinstance(found, dict) else None
 
 
-def _save(record: Path, hashes: dict[str, list[str]]) -> None:
+def _save(record: Path, hashes: dict[str, list[str | None]]) -> None:
     """Best effort: a cache that cannot be written costs only time."""
     try:
         record.parent.mkdir(parents=True, exist_ok=True)
@@ -102,12 +125,20 @@ def _save(record: Path, hashes: dict[str, list[str]]) -> None:
         pass
 
 
-def _kept(entry: Entry, keep: Callable[[str], bool], known: dict[str, list[str]]) -> Body:
+def _known(
+    entry: Entry,
+    keep: Callable[[str], bool],
+    known: dict[str, list[str | None]],
+    picker: Picker | None,
+) -> Body:
     """A file whose hashes the cache holds: only a kept file's bytes are read."""
-    hashes = known.get(entry.path)
-    if not isinstance(hashes, list) or len(hashes) != 2:
-        return _body(entry, keep(entry.path))
-    if not keep(entry.path):
-        return None, str(hashes[0]), str(hashes[1])
-    data, _, _ = _body(entry, True)
-    return data, str(hashes[0]), str(hashes[1])
+    row = known.get(entry.path)
+    if not isinstance(row, list) or len(row) != 3:
+        return _body(entry, keep(entry.path), picker)
+    sha256, sha1, excerpt = str(row[0]), str(row[1]), row[2]
+    if keep(entry.path):
+        return _body(entry, True, None)[0], sha256, sha1
+    try:
+        return (base64.b64decode(excerpt) if excerpt else None), sha256, sha1
+    except (binascii.Error, TypeError):
+        return _body(entry, False, picker)

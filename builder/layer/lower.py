@@ -22,6 +22,7 @@ from builder.layer.entries import (
     InlineContent,
     Kind,
 )
+from builder.layer.excerpt import Excerpt, Picker
 from builder.layer.tarcheck import BoundedTarInfo, TarStream
 from builder.model import (
     OPAQUE_MARKER,
@@ -127,12 +128,14 @@ class Reading:
 
     ``keep`` names the regular files whose bytes are kept (up to ``max_kept``
     bytes each); with ``hash_files`` every regular file gets its sha256 and
-    sha1 (an SPDX file needs both).
+    sha1 (an SPDX file needs both); a ``picker`` keeps an excerpt of the other
+    regular files (see ``excerpt``), read only as far as it needs.
     """
 
     keep: Callable[[str], bool] = KEEP_CONTENT.__contains__
     max_kept: int = _MAX_KEPT
     hash_files: bool = False
+    picker: Picker | None = None
 
 
 ACCOUNTS = Reading()
@@ -141,9 +144,11 @@ ACCOUNTS = Reading()
 def _file_body(
     tar: tarfile.TarFile, info: tarfile.TarInfo, path: str, reading: Reading
 ) -> tuple[bytes | None, str, str]:
-    """The kept bytes, sha256 and sha1 of a regular member, as ``reading`` asks."""
+    """The kept bytes (or excerpt), sha256 and sha1 of a regular member, as ``reading`` asks."""
     kept = reading.keep(path) and info.size <= reading.max_kept
-    extracted = tar.extractfile(info) if kept or reading.hash_files else None
+    excerpt = Excerpt(reading.picker, info.size) if reading.picker and not kept else None
+    wanted = kept or reading.hash_files or (excerpt is not None and excerpt.wanted)
+    extracted = tar.extractfile(info) if wanted else None
     if extracted is None:
         return None, "", ""
     hashers = (hashlib.sha256(), hashlib.sha1()) if reading.hash_files else ()
@@ -153,7 +158,11 @@ def _file_body(
             hasher.update(chunk)
         if kept:
             chunks.append(chunk)
-    data = b"".join(chunks) if kept else None
+        elif excerpt is not None:
+            excerpt.feed(chunk)
+            if not excerpt.wanted and not hashers:
+                break
+    data = b"".join(chunks) if kept else excerpt.result() if excerpt is not None else None
     if not hashers:
         return data, "", ""
     return data, hashers[0].hexdigest(), hashers[1].hexdigest()

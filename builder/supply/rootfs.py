@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from builder.layer.entries import Kind
+from builder.layer.excerpt import Picker
 from builder.layer.lower import LowerFS, Node, Reading, StoredLayer, read_layer
 from builder.model import Digest
 
@@ -30,7 +31,7 @@ class FileRecord:
 
 @dataclass(frozen=True, slots=True)
 class Rootfs:
-    """Kept file bytes and the layer (diff_id) that last wrote each path.
+    """Kept file bytes (or a picked excerpt) and the layer (diff_id) that last wrote each path.
 
     ``where`` names the image in error messages.
     """
@@ -58,10 +59,17 @@ class LayerMembers:
 
 
 def tar_layer(
-    layer: StoredLayer, own: bool, keep: Callable[[str], bool], where: str
+    layer: StoredLayer,
+    own: bool,
+    keep: Callable[[str], bool],
+    where: str,
+    picker: Picker | None = None,
 ) -> LayerMembers:
-    """A layer read from its blob (diff_id checked); an own layer's files are hashed."""
-    reading = Reading(keep, MAX_RECORD, hash_files=own)
+    """A layer read from its blob (diff_id checked); an own layer's files are hashed.
+
+    ``keep`` names the files kept whole; ``picker`` keeps an excerpt of the others.
+    """
+    reading = Reading(keep, MAX_RECORD, hash_files=own, picker=picker)
     members = read_layer(layer.open(), layer.descriptor, layer.diff_id, where, reading)
     return LayerMembers(layer.diff_id, own, members)
 
@@ -79,10 +87,14 @@ def merge(layers: Sequence[LayerMembers], where: str) -> Rootfs:
 
 
 def read_rootfs(
-    layers: Sequence[StoredLayer], own_from: int, keep: Callable[[str], bool], where: str
+    layers: Sequence[StoredLayer],
+    own_from: int,
+    keep: Callable[[str], bool],
+    where: str,
+    picker: Picker | None = None,
 ) -> Rootfs:
     """Read ``layers`` from their blobs (base first); those from ``own_from`` on are bale's."""
-    read = [tar_layer(layer, n >= own_from, keep, where) for n, layer in enumerate(layers)]
+    read = [tar_layer(layer, n >= own_from, keep, where, picker) for n, layer in enumerate(layers)]
     return merge(read, where)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 from builder.layer.lower import StoredLayer
 from builder.model import Descriptor, Platform
-from builder.supply import apk, cyclonedx, dpkg, npm, pydist, spdx
+from builder.supply import apk, cyclonedx, dpkg, gobuild, npm, pydist, spdx
 from builder.supply.attachment import Attachment
 from builder.supply.inventory import Inventory, Named
 from builder.supply.packages import OS_RELEASE, find_packages
@@ -16,8 +16,16 @@ WRITERS: dict[str, tuple[str, Callable[[Inventory], bytes]]] = {
     "spdx": (spdx.MEDIA_TYPE, spdx.spdx_document),
     "cyclonedx": (cyclonedx.MEDIA_TYPE, cyclonedx.cyclonedx_document),
 }
-CATALOGS = (dpkg.dpkg_packages, apk.apk_packages, pydist.python_packages, npm.npm_packages)
+CATALOGS = (
+    dpkg.dpkg_packages,
+    apk.apk_packages,
+    pydist.python_packages,
+    npm.npm_packages,
+    gobuild.go_packages,
+)
 _WANTED = (dpkg.wanted, apk.wanted, pydist.wanted, npm.wanted)
+# What the catalogs take from files they do not keep whole: a Go binary's build info.
+PICKER = gobuild.PICKER
 
 
 def wanted(path: str) -> bool:
@@ -35,7 +43,7 @@ def inventory_of(
     own_from: int,
 ) -> Inventory:
     """Read ``layers`` (base first, bale's own from ``own_from``) into an inventory."""
-    rootfs = read_rootfs(layers, own_from, wanted, f"{image.name} ({platform})")
+    rootfs = read_rootfs(layers, own_from, wanted, f"{image.name} ({platform})", PICKER)
     packages = find_packages(rootfs, CATALOGS)
     return Inventory(image, manifest, platform, created, base, packages, rootfs.files)
 

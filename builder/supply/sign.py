@@ -4,7 +4,8 @@ Pure crypto with the ``cryptography`` library; no file is written here.
 Supported keys: ECDSA P-256 (signed over SHA-256 with RFC 6979 deterministic
 nonces, so the same key and payload give the same signature bytes) and
 Ed25519 (deterministic by design). A private key is PKCS#8 or traditional
-PEM, optionally encrypted; its passphrase comes only from the environment.
+PEM, optionally encrypted, or cosign's own encrypted key file (ECDSA P-256);
+its passphrase comes only from the environment.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from builder.errors import SigningError
 from builder.model import canonical_json
+from builder.supply.cosignkey import is_cosign_key, open_cosign_key
 
 PASSWORD_ENV = ("BALE_SIGN_PASSWORD", "COSIGN_PASSWORD")
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
-_COSIGN_FORMATS = (b"ENCRYPTED SIGSTORE PRIVATE KEY", b"ENCRYPTED COSIGN PRIVATE KEY")
 _SUPPORTED = "an ECDSA P-256 or Ed25519 key"
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
@@ -96,12 +97,11 @@ def password_from(env: Mapping[str, str]) -> bytes | None:
 
 def load_signing_key(pem: bytes, where: str, env: Mapping[str, str]) -> SigningKey:
     """Parse a PEM private key; ``where`` names it in errors (never its bytes or passphrase)."""
-    if any(marker in pem for marker in _COSIGN_FORMATS):
-        raise SigningError(
-            f"{where}: cosign's own encrypted key format is not supported; give a PKCS#8 PEM "
-            "key instead, e.g. 'openssl genpkey -algorithm EC -pkeyopt "
-            "ec_paramgen_curve:P-256 -out key.pem' (cosign import-key-pair reads it too)"
-        )
+    key = _cosign_key(pem, where, env) if is_cosign_key(pem) else _pem_key(pem, where, env)
+    return SigningKey(key, keyid_of(key.public_key()))
+
+
+def _pem_key(pem: bytes, where: str, env: Mapping[str, str]) -> PrivateKey:
     password = password_from(env)
     try:
         key = serialization.load_pem_private_key(pem, password=password)
@@ -118,7 +118,25 @@ def load_signing_key(pem: bytes, where: str, env: Mapping[str, str]) -> SigningK
         raise SigningError(f"{where}: unsupported key type; give {_SUPPORTED}") from None
     if not isinstance(key, PrivateKey) or not _p256(key):
         raise SigningError(f"{where}: a {_kind(key)} key cannot sign here; give {_SUPPORTED}")
-    return SigningKey(key, keyid_of(key.public_key()))
+    return key
+
+
+def _cosign_key(pem: bytes, where: str, env: Mapping[str, str]) -> ec.EllipticCurvePrivateKey:
+    """The ECDSA P-256 key of a cosign key file (cosign signs Ed25519 keys as Ed25519ph)."""
+    der = open_cosign_key(pem, where, password_from(env))
+    try:
+        key = serialization.load_der_private_key(der, password=None)
+    except (ValueError, UnsupportedAlgorithm):
+        raise SigningError(
+            f"{where}: the cosign key decrypts to something that is not a PKCS#8 key"
+        ) from None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and _p256(key):
+        return key
+    raise SigningError(
+        f"{where}: the cosign key holds a {_kind(key)} key; bale signs cosign keys of type "
+        "ECDSA P-256 only ('cosign generate-key-pair' makes those; cosign signs with Ed25519 "
+        "keys as Ed25519ph, which bale does not)"
+    )
 
 
 def _unreadable(where: str, exc: ValueError, had_password: bool) -> str:

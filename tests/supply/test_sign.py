@@ -167,7 +167,7 @@ def test_not_a_key_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SigningError, match=r"k\.pem: not a PEM private key"):
         load_signing_key(b"hello, not a key", "k.pem", {})
     cosign = b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nabc\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"
-    with pytest.raises(SigningError, match="cosign's own encrypted key format"):
+    with pytest.raises(SigningError, match="damaged cosign key"):
         load_signing_key(cosign, "cosign.key", {})
     with pytest.raises(SigningError, match="not a PEM public key"):
         load_verify_key(b"nope", "k.pub")

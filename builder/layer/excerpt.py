@@ -1,0 +1,59 @@
+"""A few bytes of a file, picked as its chunks stream past.
+
+Some records live inside files too big to keep whole (a Go binary's build
+info sits in its data segment). A ``Picker`` reads a file's first ``HEAD``
+bytes and names the one byte range it wants, then keeps what matters of that
+range; ``Excerpt`` feeds it from any stream of chunks (a tar member, a file
+being hashed) and says when no more bytes are needed, so a reader can stop.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+HEAD = 4096
+
+
+class Picker(Protocol):
+    def span(self, head: bytes, size: int) -> tuple[int, int] | None:
+        """The (offset, length) wanted of a file starting with ``head``; None: nothing."""
+
+    def pick(self, window: bytes) -> bytes | None:
+        """What to keep of the wanted range (shorter if the file ended early)."""
+
+
+class Excerpt:
+    """One file's excerpt: ``feed`` its chunks in order, then ``result``."""
+
+    def __init__(self, picker: Picker, size: int) -> None:
+        self._picker, self._size = picker, size
+        self._seen = bytearray()  # the head, then the bytes of the wanted range
+        self._offset = 0  # bytes of the file fed so far
+        self._span: tuple[int, int] | None = None
+        self.wanted = size > 0
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.wanted:
+            return
+        if self._span is None:
+            self._seen += chunk  # everything so far: the range may begin inside the head
+            if len(self._seen) < min(HEAD, self._size):
+                return
+            self._span = self._picker.span(bytes(self._seen[:HEAD]), self._size)
+            chunk, self._offset = bytes(self._seen), 0
+            self._seen = bytearray()
+            if self._span is None:
+                self.wanted = False
+                return
+        start = self._offset
+        self._offset += len(chunk)
+        offset, length = self._span
+        low, high = max(offset - start, 0), min(offset + length - start, len(chunk))
+        if low < high:
+            self._seen += chunk[low:high]
+        self.wanted = self._offset < offset + length
+
+    def result(self) -> bytes | None:
+        if self._span is None:
+            return None
+        return self._picker.pick(bytes(self._seen))
