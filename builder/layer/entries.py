@@ -121,8 +121,9 @@ class TarMember:
     """A regular file of an imported tarball, its bytes kept in bale's data file ``path``.
 
     ``tar_sha256`` is the sha256 of the tarball's uncompressed bytes: with
-    ``offset`` and ``size`` (in the data file, which holds the members in tar order) it names the member's bytes for the layer cache,
-    whatever the tarball's compression, without reading the member again.
+    ``offset`` and ``size`` (in the data file, which holds the members in tar
+    order) it names the member's bytes for the layer cache, whatever the
+    tarball's compression, without reading the member again.
     """
 
     path: str
