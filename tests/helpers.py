@@ -164,3 +164,13 @@ def write_toml(directory: Path, text: str) -> Path:
     path = directory / "image.toml"
     path.write_text(textwrap.dedent(text))
     return path
+
+
+def skopeo_raw(ref: str) -> bytes:
+    """The bytes skopeo reads for ``ref`` (``--raw``), TLS unverified: an independent reader."""
+    return subprocess.run(
+        [require_tool("skopeo"), "inspect", "--raw", "--tls-verify=false", ref],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout

@@ -19,7 +19,7 @@ import pytest
 
 from builder.cli.main import main
 from builder.model import canonical_json
-from tests.helpers import check_layout, write_toml
+from tests.helpers import check_layout, skopeo_raw, write_toml
 from tests.integration.referrers_server import ReferrersRegistry
 from tests.integration.registry_fixtures import RunningRegistry, require_tool
 from tests.supply.keys import make_key
@@ -94,18 +94,7 @@ def _tag_referrers(host: str, repo: str, subject: str) -> dict[str, str]:
     tag = subject.replace(":", "-")
     response = _get(host, f"/v2/{repo}/manifests/{tag}")
     assert response.status_code == 200, (repo, tag)
-    raw = subprocess.run(
-        [
-            require_tool("skopeo"),
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            f"docker://{host}/{repo}:{tag}",
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    raw = skopeo_raw(f"docker://{host}/{repo}:{tag}")
     assert raw == response.content
     found = {}
     for entry in response.json()["manifests"]:

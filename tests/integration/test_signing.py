@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from builder.cli.main import main
-from tests.helpers import write_toml
+from tests.helpers import skopeo_raw, write_toml
 from tests.integration.referrers_server import ReferrersRegistry
 from tests.integration.registry_fixtures import RunningRegistry, require_tool
 from tests.supply.keys import make_key, openssl_verifies
@@ -90,18 +90,7 @@ def test_signed_push_to_docker_registry_keeps_the_referrers_tag(
         (entry,) = [e for e in response.json()["manifests"] if e["artifactType"] == SIG]
         assert entry["artifactType"] == SIG
         _check_cosign(host, repo, entry, subject, public)
-        raw = subprocess.run(
-            [
-                require_tool("skopeo"),
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                f"docker://{host}/{repo}:{tag}",
-            ],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        ).stdout
+        raw = skopeo_raw(f"docker://{host}/{repo}:{tag}")
         assert raw == response.content
     ok = main(["check-signatures", "-q", f"docker://{host}/{repo}:v1", "--key", str(public)])
     assert ok == 0
