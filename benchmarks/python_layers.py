@@ -115,7 +115,7 @@ def lock(wheels: Path, out: Path) -> int:
 
 def bale(ctx: Path, cache: Path, out: Path, label: str) -> float:
     env = {**os.environ, "BALE_CACHE_DIR": str(cache), "PIP_CONFIG_FILE": os.devnull}
-    bale_cmd = [sys.executable, "-m", "builder.cli", "build", "-f", str(ctx / "image.toml")]
+    bale_cmd = [sys.executable, "-m", "builder.cli.entry", "build", "-f", str(ctx / "image.toml")]
     return run([*bale_cmd, "-o", f"oci:{out}"], env, label)
 
 
@@ -142,7 +142,7 @@ def main() -> None:
     base = work / "base"
     if not base.exists():
         skeleton = ["build", "-f", str(work / "skeleton.toml"), "-o", f"oci:{base}"]
-        run([sys.executable, "-m", "builder.cli", *skeleton])
+        run([sys.executable, "-m", "builder.cli.entry", *skeleton])
     times: dict[str, list[float]] = {}
     LOAD.append(os.getloadavg()[0])
     with SimpleIndex(wheels).running() as index:

@@ -62,7 +62,7 @@ def builds(spec: Path, out: Path, extra: list[str]) -> tuple[float, float]:
     """Wall seconds of a cold build and of a warm one after it."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "BALE_CACHE_DIR": str(out) + "-cache"}
     shutil.rmtree(env["BALE_CACHE_DIR"], ignore_errors=True)
-    command = [sys.executable, "-m", "builder.cli", "build", "-q", "-f", str(spec), *extra]
+    command = [sys.executable, "-m", "builder.cli.entry", "build", "-q", "-f", str(spec), *extra]
     walls = []
     for _ in ("cold", "warm"):
         shutil.rmtree(out, ignore_errors=True)
@@ -82,7 +82,7 @@ def debian_spec(work: Path, root: Path) -> Path:
         subprocess.run(tar, check=True)
         (ctx / "image.toml").write_text(DEBIAN_BASE)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        command = [sys.executable, "-m", "builder.cli", "build", "-q", "--no-cache"]
+        command = [sys.executable, "-m", "builder.cli.entry", "build", "-q", "--no-cache"]
         command += ["-f", str(ctx / "image.toml"), "-o", f"oci:{base}"]
         subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
         shutil.rmtree(ctx)

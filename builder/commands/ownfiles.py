@@ -48,8 +48,7 @@ def own_layer(
     ``keep`` names the files kept whole; ``picker`` keeps an excerpt of the others.
     """
     files = [e for e in entries if e.kind is Kind.FILE and e.content is not None]
-    name = f"{RECORD_VERSION}-{diff_id.encoded}.json"
-    record = cache_root / FILE_HASHES / name if cache_root else None
+    record = record_path(cache_root, diff_id) if cache_root else None
     known = _load(record)
     if known is not None:
         bodies = {e.path: _known(e, keep, known, picker) for e in files}
@@ -69,6 +68,11 @@ def own_layer(
         )
         members.append((entry.path, node))
     return LayerMembers(diff_id, True, members)
+
+
+def record_path(cache_root: Path, diff_id: Digest) -> Path:
+    """Where the layer cache keeps the file hashes of the layer ``diff_id`` names."""
+    return cache_root / FILE_HASHES / f"{RECORD_VERSION}-{diff_id.encoded}.json"
 
 
 def _bodies(
