@@ -4,8 +4,9 @@ Pure crypto with the ``cryptography`` library; no file is written here.
 Supported keys: ECDSA P-256 (signed over SHA-256 with RFC 6979 deterministic
 nonces, so the same key and payload give the same signature bytes) and
 Ed25519 (deterministic by design). A private key is PKCS#8 or traditional
-PEM, optionally encrypted, or cosign's own encrypted key file (ECDSA P-256);
-its passphrase comes only from the environment.
+PEM, optionally encrypted, or cosign's own encrypted key file (ECDSA P-256
+or Ed25519, the latter signed pure, not Ed25519ph as cosign signs it); its
+passphrase comes only from the environment.
 """
 
 from __future__ import annotations
@@ -121,8 +122,8 @@ def _pem_key(pem: bytes, where: str, env: Mapping[str, str]) -> PrivateKey:
     return key
 
 
-def _cosign_key(pem: bytes, where: str, env: Mapping[str, str]) -> ec.EllipticCurvePrivateKey:
-    """The ECDSA P-256 key of a cosign key file (cosign signs Ed25519 keys as Ed25519ph)."""
+def _cosign_key(pem: bytes, where: str, env: Mapping[str, str]) -> PrivateKey:
+    """The ECDSA P-256 or Ed25519 key of a cosign key file, signed as a PEM key is."""
     der = open_cosign_key(pem, where, password_from(env))
     try:
         key = serialization.load_der_private_key(der, password=None)
@@ -130,12 +131,11 @@ def _cosign_key(pem: bytes, where: str, env: Mapping[str, str]) -> ec.EllipticCu
         raise SigningError(
             f"{where}: the cosign key decrypts to something that is not a PKCS#8 key"
         ) from None
-    if isinstance(key, ec.EllipticCurvePrivateKey) and _p256(key):
+    if isinstance(key, PrivateKey) and _p256(key):
         return key
     raise SigningError(
-        f"{where}: the cosign key holds a {_kind(key)} key; bale signs cosign keys of type "
-        "ECDSA P-256 only ('cosign generate-key-pair' makes those; cosign signs with Ed25519 "
-        "keys as Ed25519ph, which bale does not)"
+        f"{where}: the cosign key holds a {_kind(key)} key; give {_SUPPORTED} "
+        "('cosign generate-key-pair' makes ECDSA P-256 keys)"
     )
 
 
