@@ -11,6 +11,7 @@ GENPKEY = {
     "p256": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
     "p384": ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"],
     "ed25519": ["-algorithm", "ed25519"],
+    "ed448": ["-algorithm", "ed448"],
     "rsa": ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
 }
 

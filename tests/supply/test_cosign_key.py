@@ -77,13 +77,6 @@ def pkcs8(private: Path) -> bytes:
     )
 
 
-@pytest.fixture
-def no_passwords(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    monkeypatch.delenv("BALE_SIGN_PASSWORD", raising=False)
-    monkeypatch.delenv("COSIGN_PASSWORD", raising=False)
-    return monkeypatch
-
-
 def _build(tmp_path: Path, key: Path, *extra: str) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     layout = tmp_path / "oci"
@@ -166,7 +159,7 @@ def _bad_keys(tmp_path: Path) -> list[tuple[bytes, str | None, str]]:
         (seal(b"not a key", b"pw"), "pw", "decrypts to something that is not a PKCS#8 key"),
         (seal(pkcs8(make_key(tmp_path / "r", "rsa")[0]), b"pw"), "pw", "holds a RSA key"),
         (seal(pkcs8(make_key(tmp_path / "e", "p384")[0]), b"pw"), "pw", "ECDSA secp384r1"),
-        (seal(pkcs8(make_key(tmp_path / "d", "ed25519")[0]), b"pw"), "pw", "Ed25519ph"),
+        (seal(pkcs8(make_key(tmp_path / "d", "ed448")[0]), b"pw"), "pw", "holds a Ed448 key"),
     ]
 
 
