@@ -31,6 +31,7 @@ PASSWORD_ENV = ("BALE_SIGN_PASSWORD", "COSIGN_PASSWORD")
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
 IN_TOTO_PAYLOAD = "application/vnd.in-toto+json"
 _SUPPORTED = "an ECDSA P-256 or Ed25519 key"
+_ENCRYPTED_PEM = (b"-----BEGIN ENCRYPTED PRIVATE KEY-----", b"Proc-Type: 4,ENCRYPTED")
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 PublicKey = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
@@ -114,7 +115,7 @@ def _pem_key(pem: bytes, where: str, env: Mapping[str, str]) -> PrivateKey:
             ) from None
         key = serialization.load_pem_private_key(pem, password=None)
     except ValueError as exc:
-        raise SigningError(_unreadable(where, exc, password is not None)) from None
+        raise SigningError(_unreadable(where, exc, password is not None, pem)) from None
     except UnsupportedAlgorithm:
         raise SigningError(f"{where}: unsupported key type; give {_SUPPORTED}") from None
     if not isinstance(key, PrivateKey) or not _p256(key):
@@ -139,10 +140,18 @@ def _cosign_key(pem: bytes, where: str, env: Mapping[str, str]) -> PrivateKey:
     )
 
 
-def _unreadable(where: str, exc: ValueError, had_password: bool) -> str:
+def _unreadable(where: str, exc: ValueError, had_password: bool, pem: bytes) -> str:
+    """Why an encrypted or plain PEM key did not load, in words the user can act on."""
     text = str(exc).lower()
     if had_password and ("password" in text or "decrypt" in text or "bad decrypt" in text):
         return f"{where}: wrong passphrase (from {'/'.join(PASSWORD_ENV)}) for this key"
+    if had_password and any(mark in pem for mark in _ENCRYPTED_PEM):
+        # About 1 wrong passphrase in 256 decrypts to bytes with valid padding
+        # that then fail to parse: still a wrong passphrase, or a damaged file.
+        return (
+            f"{where}: wrong passphrase (from {'/'.join(PASSWORD_ENV)}) for this key, "
+            "or the key file is damaged"
+        )
     return (
         f"{where}: not a PEM private key; give {_SUPPORTED} in PEM, as "
         "'openssl genpkey' or 'openssl ecparam -genkey' writes it"

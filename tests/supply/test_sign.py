@@ -152,6 +152,26 @@ def test_encrypted_key_needs_its_passphrase_from_the_environment(tmp_path: Path)
         assert "s3cret" not in str(error.value) and "guess" not in str(error.value)
 
 
+def _padding_collision(pem: bytes) -> str:
+    """A wrong passphrase whose decryption has valid padding (about 1 in 256)."""
+    for attempt in range(20000):
+        guess = f"guess-{attempt}"
+        try:
+            serialization.load_pem_private_key(pem, password=guess.encode())
+        except ValueError as exc:
+            if "password" not in str(exc).lower():
+                return guess
+    raise AssertionError("no wrong passphrase reached the key parser")
+
+
+def test_a_wrong_passphrase_that_decrypts_to_garbage_is_still_named(tmp_path: Path) -> None:
+    private, _ = make_key(tmp_path, "p256", passphrase="s3cret-phrase")
+    guess = _padding_collision(private.read_bytes())
+    with pytest.raises(SigningError, match="wrong passphrase") as wrong:
+        load_signing_key(private.read_bytes(), "k.pem", {"BALE_SIGN_PASSWORD": guess})
+    assert guess not in str(wrong.value) and "s3cret" not in str(wrong.value)
+
+
 @pytest.mark.parametrize(
     ("kind", "message"), [("rsa", "RSA key cannot sign"), ("p384", "secp384r1 key cannot sign")]
 )
