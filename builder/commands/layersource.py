@@ -10,8 +10,10 @@ In order, stopping at the first that has it:
 
 A registry hit is used only once verified: its blob must still be in the
 cache's repository at the recorded size; an output that needs the bytes
-downloads it (digest checked) and checks its diff_id. Any failure of a
-registry cache is a miss and one warning line; the build goes on cold.
+downloads it (digest checked) and checks its diff_id. With SBOMs on, the
+layer's file-hashes record comes with it (``filerecords``), so the SBOM reads
+none of its files. Any failure of a registry cache is a miss and one warning
+line; the build goes on cold.
 """
 
 from __future__ import annotations
@@ -96,9 +98,12 @@ class LayerResolver:
         work: Path,
         needs_bytes: bool,
         warn: Warn,
+        records: bool = False,
     ) -> None:
+        """``records``: fetch each hit's file-hashes record into the local cache (SBOMs on)."""
         self.local, self.caches, self.clients = local, caches, clients
         self.work, self.needs_bytes, self.warn = work, needs_bytes, warn
+        self.records = records and local is not None
         self.found = _Found()
         self.lock = RLock()
         self.failed: set[str] = set()
@@ -227,6 +232,7 @@ class LayerResolver:
             self._once(ref, f"layer {d.digest} is gone from {ref.name}; layers it lacks are built")
             return None
         root = self.work if self.local is None else self.local.root
+        self._record(client, ref, entry, root)
         store = RegistryStore(client, ref, root)
         if not self.needs_bytes:
             return RemoteLayer(d, entry.diff_id, store, source=REGISTRY_CACHE, content_key=key)
@@ -238,6 +244,24 @@ class LayerResolver:
         if self.local is not None:
             self.local.put(key, layer)
         return layer
+
+    def _record(
+        self, client: RegistryClient, ref: Reference, entry: CacheEntry, root: Path
+    ) -> None:
+        """The hit's file-hashes record into the local cache, if wanted and to be had."""
+        from builder.commands.filerecords import fetch_record, usable
+
+        files = entry.files
+        if not self.records or files is None:
+            return
+        if not usable(files):
+            self._once(ref, f"file-hashes record {files.digest} not used: not one this bale reads")
+            return
+        try:
+            fetch_record(client, ref.repository, files, root, entry.diff_id)
+        except (BaleError, OSError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self._once(ref, f"file-hashes record {files.digest} not used: {first}")
 
     def _client(self, ref: Reference) -> RegistryClient:
         if self.clients is None:
