@@ -8,11 +8,14 @@ whose request log shows every blob upload and mount.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import hashlib
 import io
 import json
 import lzma
 import random
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -25,9 +28,11 @@ import pytest
 from builder.cli.main import main
 from builder.commands import build as pipeline
 from builder.commands.build import BuildOptions, build
+from builder.commands.filerecords import RECORD_TYPE
 from builder.commands.verify import copy_tree
 from builder.layer.build import Layer
 from builder.layer.cache import LayerCache
+from builder.layer.entries import HostFile
 from builder.model import Descriptor, Digest
 from builder.reference import parse_reference
 from builder.registry.client import RegistryClient
@@ -35,11 +40,13 @@ from builder.registry.layercache import (
     CACHE_TYPE,
     EMPTY,
     CacheEntry,
+    encode,
     read_cache,
     write_cache,
 )
 from builder.registry.options import Clients, RegistryOptions
 from builder.spec.locations import parse_output
+from tests.conftest import require_tool
 from tests.fuzz.images import plain_tar
 from tests.helpers import check_layout
 from tests.integration.registry_fixtures import RunningRegistry, free_port
@@ -500,3 +507,166 @@ def test_a_tarball_layer_is_shared_by_the_hash_of_its_members(
     assert compressed[built:] == ["bale: layer rootfs"]
     assert layer_digests(four)[0] != layer_digests(one)[0]
     assert layer_digests(four)[1] == layer_digests(one)[1]
+
+
+OCI_ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every context file the SBOM opened (``HostFile.open``: a layer build and the content
+    key read files by their own descriptors)."""
+    paths: list[str] = []
+    real = HostFile.open
+
+    def counting(self: HostFile) -> Any:
+        paths.append(self.path)
+        return real(self)
+
+    monkeypatch.setattr(HostFile, "open", counting)
+    return paths
+
+
+def _manifest(host: str, repo: str, reference: str) -> dict[str, Any]:
+    answer = httpx.get(f"http://{host}/v2/{repo}/manifests/{reference}", headers=OCI_ACCEPT)
+    assert answer.status_code == 200, answer.text
+    document: dict[str, Any] = answer.json()
+    return document
+
+
+def _blob(host: str, repo: str, digest: str) -> bytes:
+    answer = httpx.get(f"http://{host}/v2/{repo}/blobs/{digest}")
+    assert answer.status_code == 200
+    return answer.content
+
+
+def _spdx(host: str, repo: str, summary: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The SPDX SBOM the build pushed: its manifest digest and its document."""
+    (found,) = [r for r in summary["referrers"] if r["artifactType"] == "application/spdx+json"]
+    manifest = _manifest(host, repo, found["digest"])
+    return found["digest"], json.loads(_blob(host, repo, manifest["layers"][0]["digest"]))
+
+
+def _in(context: Path, paths: list[str]) -> list[str]:
+    return [p for p in paths if Path(p).is_relative_to(context)]
+
+
+def test_a_hit_brings_the_sboms_file_hashes_and_reads_no_file(
+    plain_registry: RunningRegistry, runners: Runners, opened: list[str]
+) -> None:
+    """Runner 2 (fresh clone, empty cache, SBOM on) takes the file hashes of each layer
+    from the cache: its SBOM opens none of the layers' files, and is the same document."""
+    host = plain_registry.host
+    cache = f"docker://{host}/ci/sbom-cache:x"
+    first = runners("r1", 0)
+    code, one, err = first.build("-o", f"docker://{host}/ci/sbom-one:x", "--cache-to", cache)
+    assert code == 0, err
+    assert len(_in(first.context, opened)) == 45  # each file hashed for the SBOM
+
+    manifest = _manifest(host, "ci/sbom-cache", "x")
+    blob = json.loads(_blob(host, "ci/sbom-cache", manifest["layers"][0]["digest"]))
+    entries = blob["entries"].values()
+    records = {e["files"]["digest"] for e in entries}
+    assert {e["files"]["mediaType"] for e in entries} == {RECORD_TYPE}
+    assert len(records) == 2
+    # The manifest lists every blob the entries name, so a registry's GC keeps them.
+    listed = {d["digest"] for d in manifest["layers"][1:]}
+    assert listed == set(layer_digests(one)) | records
+    for record in records:  # each record names the files of its layer with their sha256
+        rows = json.loads(_blob(host, "ci/sbom-cache", record))
+        some = next(iter(rows))
+        source = first.context / Path(some).relative_to("opt")
+        assert rows[some][0] == hashlib.sha256(source.read_bytes()).hexdigest()
+
+    second = runners("r2", 86_400 * 365 + 3)
+    code, two, err = second.build("-o", f"docker://{host}/ci/sbom-two:x", "--cache-from", cache)
+    assert code == 0, err
+    assert sources(two) == {"deps": "registry-cache", "app": "registry-cache"}
+    assert _in(second.context, opened) == []
+    assert two["digest"] == one["digest"]
+    digest_one, sbom_one = _spdx(host, "ci/sbom-one", one)
+    digest_two, sbom_two = _spdx(host, "ci/sbom-two", two)
+    assert digest_two == digest_one and sbom_two == sbom_one
+    checksums = {c["checksumValue"] for f in sbom_one["files"] for c in f["checksums"]}
+    some = next(iter((second.context / "app").rglob("*.txt")))
+    assert hashlib.sha256(some.read_bytes()).hexdigest() in checksums
+
+
+def _rewrite(host: str, repo: str, tag: str, entries: dict[str, CacheEntry]) -> None:
+    """A cache tag holding ``entries``, its manifest listing only the cache blob."""
+    blob, _ = encode(entries)
+    _push_artifact(host, repo, tag, blob)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong-size", "oversized", "missing", "version"])
+def test_a_bad_file_hashes_record_costs_the_hashing_only(
+    plain_registry: RunningRegistry, runners: Runners, opened: list[str], damage: str
+) -> None:
+    host = plain_registry.host
+    repo = f"ci/bad-record-{damage}"
+    cache = f"docker://{host}/{repo}:x"
+    first = runners("r1", 0)
+    code, one, err = first.build("-o", f"docker://{host}/{repo}-one:x", "--cache-to", cache)
+    assert code == 0, err
+    client = RegistryClient(host)
+    garbage = b"not a record"
+    client.push_blob(
+        repo, Descriptor(RECORD_TYPE, Digest.of(garbage), 12), lambda: io.BytesIO(garbage)
+    )
+    bad = {
+        "garbage": Descriptor(RECORD_TYPE, Digest.of(garbage), len(garbage)),
+        "wrong-size": Descriptor(RECORD_TYPE, Digest.of(garbage), len(garbage) + 5),
+        "oversized": Descriptor(RECORD_TYPE, Digest.of(garbage), (64 << 20) + 1),
+        "missing": Descriptor(RECORD_TYPE, Digest.of(b"nowhere"), 7),
+        "version": Descriptor(RECORD_TYPE.replace(".v", ".v9"), Digest.of(garbage), 12),
+    }[damage]
+    entries = read_cache(client, parse_reference(cache)).entries
+    _rewrite(host, repo, "x", {k: dataclasses.replace(e, files=bad) for k, e in entries.items()})
+
+    second = runners("r2", 5)
+    code, two, err = second.build("-o", f"docker://{host}/{repo}-two:x", "--cache-from", cache)
+    assert code == 0, err
+    assert sources(two) == {"deps": "registry-cache", "app": "registry-cache"}
+    assert len(_in(second.context, opened)) == 45  # every file hashed for the SBOM, once
+    assert len(_warnings(err)) <= 1
+    assert two["digest"] == one["digest"]
+    assert _spdx(host, f"{repo}-two", two)[0] == _spdx(host, f"{repo}-one", one)[0]
+
+
+def test_the_registrys_garbage_collection_keeps_the_cached_blobs(
+    plain_registry: RunningRegistry, runners: Runners, tmp_path: Path
+) -> None:
+    """Layers pushed only to the cache (an OCI layout output) survive the registry's own
+    garbage-collect; a listed blob deleted anyway is dropped from the cache on the next write."""
+    host = plain_registry.host
+    repo = "ci/gc-cache"
+    first = runners("r1", 0)
+    code, one, err = first.build(
+        "-o", f"oci:{tmp_path / 'o'}", "--cache-to", f"docker://{host}/{repo}:x"
+    )
+    assert code == 0, err
+    listed = [d["digest"] for d in _manifest(host, repo, "x")["layers"]]
+    assert len(listed) == 1 + 2 + 2  # the cache blob, two layers, two records
+    config = plain_registry.log_path.parent / "config.yml"
+    collected = subprocess.run(
+        [require_tool("docker-registry"), "garbage-collect", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert collected.returncode == 0, collected.stderr
+    for digest in listed:
+        assert httpx.head(f"http://{host}/v2/{repo}/blobs/{digest}").status_code == 200
+
+    deps = layer_digests(one)[0]
+    assert httpx.delete(f"http://{host}/v2/{repo}/blobs/{deps}").status_code == 202
+    client = RegistryClient(host)
+    ref = parse_reference(f"{host}/{repo}:x")
+    layer = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", EMPTY.digest, 2)
+    assert (
+        write_cache(client, ref, {"new": CacheEntry(layer, EMPTY.digest, "linux/amd64", 1)}, 10)
+        == 2
+    )
+    kept = read_cache(client, ref).entries
+    assert sorted(str(e.descriptor.digest) for e in kept.values()) == sorted(
+        [str(EMPTY.digest), layer_digests(one)[1]]
+    )
