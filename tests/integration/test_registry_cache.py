@@ -27,6 +27,7 @@ import pytest
 
 from builder.cli.main import main
 from builder.commands import build as pipeline
+from builder.commands import layersource
 from builder.commands.build import BuildOptions, build
 from builder.commands.filerecords import RECORD_TYPE
 from builder.commands.verify import copy_tree
@@ -670,3 +671,47 @@ def test_the_registrys_garbage_collection_keeps_the_cached_blobs(
     assert sorted(str(e.descriptor.digest) for e in kept.values()) == sorted(
         [str(EMPTY.digest), layer_digests(one)[1]]
     )
+
+
+def test_a_hit_pushed_without_download_is_noted_for_the_next_build(
+    plain_registry: RunningRegistry, runners: Runners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner that keeps its cache directory: the second build of the same checkout
+    hashes no file and does not read the cache's entries, only checks the blob is there."""
+    host = plain_registry.host
+    cache = parse_reference(f"{host}/ci/noted-cache:x")
+    first = runners("r1", 0)
+    code, one, err = first.build(
+        "-o", f"docker://{host}/ci/noted:one", "--cache-to", f"docker://{cache}"
+    )
+    assert code == 0, err
+    hashed: list[int] = []
+    real = layersource.hash_host_files
+
+    def counting(entries: Any) -> dict[str, str]:
+        hashed.append(1)
+        return real(entries)
+
+    monkeypatch.setattr(layersource, "hash_host_files", counting)
+    second = runners("r2", 5)
+    future = LayerCache(second.cache, lambda: time.time_ns() + 10**10)  # nothing is racy
+    output = parse_output(f"docker://{host}/ci/noted:two")
+    spec = second.context / "image.toml"
+    results = []
+    for _ in range(2):
+        mark = len(plain_registry.log())
+        with Clients() as clients:
+            options = BuildOptions(
+                spec_path=spec,
+                outputs=(output,),
+                cache=future,
+                cache_from=(cache,),
+                clients=clients,
+            )
+            results.append(build(options))
+        log = plain_registry.log()[mark:]
+    assert len(hashed) == 2  # the first build only: one per layer
+    assert "GET /v2/ci/noted-cache/manifests/x" not in log
+    assert [x.source for x in results[1].images[0].layers] == ["registry-cache"] * 2
+    assert str(results[1].root.digest) == one["digest"] == str(results[0].root.digest)
+    assert len(list((second.cache / "content-keys").glob("*.json"))) == 2
