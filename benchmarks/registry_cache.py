@@ -134,7 +134,9 @@ class Bench:
         command += ["-f", str(context / "image.toml"), "-o", out, *flags]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            command, cwd=self.scratch, env=env, capture_output=True, text=True, check=True
+        )
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
