@@ -715,3 +715,29 @@ def test_a_hit_pushed_without_download_is_noted_for_the_next_build(
     assert [x.source for x in results[1].images[0].layers] == ["registry-cache"] * 2
     assert str(results[1].root.digest) == one["digest"] == str(results[0].root.digest)
     assert len(list((second.cache / "content-keys").glob("*.json"))) == 2
+
+
+def test_an_entry_rewritten_without_the_sbom_keeps_its_record(
+    plain_registry: RunningRegistry, runners: Runners, opened: list[str]
+) -> None:
+    """A --no-sbom job refreshing the cache keeps the records an SBOM job published."""
+    host = plain_registry.host
+    cache = f"docker://{host}/ci/kept-record:x"
+    first = runners("r1", 0)
+    code, _, err = first.build("-o", f"docker://{host}/ci/kept-app:one", "--cache-to", cache)
+    assert code == 0, err
+    client, ref = RegistryClient(host), parse_reference(cache)
+    before = {k: (e.files, e.written) for k, e in read_cache(client, ref).entries.items()}
+    assert all(files is not None for files, _ in before.values())
+    time.sleep(1.1)  # a later second, so the rewrite shows in ``written``
+    plain = runners("r2", 3)
+    flags = ("--no-sbom", "--no-provenance", "--cache-from", cache, "--cache-to", cache)
+    code, two, err = plain.build("-o", f"docker://{host}/ci/kept-app:two", *flags)
+    assert code == 0 and set(sources(two).values()) == {"registry-cache"}, err
+    after = read_cache(client, ref).entries
+    assert {k: e.files for k, e in after.items()} == {k: f for k, (f, _) in before.items()}
+    assert all(after[k].written > written for k, (_, written) in before.items())
+
+    third = runners("r3", 7)  # and the record still spares an SBOM job the hashing
+    code, _, err = third.build("-o", f"docker://{host}/ci/kept-app:three", "--cache-from", cache)
+    assert code == 0 and _in(third.context, opened) == [], err
