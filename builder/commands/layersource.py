@@ -291,7 +291,11 @@ class LayerResolver:
         if not self.records or files is None:
             return
         if not usable(files):
-            self._once(ref, f"file-hashes record {files.digest} not used: not one this bale reads")
+            self._once(
+                ref,
+                f"file-hashes record {files.digest} not used: {files.media_type}, "
+                f"{files.size} bytes is not a record this bale reads",
+            )
             return
         try:
             fetch_record(client, ref.repository, files, root, entry.diff_id)
