@@ -237,22 +237,24 @@ def _push_listing(
 ) -> tuple[Mapping[str, CacheEntry], bytes]:
     """Push the cache blob and its manifest by digest; the entries it holds and the manifest.
 
-    A registry refuses a manifest that lists a blob it lacks: one deleted
-    (garbage collection, retention rules) since an older entry was written.
-    Then every listed blob is checked, the entries whose layer is gone dropped
-    (a record that is gone is only unnamed), and the rest pushed.
+    A registry refuses a manifest that lists a blob it lacks (the distribution
+    spec's MANIFEST_BLOB_UNKNOWN): one deleted (garbage collection, retention
+    rules) since an older entry was written. Then every listed blob is
+    checked, the entries whose layer is gone dropped (a record that is gone is
+    only unnamed), and the rest pushed, once more even when nothing was
+    dropped (a blob another writer was linking into the repository just then).
     """
     try:
         return entries, _push_manifest(client, repo, entries)
-    except RegistryError:
+    except RegistryError as exc:
+        if "BLOB_UNKNOWN" not in str(exc).upper():
+            raise
         present = {d.digest for d in listed(entries) if client.blob_exists(repo, d.digest)}
         kept = {k: e for k, e in entries.items() if e.descriptor.digest in present}
         kept = {
             k: e if e.files is None or e.files.digest in present else replace(e, files=None)
             for k, e in kept.items()
         }
-        if kept == entries:
-            raise
         return kept, _push_manifest(client, repo, kept)
 
 
