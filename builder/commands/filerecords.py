@@ -9,18 +9,21 @@ into the local cache before the SBOM is made.
 
 The record is trusted as the layer is: whoever can write the cache could as
 well name another layer. A record that cannot be had (gone, too large, of
-another version, damaged) only costs the hashing it would have saved.
+another version, not a JSON object of rows) is not kept, and only costs the
+hashing it would have saved.
 """
 
 from __future__ import annotations
 
 import io
+import json
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.atomic import atomic_write
 from builder.commands.ownfiles import RECORD_VERSION, record_path
+from builder.errors import BaleError
 from builder.model import Descriptor, Digest
 
 if TYPE_CHECKING:
@@ -46,9 +49,21 @@ def fetch_record(
         return
     buffer = io.BytesIO()
     client.get_blob(repo, files, buffer)
+    _check(buffer.getvalue(), files)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, sync=False) as out:
         out.write(buffer.getbuffer())
+
+
+def _check(data: bytes, files: Descriptor) -> None:
+    """A record is a JSON object of rows (arrays): anything else (deep nesting included,
+    which the SBOM's reader would not survive) is refused before it is kept."""
+    try:
+        found = json.loads(data)
+    except (ValueError, RecursionError):
+        found = None
+    if not isinstance(found, dict) or not all(isinstance(r, list) for r in found.values()):
+        raise BaleError(f"blob {files.digest} is not a file-hashes record")
 
 
 def publish_record(
