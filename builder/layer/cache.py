@@ -202,7 +202,7 @@ class LayerCache:
         try:
             found = json.loads(path.read_bytes())
             os.utime(path)
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         return found if isinstance(found, dict) else None
 
