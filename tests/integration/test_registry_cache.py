@@ -18,6 +18,7 @@ import random
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ from builder.spec.locations import parse_output
 from tests.conftest import require_tool
 from tests.fuzz.images import plain_tar
 from tests.helpers import check_layout
+from tests.integration import registry_fixtures
 from tests.integration.registry_fixtures import RunningRegistry, free_port
 
 SPEC = """
@@ -638,12 +640,19 @@ def test_a_bad_file_hashes_record_costs_the_hashing_only(
     assert _spdx(host, f"{repo}-two", two)[0] == _spdx(host, f"{repo}-one", one)[0]
 
 
+@pytest.fixture
+def own_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
+    """A registry of this test's own, whose garbage collection touches no other test's blobs."""
+    (tmp_path / "registry").mkdir()
+    yield from registry_fixtures.plain_registry(tmp_path / "registry")
+
+
 def test_the_registrys_garbage_collection_keeps_the_cached_blobs(
-    plain_registry: RunningRegistry, runners: Runners, tmp_path: Path
+    own_registry: RunningRegistry, runners: Runners, tmp_path: Path
 ) -> None:
     """Layers pushed only to the cache (an OCI layout output) survive the registry's own
     garbage-collect; a listed blob deleted anyway is dropped from the cache on the next write."""
-    host = plain_registry.host
+    host = own_registry.host
     repo = "ci/gc-cache"
     first = runners("r1", 0)
     code, one, err = first.build(
@@ -652,7 +661,7 @@ def test_the_registrys_garbage_collection_keeps_the_cached_blobs(
     assert code == 0, err
     listed = [d["digest"] for d in _manifest(host, repo, "x")["layers"]]
     assert len(listed) == 1 + 2 + 2  # the cache blob, two layers, two records
-    config = plain_registry.log_path.parent / "config.yml"
+    config = own_registry.log_path.parent / "config.yml"
     collected = subprocess.run(
         [require_tool("docker-registry"), "garbage-collect", str(config)],
         capture_output=True,
