@@ -278,7 +278,9 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 work,
                 options,
                 len(requested) > 1,
-                LayerResolver(options.cache, caches, cache_clients, work, needs_bytes, warn),
+                LayerResolver(
+                    options.cache, caches, cache_clients, work, needs_bytes, warn, bool(spec.sbom)
+                ),
                 check,
             )
         ) as builder,
@@ -342,7 +344,8 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 note=options.warn,
             )
         if caches.targets:
-            publish(builder.resolver.publish, caches, cache_clients, outputs, warn)
+            cache_root = options.cache.root if options.cache else None
+            publish(builder.resolver.publish, caches, cache_clients, outputs, warn, cache_root)
     return dataclasses.replace(result, pushed=tuple(pushed))
 
 

@@ -2,7 +2,8 @@
 
 Each layer's blob is made present in the cache's repository first: already
 there (HEAD), mounted from another repository of the same registry that has
-it (the registry cache it came from, or this build's push), else uploaded.
+it (the registry cache it came from, or this build's push), else uploaded;
+then its file-hashes record (the SBOM's), when the build made or fetched one.
 A cache that cannot be written costs one warning line; the build succeeds.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from builder.commands.layersource import AnyLayer, ClientSource, RegistryCaches, Warn
 from builder.errors import BaleError
+from builder.model import Descriptor
 from builder.reference import Reference, parse_reference
 from builder.spec.locations import Output
 
@@ -27,25 +30,36 @@ def publish(
     clients: ClientSource,
     outputs: Sequence[Output],
     warn: Warn,
+    cache_root: Path | None = None,
 ) -> None:
-    """Write ``layers`` (content key → layer, platform) to every ``--cache-to`` cache."""
+    """Write ``layers`` (content key → layer, platform) to every ``--cache-to`` cache, each
+    with its file-hashes record when the local cache (``cache_root``) holds one."""
     from builder.registry.layercache import CacheEntry, write_cache
 
     now = int(time.time())
-    entries = {
-        key: CacheEntry(layer.descriptor, layer.diff_id, platform, now)
-        for key, (layer, platform) in layers.items()
-    }
     pushed = [parse_reference(o.name) for o in outputs if o.transport == "docker"]
     for ref in caches.targets:
         try:
             client = clients.get(ref.registry)
-            for layer, _ in layers.values():
+            entries = {}
+            for key, (layer, platform) in layers.items():
                 _place(client, ref, layer, pushed)
+                files = _record(client, ref, layer, cache_root)
+                entries[key] = CacheEntry(layer.descriptor, layer.diff_id, platform, now, files)
             write_cache(client, ref, entries, caches.max_entries)
         except (BaleError, OSError) as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             warn(f"warning: registry cache {ref}: not written: {first}")
+
+
+def _record(
+    client: RegistryClient, ref: Reference, layer: AnyLayer, cache_root: Path | None
+) -> Descriptor | None:
+    from builder.commands.filerecords import publish_record
+
+    if cache_root is None:
+        return None
+    return publish_record(client, ref.repository, cache_root, layer.diff_id)
 
 
 def _place(

@@ -4,25 +4,29 @@ In order, stopping at the first that has it:
 
 1. the local cache by stat key (a developer's warm rebuild: no file is read);
 2. with registry caches configured, the content key (every context file
-   hashed) in the local cache, then in the ``--cache-from`` caches;
+   hashed) in the local cache, then in the ``--cache-from`` caches; a hit
+   that was not downloaded (a push needs none) is noted by stat key, so the
+   next build here hashes nothing and asks only whether the blob is still there;
 3. a build, which hashes the files as it reads them, so the content key it
    records and publishes names exactly the bytes that went into the layer.
 
 A registry hit is used only once verified: its blob must still be in the
 cache's repository at the recorded size; an output that needs the bytes
-downloads it (digest checked) and checks its diff_id. Any failure of a
-registry cache is a miss and one warning line; the build goes on cold.
+downloads it (digest checked) and checks its diff_id. With SBOMs on, the
+layer's file-hashes record comes with it (``filerecords``), so the SBOM reads
+none of its files. Any failure of a registry cache is a miss and one warning
+line; the build goes on cold.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import RLock
-from typing import TYPE_CHECKING, Protocol, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from builder.errors import BaleError
 from builder.layer.build import REGISTRY_CACHE, Layer
@@ -96,9 +100,12 @@ class LayerResolver:
         work: Path,
         needs_bytes: bool,
         warn: Warn,
+        records: bool = False,
     ) -> None:
+        """``records``: fetch each hit's file-hashes record into the local cache (SBOMs on)."""
         self.local, self.caches, self.clients = local, caches, clients
         self.work, self.needs_bytes, self.warn = work, needs_bytes, warn
+        self.records = records and local is not None
         self.found = _Found()
         self.lock = RLock()
         self.failed: set[str] = set()
@@ -118,9 +125,10 @@ class LayerResolver:
                 if self.caches.targets and not hit.content_key:
                     hit = self._keyed(local, hit, entries, codec, mtime, skey, started)
                 return self._note(hit, platform)
-        ckey = None
+        ckey, noted = None, None
         if active and self.caches.sources:
-            ckey = content_key(entries, codec, mtime, hash_host_files(entries))
+            noted = local.noted(skey) if local is not None and skey is not None else None
+            ckey = _noted_key(noted) or content_key(entries, codec, mtime, hash_host_files(entries))
         if local is not None and ckey is not None:
             hit = local.lookup(ckey)
             if hit is not None:
@@ -128,12 +136,24 @@ class LayerResolver:
                     local.remember(skey, hit, entries, started)
                 return self._note(hit, platform)
         if ckey is not None:
-            remote = self._remote(ckey, codec)
+            remote = self._remote(ckey, codec, noted)
             if remote is not None:
-                if local is not None and skey is not None and isinstance(remote, Layer):
-                    local.remember(skey, remote, entries, started)
+                if local is not None and skey is not None:
+                    self._remember(local, skey, remote, entries, started)
                 return self._note(remote, platform)
         return self._build(entries, codec, mtime, make, platform, skey, started)
+
+    def _remember(
+        self, local: LayerCache, skey: str, remote: AnyLayer, entries: Sequence[Entry], started: int
+    ) -> None:
+        """A registry hit kept by stat key: the layer if downloaded, else a note of it."""
+        if isinstance(remote, Layer):
+            local.remember(skey, remote, entries, started)
+            return
+        with self.lock:
+            entry, ref = self.found.entries[remote.content_key]
+        note = {"contentKey": remote.content_key, "cache": str(ref), "entry": entry.to_json()}
+        local.note(skey, note, entries, started)
 
     def _keyed(
         self,
@@ -187,10 +207,14 @@ class LayerResolver:
                 self.publish[layer.content_key] = (layer, str(platform))
         return layer
 
-    def _remote(self, key: str, codec: Codec) -> AnyLayer | None:
-        """A verified layer of a ``--cache-from`` cache, or None (a miss, maybe warned)."""
+    def _remote(self, key: str, codec: Codec, noted: Mapping[str, Any] | None) -> AnyLayer | None:
+        """A verified layer of a ``--cache-from`` cache, or None (a miss, maybe warned).
+
+        The cache a ``noted`` hit came from is not read again when it is still named.
+        """
         with self.lock:
-            if not self.found.loaded:
+            found = self._noted_entry(key, noted)
+            if found is None and not self.found.loaded:
                 self._load()
             found = self.found.entries.get(key)
         if found is None:
@@ -203,6 +227,23 @@ class LayerResolver:
         except (BaleError, OSError) as exc:
             self._fail(ref, exc)
             return None
+
+    def _noted_entry(
+        self, key: str, noted: Mapping[str, Any] | None
+    ) -> tuple[CacheEntry, Reference] | None:
+        """The entry a note kept, when its cache is among the ``--cache-from`` caches."""
+        from builder.registry.layercache import CacheEntry
+
+        refs = {str(ref): ref for ref in self.caches.sources}
+        if noted is None or noted.get("cache") not in refs or key in self.found.entries:
+            return None
+        try:
+            entry = CacheEntry.from_json(noted["entry"])
+        except (BaleError, ValueError, KeyError, TypeError):
+            return None
+        found = (entry, refs[str(noted["cache"])])
+        self.found.entries[key] = found
+        return found
 
     def _load(self) -> None:
         from builder.registry.layercache import read_cache
@@ -227,6 +268,7 @@ class LayerResolver:
             self._once(ref, f"layer {d.digest} is gone from {ref.name}; layers it lacks are built")
             return None
         root = self.work if self.local is None else self.local.root
+        self._record(client, ref, entry, root)
         store = RegistryStore(client, ref, root)
         if not self.needs_bytes:
             return RemoteLayer(d, entry.diff_id, store, source=REGISTRY_CACHE, content_key=key)
@@ -238,6 +280,28 @@ class LayerResolver:
         if self.local is not None:
             self.local.put(key, layer)
         return layer
+
+    def _record(
+        self, client: RegistryClient, ref: Reference, entry: CacheEntry, root: Path
+    ) -> None:
+        """The hit's file-hashes record into the local cache, if wanted and to be had."""
+        from builder.commands.filerecords import fetch_record, usable
+
+        files = entry.files
+        if not self.records or files is None:
+            return
+        if not usable(files):
+            self._once(
+                ref,
+                f"file-hashes record {files.digest} not used: {files.media_type}, "
+                f"{files.size} bytes is not a record this bale reads",
+            )
+            return
+        try:
+            fetch_record(client, ref.repository, files, root, entry.diff_id)
+        except (BaleError, OSError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self._once(ref, f"file-hashes record {files.digest} not used: {first}")
 
     def _client(self, ref: Reference) -> RegistryClient:
         if self.clients is None:
@@ -260,6 +324,11 @@ class LayerResolver:
                 return
             self.warned.add(ref.name)
         self.warn(f"warning: registry cache {ref}: {message}")
+
+
+def _noted_key(noted: Mapping[str, Any] | None) -> str | None:
+    key = noted.get("contentKey") if noted is not None else None
+    return key if isinstance(key, str) and key else None
 
 
 def _diff_id(path: Path, media_type: str) -> Digest:

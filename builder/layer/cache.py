@@ -8,6 +8,7 @@ Layout of the cache directory (``BALE_CACHE_DIR``, else the user cache dir
     file-hashes/<hex>.json a layer's diff_id -> each regular file's sha256 and sha1 (the SBOM's)
     layer-scans/<v>-<hex>.json a base layer's diff_id -> its members as the SBOM reads them
     checked/<hex>          an empty mark: a base layer (digest, size, type, diff_id) found sound
+    content-keys/<key>.json stat key -> a content key and the registry-cache entry it hit
 
 The key hashes everything that decides a layer's bytes: bale's layer-format
 version and compression backends, the codec, the tar mtime, and every entry's
@@ -37,7 +38,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ HASH_READ = 1 << 20
 FILE_HASHES = "file-hashes"
 LAYER_SCANS = "layer-scans"
 CHECKED = "checked"
+CONTENT_KEYS = "content-keys"
 Clock = Callable[[], int]
 Builder = Callable[[Path], Layer]
 layer_key = stat_key
@@ -185,6 +187,28 @@ class LayerCache:
         if newest_change(entries) < started - RACY_NS:
             self.put(key, layer)
 
+    def note(
+        self, key: str, note: Mapping[str, Any], entries: Sequence[Entry], started: int
+    ) -> None:
+        """Keep ``note`` (a registry-cache hit not downloaded: its content key, cache and
+        entry) under a stat ``key``, so the next build neither hashes the files nor reads
+        the cache; not when the files are racy or changed since the walk."""
+        if newest_change(entries) < started - RACY_NS and still_as_walked(entries):
+            _write_atomic(self.note_path(key), json.dumps(note, sort_keys=True).encode())
+
+    def noted(self, key: str) -> dict[str, Any] | None:
+        """The note kept under a stat ``key`` (its mtime refreshed), or None."""
+        path = self.note_path(key)
+        try:
+            found = json.loads(path.read_bytes())
+            os.utime(path)
+        except (OSError, ValueError, RecursionError):
+            return None
+        return found if isinstance(found, dict) else None
+
+    def note_path(self, key: str) -> Path:
+        return self.root / CONTENT_KEYS / f"{key}.json"
+
     def put(self, key: str, layer: Layer) -> None:
         """Record ``layer`` (a blob in ``blob_dir``) under ``key``; a content key is never racy."""
         record = Record(layer.descriptor, layer.diff_id, content_key=layer.content_key)
@@ -240,7 +264,8 @@ class Pruned:
 
 def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Pruned:
     """Remove layer records unused for ``max_age_s``, the old blobs no record needs
-    and the SBOM's file hashes, layer scans and base-layer check marks unused as long.
+    and the SBOM's file hashes, layer scans, base-layer check marks and registry-cache
+    notes unused as long.
 
     ``max_age_s=None`` empties the cache. A record's mtime is refreshed on
     every hit; a blob (a layer or a registry pull) is kept while a kept record
@@ -276,6 +301,7 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
         freed += st.st_size
         blobs += path.name[0] != "."
     derived = [*(root / FILE_HASHES).glob("*.json"), *(root / LAYER_SCANS).glob("*.json")]
+    derived += (root / CONTENT_KEYS).glob("*.json")
     derived += (root / CHECKED).glob("*")
     derived += [path for path in [root / LOCATIONS_FILE] if path.exists()]
     for path in sorted(derived):
@@ -288,5 +314,5 @@ def prune(root: Path, max_age_s: float | None, now: float | None = None) -> Prun
 
 def sweep_cache(root: Path) -> int:
     """Remove the temps killed bales left in the cache and in TMPDIR; bytes freed."""
-    freed = sweep(root / "blobs" / "sha256") + sweep(root / "layers")
+    freed = sweep(root / "blobs" / "sha256") + sweep(root / "layers") + sweep(root / CONTENT_KEYS)
     return freed + sweep(Path(tempfile.gettempdir()), "bale-")

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import deflate
@@ -29,6 +30,7 @@ from builder.model import Codec
 # Bump whenever the tar encoding or the chunking changes the bytes of a layer.
 LAYER_FORMAT = 1
 HASH_READ = 1 << 20
+BIG_FILE = 64 << 10
 Identity = Callable[[Content], "tuple[Any, ...] | None"]
 
 
@@ -102,15 +104,27 @@ def content_key(
 
 
 def hash_host_files(entries: Iterable[Entry]) -> dict[str, str]:
-    """sha256 hex of every context file among ``entries`` (path → hex), read once each."""
-    hashes: dict[str, str] = {}
-    buffer = bytearray(HASH_READ)
-    view = memoryview(buffer)
-    for entry in entries:
-        content = entry.content
-        if isinstance(content, HostFile) and content.path not in hashes:
-            hashes[content.path] = _hash_path(content.path, view)
+    """sha256 hex of every context file among ``entries`` (path → hex), read once each.
+
+    Files of ``BIG_FILE`` bytes or more are hashed on a second thread: reading
+    and hashing them releases the GIL, while the many small files are mostly
+    per-file work that holds it.
+    """
+    files = {e.content.path: e.content.size for e in entries if isinstance(e.content, HostFile)}
+    big = [path for path, size in files.items() if size >= BIG_FILE]
+    small = [path for path, size in files.items() if size < BIG_FILE]
+    if not big or not small:
+        return _hash_paths(list(files))
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(_hash_paths, big)
+        hashes = _hash_paths(small)
+        hashes.update(other.result())
     return hashes
+
+
+def _hash_paths(paths: Iterable[str]) -> dict[str, str]:
+    view = memoryview(bytearray(HASH_READ))
+    return {path: _hash_path(path, view) for path in paths}
 
 
 def _hash_path(path: str, view: memoryview) -> str:

@@ -4,9 +4,12 @@ The artifact is an image manifest with ``artifactType`` = ``CACHE_TYPE``, the
 empty config, and one blob of that media type: canonical JSON
 ``{"version": 1, "entries": {KEY: ENTRY}}``, where ENTRY is a layer
 descriptor (``digest``, ``diffId``, ``size``, ``mediaType``), the
-``platform`` it was built for and ``written`` (Unix seconds; the oldest go
-first when the cache is over its limit). Every layer an entry names is a
-blob of the cache's own repository.
+``platform`` it was built for, ``written`` (Unix seconds; the oldest go
+first when the cache is over its limit) and, optionally, ``files``: the
+descriptor of the layer's file-hashes record (the SBOM's, so a hit reads no
+file; caches written before it stay valid). Every blob an entry names is a
+blob of the cache's own repository, and the manifest lists them all after the
+cache blob, so a registry's garbage collection keeps them.
 
 Writers merge with what the tag holds and check, just before moving the
 tag, that it still points where they read it (else merge again); readers
@@ -20,7 +23,7 @@ import io
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -60,10 +63,11 @@ class CacheEntry:
     diff_id: Digest
     platform: str
     written: int
+    files: Descriptor | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = self.descriptor
-        return {
+        found = {
             "digest": str(d.digest),
             "diffId": str(self.diff_id),
             "size": d.size,
@@ -71,6 +75,12 @@ class CacheEntry:
             "platform": self.platform,
             "written": self.written,
         }
+        return found if self.files is None else {**found, "files": self.files.to_json()}
+
+    @property
+    def blobs(self) -> tuple[Descriptor, ...]:
+        """The blobs of the cache's repository this entry needs kept."""
+        return (self.descriptor,) if self.files is None else (self.descriptor, self.files)
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> CacheEntry:
@@ -81,7 +91,20 @@ class CacheEntry:
         if not isinstance(media_type, str) or "layer" not in media_type:
             raise ValueError(f"mediaType {media_type!r} is not a layer media type")
         descriptor = Descriptor(media_type, Digest.parse(obj["digest"]), size)
-        return cls(descriptor, Digest.parse(obj["diffId"]), str(obj.get("platform", "")), written)
+        diff_id, platform = Digest.parse(obj["diffId"]), str(obj.get("platform", ""))
+        return cls(descriptor, diff_id, platform, written, _files(obj.get("files")))
+
+
+def _files(obj: object) -> Descriptor | None:
+    """An entry's ``files`` descriptor; one that cannot be read is dropped, not an error
+    (the record only saves time)."""
+    if not isinstance(obj, Mapping):
+        return None
+    try:
+        found = Descriptor.from_json(obj)
+    except (BaleError, ValueError):
+        return None
+    return Descriptor(found.media_type, found.digest, found.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,24 +160,42 @@ def parse_entries(data: bytes, ref: Reference) -> dict[str, CacheEntry]:
 def merged(
     old: Mapping[str, CacheEntry], new: Mapping[str, CacheEntry], limit: int
 ) -> dict[str, CacheEntry]:
-    """``new`` over ``old``, the most recently written ``limit`` kept (ties: by key)."""
-    together = {**old, **new}
+    """``new`` over ``old``, the most recently written ``limit`` kept (ties: by key).
+
+    A new entry without a file-hashes record keeps the one the old entry of the
+    same layer had (a build without the SBOM refreshes an entry, loses nothing).
+    """
+    together = {**old, **{key: _keeping(entry, old.get(key)) for key, entry in new.items()}}
     newest = sorted(together.items(), key=lambda item: (-item[1].written, item[0]))[:limit]
     return dict(sorted(newest))
 
 
+def _keeping(new: CacheEntry, old: CacheEntry | None) -> CacheEntry:
+    if new.files is not None or old is None or old.diff_id != new.diff_id:
+        return new
+    return replace(new, files=old.files)
+
+
+def listed(entries: Mapping[str, CacheEntry]) -> list[Descriptor]:
+    """Every blob the entries name, once each, by digest: what the manifest lists."""
+    found = {d.digest: d for entry in entries.values() for d in entry.blobs}
+    return [Descriptor(found[k].media_type, k, found[k].size) for k in sorted(found)]
+
+
 def encode(entries: Mapping[str, CacheEntry]) -> tuple[bytes, bytes]:
-    """The cache blob and the artifact manifest that names it."""
+    """The cache blob and the artifact manifest that names it, then every blob it names."""
     blob = canonical_json(
         {"version": CACHE_VERSION, "entries": {k: e.to_json() for k, e in entries.items()}}
     )
+    cache = Descriptor(CACHE_TYPE, Digest.of(blob), len(blob))
+    layers = [cache, *(d for d in listed(entries) if d.digest != cache.digest)]
     manifest = canonical_json(
         {
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST,
             "artifactType": CACHE_TYPE,
             "config": {**EMPTY.to_json(), "data": "e30="},
-            "layers": [Descriptor(CACHE_TYPE, Digest.of(blob), len(blob)).to_json()],
+            "layers": [d.to_json() for d in layers],
         }
     )
     return blob, manifest
@@ -173,13 +214,9 @@ def write_cache(
     """
     current = _replaceable(client, ref)
     for _ in range(WRITE_ATTEMPTS):
-        entries = merged(current.entries, new, limit)
-        blob, manifest = encode(entries)
         repo = ref.repository
         _ensure(client, repo, EMPTY, lambda: io.BytesIO(b"{}"))
-        descriptor = Descriptor(CACHE_TYPE, Digest.of(blob), len(blob))
-        _ensure(client, repo, descriptor, partial(io.BytesIO, blob))
-        client.push_manifest(repo, str(Digest.of(manifest)), OCI_MANIFEST, manifest)
+        entries, manifest = _push_listing(client, repo, merged(current.entries, new, limit))
         if client.manifest_digest(repo, ref.manifest_ref) == current.digest:
             client.push_manifest(repo, ref.manifest_ref, OCI_MANIFEST, manifest)
             time.sleep(SETTLE_S)
@@ -193,6 +230,41 @@ def write_cache(
         f"cache {ref}: other writers moved the tag {WRITE_ATTEMPTS} times while this build "
         "wrote it; give each concurrent job its own --cache-to tag (docs/ci.md)"
     )
+
+
+def _push_listing(
+    client: RegistryClient, repo: str, entries: Mapping[str, CacheEntry]
+) -> tuple[Mapping[str, CacheEntry], bytes]:
+    """Push the cache blob and its manifest by digest; the entries it holds and the manifest.
+
+    A registry refuses a manifest that lists a blob it lacks (the distribution
+    spec's MANIFEST_BLOB_UNKNOWN): one deleted (garbage collection, retention
+    rules) since an older entry was written. Then every listed blob is
+    checked, the entries whose layer is gone dropped (a record that is gone is
+    only unnamed), and the rest pushed, once more even when nothing was
+    dropped (a blob another writer was linking into the repository just then).
+    """
+    try:
+        return entries, _push_manifest(client, repo, entries)
+    except RegistryError as exc:
+        if "BLOB_UNKNOWN" not in str(exc).upper():
+            raise
+        present = {d.digest for d in listed(entries) if client.blob_exists(repo, d.digest)}
+        kept = {k: e for k, e in entries.items() if e.descriptor.digest in present}
+        kept = {
+            k: e if e.files is None or e.files.digest in present else replace(e, files=None)
+            for k, e in kept.items()
+        }
+        return kept, _push_manifest(client, repo, kept)
+
+
+def _push_manifest(client: RegistryClient, repo: str, entries: Mapping[str, CacheEntry]) -> bytes:
+    blob, manifest = encode(entries)
+    _ensure(
+        client, repo, Descriptor(CACHE_TYPE, Digest.of(blob), len(blob)), partial(io.BytesIO, blob)
+    )
+    client.push_manifest(repo, str(Digest.of(manifest)), OCI_MANIFEST, manifest)
+    return manifest
 
 
 def _replaceable(client: RegistryClient, ref: Reference) -> CacheArtifact:

@@ -8,13 +8,17 @@ whose request log shows every blob upload and mount.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
+import hashlib
 import io
 import json
 import lzma
 import random
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +28,13 @@ import pytest
 
 from builder.cli.main import main
 from builder.commands import build as pipeline
+from builder.commands import layersource
 from builder.commands.build import BuildOptions, build
+from builder.commands.filerecords import RECORD_TYPE
 from builder.commands.verify import copy_tree
 from builder.layer.build import Layer
 from builder.layer.cache import LayerCache
+from builder.layer.entries import HostFile
 from builder.model import Descriptor, Digest
 from builder.reference import parse_reference
 from builder.registry.client import RegistryClient
@@ -35,13 +42,16 @@ from builder.registry.layercache import (
     CACHE_TYPE,
     EMPTY,
     CacheEntry,
+    encode,
     read_cache,
     write_cache,
 )
 from builder.registry.options import Clients, RegistryOptions
 from builder.spec.locations import parse_output
+from tests.conftest import require_tool
 from tests.fuzz.images import plain_tar
 from tests.helpers import check_layout
+from tests.integration import registry_fixtures
 from tests.integration.registry_fixtures import RunningRegistry, free_port
 
 SPEC = """
@@ -500,3 +510,247 @@ def test_a_tarball_layer_is_shared_by_the_hash_of_its_members(
     assert compressed[built:] == ["bale: layer rootfs"]
     assert layer_digests(four)[0] != layer_digests(one)[0]
     assert layer_digests(four)[1] == layer_digests(one)[1]
+
+
+OCI_ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every context file the SBOM opened (``HostFile.open``: a layer build and the content
+    key read files by their own descriptors)."""
+    paths: list[str] = []
+    real = HostFile.open
+
+    def counting(self: HostFile) -> Any:
+        paths.append(self.path)
+        return real(self)
+
+    monkeypatch.setattr(HostFile, "open", counting)
+    return paths
+
+
+def _manifest(host: str, repo: str, reference: str) -> dict[str, Any]:
+    answer = httpx.get(f"http://{host}/v2/{repo}/manifests/{reference}", headers=OCI_ACCEPT)
+    assert answer.status_code == 200, answer.text
+    document: dict[str, Any] = answer.json()
+    return document
+
+
+def _blob(host: str, repo: str, digest: str) -> bytes:
+    answer = httpx.get(f"http://{host}/v2/{repo}/blobs/{digest}")
+    assert answer.status_code == 200
+    return answer.content
+
+
+def _spdx(host: str, repo: str, summary: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The SPDX SBOM the build pushed: its manifest digest and its document."""
+    (found,) = [r for r in summary["referrers"] if r["artifactType"] == "application/spdx+json"]
+    manifest = _manifest(host, repo, found["digest"])
+    return found["digest"], json.loads(_blob(host, repo, manifest["layers"][0]["digest"]))
+
+
+def _in(context: Path, paths: list[str]) -> list[str]:
+    return [p for p in paths if Path(p).is_relative_to(context)]
+
+
+def test_a_hit_brings_the_sboms_file_hashes_and_reads_no_file(
+    plain_registry: RunningRegistry, runners: Runners, opened: list[str]
+) -> None:
+    """Runner 2 (fresh clone, empty cache, SBOM on) takes the file hashes of each layer
+    from the cache: its SBOM opens none of the layers' files, and is the same document."""
+    host = plain_registry.host
+    cache = f"docker://{host}/ci/sbom-cache:x"
+    first = runners("r1", 0)
+    code, one, err = first.build("-o", f"docker://{host}/ci/sbom-one:x", "--cache-to", cache)
+    assert code == 0, err
+    assert len(_in(first.context, opened)) == 45  # each file hashed for the SBOM
+
+    manifest = _manifest(host, "ci/sbom-cache", "x")
+    blob = json.loads(_blob(host, "ci/sbom-cache", manifest["layers"][0]["digest"]))
+    entries = blob["entries"].values()
+    records = {e["files"]["digest"] for e in entries}
+    assert {e["files"]["mediaType"] for e in entries} == {RECORD_TYPE}
+    assert len(records) == 2
+    # The manifest lists every blob the entries name, so a registry's GC keeps them.
+    listed = {d["digest"] for d in manifest["layers"][1:]}
+    assert listed == set(layer_digests(one)) | records
+    for record in records:  # each record names the files of its layer with their sha256
+        rows = json.loads(_blob(host, "ci/sbom-cache", record))
+        some = next(iter(rows))
+        source = first.context / Path(some).relative_to("opt")
+        assert rows[some][0] == hashlib.sha256(source.read_bytes()).hexdigest()
+
+    second = runners("r2", 86_400 * 365 + 3)
+    code, two, err = second.build("-o", f"docker://{host}/ci/sbom-two:x", "--cache-from", cache)
+    assert code == 0, err
+    assert sources(two) == {"deps": "registry-cache", "app": "registry-cache"}
+    assert _in(second.context, opened) == []
+    assert two["digest"] == one["digest"]
+    digest_one, sbom_one = _spdx(host, "ci/sbom-one", one)
+    digest_two, sbom_two = _spdx(host, "ci/sbom-two", two)
+    assert digest_two == digest_one and sbom_two == sbom_one
+    checksums = {c["checksumValue"] for f in sbom_one["files"] for c in f["checksums"]}
+    some = next(iter((second.context / "app").rglob("*.txt")))
+    assert hashlib.sha256(some.read_bytes()).hexdigest() in checksums
+
+
+def _rewrite(host: str, repo: str, tag: str, entries: dict[str, CacheEntry]) -> None:
+    """A cache tag holding ``entries``, its manifest listing only the cache blob."""
+    blob, _ = encode(entries)
+    _push_artifact(host, repo, tag, blob)
+
+
+@pytest.mark.parametrize(
+    "damage", ["garbage", "nested", "wrong-size", "oversized", "missing", "version"]
+)
+def test_a_bad_file_hashes_record_costs_the_hashing_only(
+    plain_registry: RunningRegistry, runners: Runners, opened: list[str], damage: str
+) -> None:
+    host = plain_registry.host
+    repo = f"ci/bad-record-{damage}"
+    cache = f"docker://{host}/{repo}:x"
+    first = runners("r1", 0)
+    code, one, err = first.build("-o", f"docker://{host}/{repo}-one:x", "--cache-to", cache)
+    assert code == 0, err
+    client = RegistryClient(host)
+    garbage = b"[" * 100_000 + b"]" * 100_000 if damage == "nested" else b"not a record"
+    client.push_blob(
+        repo, Descriptor(RECORD_TYPE, Digest.of(garbage), len(garbage)), lambda: io.BytesIO(garbage)
+    )
+    bad = {
+        "garbage": Descriptor(RECORD_TYPE, Digest.of(garbage), len(garbage)),
+        "nested": Descriptor(RECORD_TYPE, Digest.of(garbage), len(garbage)),
+        "wrong-size": Descriptor(RECORD_TYPE, Digest.of(garbage), len(garbage) + 5),
+        "oversized": Descriptor(RECORD_TYPE, Digest.of(garbage), (64 << 20) + 1),
+        "missing": Descriptor(RECORD_TYPE, Digest.of(b"nowhere"), 7),
+        "version": Descriptor(RECORD_TYPE.replace(".v", ".v9"), Digest.of(garbage), 12),
+    }[damage]
+    entries = read_cache(client, parse_reference(cache)).entries
+    _rewrite(host, repo, "x", {k: dataclasses.replace(e, files=bad) for k, e in entries.items()})
+
+    second = runners("r2", 5)
+    code, two, err = second.build("-o", f"docker://{host}/{repo}-two:x", "--cache-from", cache)
+    assert code == 0, err
+    assert sources(two) == {"deps": "registry-cache", "app": "registry-cache"}
+    assert len(_in(second.context, opened)) == 45  # every file hashed for the SBOM, once
+    warned = _warnings(err)
+    assert len(warned) == 1 and "file-hashes record" in warned[0]
+    assert two["digest"] == one["digest"]
+    assert _spdx(host, f"{repo}-two", two)[0] == _spdx(host, f"{repo}-one", one)[0]
+
+
+@pytest.fixture
+def own_registry(tmp_path: Path) -> Iterator[RunningRegistry]:
+    """A registry of this test's own, whose garbage collection touches no other test's blobs."""
+    (tmp_path / "registry").mkdir()
+    yield from registry_fixtures.plain_registry(tmp_path / "registry")
+
+
+def test_the_registrys_garbage_collection_keeps_the_cached_blobs(
+    own_registry: RunningRegistry, runners: Runners, tmp_path: Path
+) -> None:
+    """Layers pushed only to the cache (an OCI layout output) survive the registry's own
+    garbage-collect; a listed blob deleted anyway is dropped from the cache on the next write."""
+    host = own_registry.host
+    repo = "ci/gc-cache"
+    first = runners("r1", 0)
+    code, one, err = first.build(
+        "-o", f"oci:{tmp_path / 'o'}", "--cache-to", f"docker://{host}/{repo}:x"
+    )
+    assert code == 0, err
+    listed = [d["digest"] for d in _manifest(host, repo, "x")["layers"]]
+    assert len(listed) == 1 + 2 + 2  # the cache blob, two layers, two records
+    config = own_registry.log_path.parent / "config.yml"
+    collected = subprocess.run(
+        [require_tool("docker-registry"), "garbage-collect", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert collected.returncode == 0, collected.stderr
+    for digest in listed:
+        assert httpx.head(f"http://{host}/v2/{repo}/blobs/{digest}").status_code == 200
+
+    deps = layer_digests(one)[0]
+    assert httpx.delete(f"http://{host}/v2/{repo}/blobs/{deps}").status_code == 202
+    client = RegistryClient(host)
+    ref = parse_reference(f"{host}/{repo}:x")
+    layer = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", EMPTY.digest, 2)
+    assert (
+        write_cache(client, ref, {"new": CacheEntry(layer, EMPTY.digest, "linux/amd64", 1)}, 10)
+        == 2
+    )
+    kept = read_cache(client, ref).entries
+    assert sorted(str(e.descriptor.digest) for e in kept.values()) == sorted(
+        [str(EMPTY.digest), layer_digests(one)[1]]
+    )
+
+
+def test_a_hit_pushed_without_download_is_noted_for_the_next_build(
+    plain_registry: RunningRegistry, runners: Runners, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner that keeps its cache directory: the second build of the same checkout
+    hashes no file and does not read the cache's entries, only checks the blob is there."""
+    host = plain_registry.host
+    cache = parse_reference(f"{host}/ci/noted-cache:x")
+    first = runners("r1", 0)
+    code, one, err = first.build(
+        "-o", f"docker://{host}/ci/noted:one", "--cache-to", f"docker://{cache}"
+    )
+    assert code == 0, err
+    hashed: list[int] = []
+    real = layersource.hash_host_files
+
+    def counting(entries: Any) -> dict[str, str]:
+        hashed.append(1)
+        return real(entries)
+
+    monkeypatch.setattr(layersource, "hash_host_files", counting)
+    second = runners("r2", 5)
+    future = LayerCache(second.cache, lambda: time.time_ns() + 10**10)  # nothing is racy
+    output = parse_output(f"docker://{host}/ci/noted:two")
+    spec = second.context / "image.toml"
+    results = []
+    for _ in range(2):
+        mark = len(plain_registry.log())
+        with Clients() as clients:
+            options = BuildOptions(
+                spec_path=spec,
+                outputs=(output,),
+                cache=future,
+                cache_from=(cache,),
+                clients=clients,
+            )
+            results.append(build(options))
+        log = plain_registry.log()[mark:]
+    assert len(hashed) == 2  # the first build only: one per layer
+    assert "GET /v2/ci/noted-cache/manifests/x" not in log
+    assert [x.source for x in results[1].images[0].layers] == ["registry-cache"] * 2
+    assert str(results[1].root.digest) == one["digest"] == str(results[0].root.digest)
+    assert len(list((second.cache / "content-keys").glob("*.json"))) == 2
+
+
+def test_an_entry_rewritten_without_the_sbom_keeps_its_record(
+    plain_registry: RunningRegistry, runners: Runners, opened: list[str]
+) -> None:
+    """A --no-sbom job refreshing the cache keeps the records an SBOM job published."""
+    host = plain_registry.host
+    cache = f"docker://{host}/ci/kept-record:x"
+    first = runners("r1", 0)
+    code, _, err = first.build("-o", f"docker://{host}/ci/kept-app:one", "--cache-to", cache)
+    assert code == 0, err
+    client, ref = RegistryClient(host), parse_reference(cache)
+    before = {k: (e.files, e.written) for k, e in read_cache(client, ref).entries.items()}
+    assert all(files is not None for files, _ in before.values())
+    time.sleep(1.1)  # a later second, so the rewrite shows in ``written``
+    plain = runners("r2", 3)
+    flags = ("--no-sbom", "--no-provenance", "--cache-from", cache, "--cache-to", cache)
+    code, two, err = plain.build("-o", f"docker://{host}/ci/kept-app:two", *flags)
+    assert code == 0 and set(sources(two).values()) == {"registry-cache"}, err
+    after = read_cache(client, ref).entries
+    assert {k: e.files for k, e in after.items()} == {k: f for k, (f, _) in before.items()}
+    assert all(after[k].written > written for k, (_, written) in before.items())
+
+    third = runners("r3", 7)  # and the record still spares an SBOM job the hashing
+    code, _, err = third.build("-o", f"docker://{host}/ci/kept-app:three", "--cache-from", cache)
+    assert code == 0 and _in(third.context, opened) == [], err

@@ -235,3 +235,27 @@ def test_prune_forgets_blob_locations_by_age_and_with_all(tmp_path: Path) -> Non
     locations.write_text("{}")
     prune(tmp_path, None)
     assert not locations.exists()
+
+
+def test_a_registry_hit_note_is_kept_for_quiet_files_and_aged_out(tmp_path: Path) -> None:
+    """Notes of hits not downloaded (content-keys/): kept only for files that are not racy,
+    read back as written, a garbled one is no note, and prune ages them out."""
+    root = tmp_path / "cache"
+    entries = _file_entries(tmp_path)
+    note = {"contentKey": "c" * 64, "cache": "registry.test/app-cache:main"}
+    LayerCache(root).note("racy", note, entries, time.time_ns())  # just written: racy
+    assert LayerCache(root).noted("racy") is None
+    cache = LayerCache(root, _future)
+    cache.note("quiet", note, entries, _future())
+    assert cache.noted("quiet") == note
+    moved = entries[0].content
+    assert isinstance(moved, HostFile)
+    Path(moved.path).write_bytes(b"changed since the walk")
+    cache.note("changed", note, entries, _future())
+    assert cache.noted("changed") is None
+    garbled = root / "content-keys" / "garbled.json"
+    garbled.write_bytes(b"[" * 100_000)
+    assert cache.noted("garbled") is None
+    os.utime(root / "content-keys" / "quiet.json", (0, 0))
+    prune(root, 86400)
+    assert cache.noted("quiet") is None and (root / "content-keys" / "garbled.json").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import lzma
 import os
 import shutil
@@ -77,6 +78,23 @@ def test_the_build_pass_hashes_exactly_what_it_read(tmp_path: Path) -> None:
     build_layer(entries, GZIP, 0, tmp_path / "out", hashes=hashes)
     assert hashes == hash_host_files(entries)
     assert content_key(entries, GZIP, 0, hashes) == key(entries)
+
+
+def test_small_and_big_files_are_all_hashed(tmp_path: Path) -> None:
+    """Files of 64 KiB and more go to a second thread: every hash is still the file's."""
+    entries = []
+    for number, size in enumerate((0, 10, (64 << 10) - 1, 64 << 10, 3 << 20, 100)):
+        path = tmp_path / f"f{number}"
+        path.write_bytes(os.urandom(size))
+        entries.append(
+            Entry(f"f{number}", Kind.FILE, 0o644, content=HostFile.of(str(path), path.stat()))
+        )
+    found = hash_host_files(entries)
+    judged = {
+        str(tmp_path / f"f{n}"): hashlib.sha256((tmp_path / f"f{n}").read_bytes()).hexdigest()
+        for n in range(6)
+    }
+    assert found == judged
 
 
 def test_a_file_without_a_hash_has_no_content_key(tmp_path: Path) -> None:
