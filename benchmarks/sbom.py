@@ -1,6 +1,7 @@
 """What the SBOM and provenance cost: cold builds with and without them, side by side.
 
-    python3 benchmarks/sbom.py [--work DIR] [--debian ROOT] [--repeat N]
+    python3 benchmarks/sbom.py [--work DIR] [--debian ROOT] [--repeat N] [--cases stdlib,debian]
+                               [--repo DIR]
 
 Two cases, each built cold (empty layer cache, new layout) and then warm (the
 cache that cold build left, a new layout), with the defaults (SPDX SBOM and
@@ -13,8 +14,11 @@ provenance) and with ``--no-sbom --no-provenance``, interleaved, the median of
           default the test suite's /var/tmp/bale-tests/bookworm-minbase-python3)
           and one small layer on it; the SBOM reads the whole base layer
 
-The extra time is given as a ratio to the build without them. Not a test:
-nothing here asserts a time.
+Each build's wall time and CPU time (user + system of the child) are given,
+and the extra of each as a ratio to the build without them, with the load
+average before and after the run. ``--repo`` runs the bale of another
+checkout (to compare a branch with main). Not a test: nothing here asserts a
+time.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import REPO, machine, prepare, timed
+from run import REPO, machine, prepare
 
 STDLIB = """[image]
 created = "2024-01-01T00:00:00Z"
@@ -56,19 +61,41 @@ name = "app"
 content = [{{ dst = "/srv/app.txt", text = "app" }}]
 """
 VARIANTS = {"with SBOM + provenance": [], "without": ["--no-sbom", "--no-provenance"]}
+PHASES = ("cold", "warm")
+Times = tuple[float, float]
 
 
-def builds(spec: Path, out: Path, extra: list[str]) -> tuple[float, float]:
-    """Wall seconds of a cold build and of a warm one after it."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "BALE_CACHE_DIR": str(out) + "-cache"}
+def timed(command: list[str], env: dict[str, str]) -> Times:
+    """Wall seconds and CPU seconds (user + system) of the command's process tree."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"failed: {' '.join(command)}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def builds(spec: Path, out: Path, extra: list[str], repo: Path) -> list[Times]:
+    """Wall and CPU seconds of a cold build and of a warm one after it."""
+    env = {**os.environ, "PYTHONPATH": str(repo), "BALE_CACHE_DIR": str(out) + "-cache"}
     shutil.rmtree(env["BALE_CACHE_DIR"], ignore_errors=True)
     command = [sys.executable, "-m", "builder.cli.entry", "build", "-q", "-f", str(spec), *extra]
-    walls = []
-    for _ in ("cold", "warm"):
+    found = []
+    for _ in PHASES:
         shutil.rmtree(out, ignore_errors=True)
-        wall, _, _ = timed([*command, "-o", f"oci:{out}"], env)
-        walls.append(wall)
-    return walls[0], walls[1]
+        found.append(timed([*command, "-o", f"oci:{out}"], env))
+    return found
+
+
+def row(case: str, phase: str, plain: list[Times], full: list[Times]) -> str:
+    """One table row: medians of wall and CPU, without and with, and the extras."""
+    wall0, wall1 = (statistics.median(t[0] for t in times) for times in (plain, full))
+    cpu0, cpu1 = (statistics.median(t[1] for t in times) for times in (plain, full))
+    return (
+        f"| {case} | {phase} | {wall0:.2f} | {cpu0:.2f} | {wall1:.2f} | {cpu1:.2f} "
+        f"| {(wall1 - wall0) / wall0:+.0%} | {(cpu1 - cpu0) / cpu0:+.0%} |"
+    )
 
 
 def debian_spec(work: Path, root: Path) -> Path:
@@ -97,29 +124,31 @@ def main() -> None:
         "--debian", type=Path, default=Path("/var/tmp/bale-tests/bookworm-minbase-python3")
     )
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cases", default="stdlib,debian")
+    parser.add_argument("--repo", type=Path, default=REPO)
     args = parser.parse_args()
     print(machine(), flush=True)
-    tree = prepare(args.work, "stdlib", quick=False)
-    (tree.parent / "sbom.toml").write_text(STDLIB)
-    cases = {"stdlib": tree.parent / "sbom.toml"}
-    if args.debian.is_dir():
-        cases["debian"] = debian_spec(args.work, args.debian)
-    print("| case | build | without s | with SBOM + provenance s | extra / build |")
-    print("|---|---|---:|---:|---:|")
+    cases = {}
+    for case in args.cases.split(","):
+        if case == "stdlib":
+            tree = prepare(args.work, "stdlib", quick=False)
+            (tree.parent / "sbom.toml").write_text(STDLIB)
+            cases["stdlib"] = tree.parent / "sbom.toml"
+        elif case == "debian" and args.debian.is_dir():
+            cases["debian"] = debian_spec(args.work, args.debian)
+    print("| case | build | without s | CPU s | with SBOM + provenance s | CPU s | extra | CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for case, spec in cases.items():
-        times: dict[tuple[str, str], list[float]] = {}
+        times: dict[tuple[str, str], list[Times]] = {}
         for _ in range(max(1, args.repeat)):
             for name, extra in VARIANTS.items():
-                cold, warm = builds(spec, spec.parent / "sbom-out", extra)
-                times.setdefault((name, "cold"), []).append(cold)
-                times.setdefault((name, "warm"), []).append(warm)
-        for phase in ("cold", "warm"):
-            plain = statistics.median(times[("without", phase)])
-            full = statistics.median(times[("with SBOM + provenance", phase)])
-            print(
-                f"| {case} | {phase} | {plain:.2f} | {full:.2f} | {(full - plain) / plain:+.0%} |",
-                flush=True,
-            )
+                found = builds(spec, spec.parent / "sbom-out", extra, args.repo)
+                for phase, measured in zip(PHASES, found, strict=True):
+                    times.setdefault((name, phase), []).append(measured)
+        for phase in PHASES:
+            plain, full = times[("without", phase)], times[("with SBOM + provenance", phase)]
+            print(row(case, phase, plain, full), flush=True)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
 
 
 if __name__ == "__main__":
