@@ -32,7 +32,7 @@ class Excerpt:
         self._span: tuple[int, int] | None = None
         self.wanted = size > 0
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         if not self.wanted:
             return
         if self._span is None:
