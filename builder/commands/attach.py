@@ -18,12 +18,14 @@ from builder.commands.basescan import BaseScans
 from builder.commands.ownfiles import own_layer
 from builder.image.assemble import Image, rfc3339
 from builder.layer.entries import Entry
+from builder.layer.filebody import Body, Reading
 from builder.model import Digest, Platform
 from builder.spec.values import ImageSpec
 from builder.supply.attachment import Attachment, Referrer, attach
 from builder.supply.ci import ci_context
 from builder.supply.inventory import Named, named, unpublished
 from builder.supply.provenance import BuildFacts, inputs_digest, provenance_attachment
+from builder.supply.rootfs import layer_reading
 from builder.supply.sbom import PICKER, inventory_of_members, sbom_attachments, wanted
 
 DEFAULT_IMAGE_NAME = "image"
@@ -63,6 +65,11 @@ def _where(spec: ImageSpec, platform: Platform) -> str:
     return f"{spec.path}: the {platform} image on {spec.base}"
 
 
+def own_reading() -> Reading:
+    """What the SBOM takes of each file of bale's own layers, as the build writes them."""
+    return layer_reading(True, wanted, PICKER)
+
+
 def with_sboms(
     spec: ImageSpec,
     built: Built,
@@ -70,14 +77,17 @@ def with_sboms(
     own: Sequence[Sequence[Entry]],
     cache_root: Path | None = None,
     scans: BaseScans | None = None,
+    bodies: Sequence[Mapping[str, Body] | None] = (),
 ) -> Built:
     """``built`` with one SBOM per format ``spec.sbom`` asks for (none: unchanged).
 
     The base's layers come from ``scans`` (``base_scans``: what the build's
     pass over them took, else the cache, else their blobs); bale's own
-    (``own``: the entries of each) from their sources, without reading the
-    new blobs back; ``cache_root`` (the layer cache) keeps the base's scans
-    and bale's file hashes for the next build.
+    (``own``: the entries of each) from what the build took of their files
+    as it wrote them (``bodies``, one per layer; None for a layer it reused),
+    else from their sources, never reading the new blobs back;
+    ``cache_root`` (the layer cache) keeps the base's scans and bale's file
+    hashes for the next build.
     """
     if not spec.sbom:
         return built
@@ -87,9 +97,10 @@ def with_sboms(
     scans = scans or BaseScans(wanted, where, cache_root, PICKER)
     members = [scans.members(layer) for layer in image.layers[: built.own_from]]
     own_layers = image.layers[built.own_from :]
+    taken = list(bodies) or [None] * len(own)
     members += [
-        own_layer(layer.diff_id, entries, wanted, cache_root, PICKER)
-        for layer, entries in zip(own_layers, own, strict=True)
+        own_layer(layer.diff_id, entries, wanted, cache_root, PICKER, made)
+        for layer, entries, made in zip(own_layers, own, taken, strict=True)
     ]
     inventory = inventory_of_members(
         image_named(spec, image),

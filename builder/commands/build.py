@@ -24,6 +24,7 @@ from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_b
 from builder.layer.build import CREATED_BY_PREFIX, Layer, build_layer
 from builder.layer.cache import LayerCache, sweep_cache
 from builder.layer.entries import Entry
+from builder.layer.filebody import Body, Reading
 from builder.layer.plan import BaseScan, plan_layers
 from builder.layer.tarwriter import tar_size
 from builder.model import Blob, Codec, Descriptor, Digest, Platform
@@ -143,6 +144,9 @@ class _LayerBuilder:
         self.built: dict[tuple[object, ...], AnyLayer] = {}
         # Each layer's entries by diff_id: the SBOM reads bale's files from them.
         self.entries: dict[Digest, Sequence[Entry]] = {}
+        # With an SBOM, what it takes of each file of each layer built (not reused), by diff_id.
+        self.reading = _own_reading() if spec.sbom else None
+        self.bodies: dict[Digest, dict[str, Body]] = {}
         self.lock = Lock()
         self._python: PythonLayers | None = None
 
@@ -192,7 +196,8 @@ class _LayerBuilder:
 
         def make(directory: Path, hashes: dict[str, str] | None) -> Layer:
             threads = self.options.threads
-            return build_layer(
+            bodies: dict[str, Body] | None = {} if self.reading is not None else None
+            made = build_layer(
                 entries,
                 codec,
                 self.created,
@@ -201,7 +206,13 @@ class _LayerBuilder:
                 created_by=created_by,
                 progress=progress,
                 hashes=hashes,
+                reading=self.reading,
+                bodies=bodies,
             )
+            if bodies is not None:
+                with self.lock:
+                    self.bodies[made.diff_id] = bodies
+            return made
 
         found = self.resolver.layer(entries, codec, self.created, make, platform)
         layer = dataclasses.replace(found, created_by=created_by)
@@ -209,6 +220,12 @@ class _LayerBuilder:
             return layer
         with self.lock:
             return self.built.setdefault(key, layer)
+
+
+def _own_reading() -> Reading:
+    from builder.commands.attach import own_reading  # the SBOM's catalogs: only with an SBOM
+
+    return own_reading()
 
 
 def _outputs(spec: ImageSpec, options: BuildOptions) -> tuple[Output, ...]:
@@ -303,8 +320,9 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             base_named = named(spec.base, base.digest, platform) if base else None
             own_from = len(base.layers) if base else 0
             own = [builder.entries[layer.diff_id] for layer in layers]
+            bodies = [builder.bodies.get(layer.diff_id) for layer in layers]
             built = Built(image, own_from, base_named)
-            return with_sboms(spec, built, created, own, cache_root, scans)
+            return with_sboms(spec, built, created, own, cache_root, scans, bodies)
 
         if len(requested) == 1:
             builds: tuple[Built, ...] = (one(requested[0]),)
