@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from builder.layer.excerpt import Excerpt, Picker
+from builder.layer.excerpt import HEAD, Excerpt, Picker
 
 # Files whose content is kept while reading: the account databases, and the
 # package databases that name the C library's version (Python wheel tags).
@@ -62,6 +62,11 @@ class FileBody:
         self.chunks: list[bytes] = []
 
     @property
+    def whole(self) -> bool:
+        """Whether every byte matters (kept or hashed), not only an excerpt's."""
+        return self.kept or bool(self.hashers)
+
+    @property
     def wanted(self) -> bool:
         """Whether more of the file's bytes matter to this reading."""
         excerpt = self.excerpt
@@ -87,10 +92,16 @@ class FileBody:
 def read_bodies(
     read: Callable[[int], bytes], readings: Sequence[Reading], path: str, size: int
 ) -> list[Body]:
-    """Each reading's body of one file, its bytes read once and only as far as one wants."""
+    """Each reading's body of one file, its bytes read once and only as far as one wants.
+
+    When only excerpts are wanted, the first read is of the head alone: most
+    files are not what a picker looks for, and the rest of them is skipped.
+    """
     bodies = [FileBody(reading, path, size) for reading in readings]
+    ask = READ_SIZE if any(body.whole for body in bodies) else HEAD
     while any(body.wanted for body in bodies):
-        chunk = read(READ_SIZE)
+        chunk = read(ask)
+        ask = READ_SIZE
         if not chunk:
             break
         for body in bodies:
