@@ -65,10 +65,14 @@ PHASES = ("cold", "warm")
 Times = tuple[float, float]
 
 
-def timed(command: list[str], env: dict[str, str]) -> Times:
-    """Wall seconds and CPU seconds (user + system) of the command's process tree."""
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> Times:
+    """Wall seconds and CPU seconds (user + system) of the command's process tree.
+
+    ``cwd`` is the checkout whose bale runs: ``python -m`` imports from the
+    working directory before PYTHONPATH.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status):
@@ -84,7 +88,7 @@ def builds(spec: Path, out: Path, extra: list[str], repo: Path) -> list[Times]:
     found = []
     for _ in PHASES:
         shutil.rmtree(out, ignore_errors=True)
-        found.append(timed([*command, "-o", f"oci:{out}"], env))
+        found.append(timed([*command, "-o", f"oci:{out}"], env, repo))
     return found
 
 
@@ -127,6 +131,7 @@ def main() -> None:
     parser.add_argument("--cases", default="stdlib,debian")
     parser.add_argument("--repo", type=Path, default=REPO)
     args = parser.parse_args()
+    args.work = args.work.resolve()
     print(machine(), flush=True)
     cases = {}
     for case in args.cases.split(","):
