@@ -20,7 +20,7 @@ from builder.atomic import temp_file
 from builder.errors import LayerError
 from builder.layer.compress import Chunk, ParallelCompressor
 from builder.layer.entries import Content, Entry, HostFile
-from builder.layer.filebody import Body, ChunkBodies, FileBody, Reading
+from builder.layer.filebody import Body, FileBody, Reading
 from builder.layer.tarwriter import read_exactly, write_tar
 from builder.model import Codec, Descriptor, Digest
 
@@ -69,13 +69,14 @@ class _Chunker:
         count: int,
         ship: Callable[[Chunk, bytearray], None],
         hashes: dict[str, str] | None = None,
-        bodies: ChunkBodies | None = None,
+        reading: Reading | None = None,
     ) -> None:
         self.size = size
         self.ship = ship
         self.hashes = hashes  # when given: path → sha256 of each context file's bytes as read
         self.hasher: Any = None
-        self.bodies = bodies  # when given: told which bytes of each chunk are which file's
+        self.reading = reading  # when given: what ``bodies`` gets of each file, by entry path
+        self.bodies: dict[str, Body] = {}
         self.body: FileBody | None = None
         self.free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         for _ in range(count):
@@ -103,15 +104,15 @@ class _Chunker:
     def copy(self, entry: Entry, content: Content) -> bool:
         """Move the content's bytes into the chunks; False if its size is not ``content.size``.
 
-        With ``bodies``, where the bytes went is noted for them on the way.
+        With a ``reading``, the bytes are also taken as it asks, on the way.
         """
-        if self.bodies is None:
+        if self.reading is None:
             return self._copy(content)
-        self.body = self.bodies.start(entry.path, content.size)
+        self.body = FileBody(self.reading, entry.path, content.size)
         try:
             return self._copy(content)
         finally:
-            self.bodies.end(self.body, entry.path)
+            self.bodies[entry.path] = self.body.result()
             self.body = None
 
     def _copy(self, content: Content) -> bool:
@@ -124,7 +125,6 @@ class _Chunker:
             return self._fill(readinto, content.size)
 
     def _write_body(self, data: bytes | memoryview) -> None:
-        """A piece of a stream without ``readinto`` (rare): fed to the body right here."""
         if self.body is not None:
             self.body.feed(data)
         self.write(data)
@@ -165,8 +165,8 @@ class _Chunker:
                 return False
             if self.hasher is not None:
                 self.hasher.update(self.view[self.pos : self.pos + got])
-            if self.body is not None and self.bodies is not None:
-                self.bodies.note(self.body, self.pos, self.pos + got)
+            if self.body is not None:
+                self.body.feed(self.view[self.pos : self.pos + got])
             size -= got
             self._advance(got)
             if got == 0 or (got < ask and size == 0):
@@ -183,8 +183,6 @@ class _Chunker:
         if not self.pos:
             return
         buf, n = self.buf, self.pos
-        if self.bodies is not None:
-            self.bodies.ship()
         self.ship(buf if n == self.size else self.view[:n], buf)
         self.pos = 0
         self.buf = self.free.get()
@@ -212,8 +210,7 @@ def build_layer(
     given, receives the sha256 of every context file's bytes exactly as they
     went into the tar (for the content key). ``bodies``, when given with a
     ``reading``, receives what that reading takes of each regular file (by
-    entry path), from the same bytes (the SBOM's hashes, without a second
-    read), taken on the writer lane from each chunk before its buffer is reused.
+    entry path), from the same bytes (the SBOM's hashes, without a second read).
     """
     directory.mkdir(parents=True, exist_ok=True)
     digest_hasher = hashlib.sha256()
@@ -222,11 +219,8 @@ def build_layer(
     sizes = [0, 0]
     try:
         with os.fdopen(fd, "wb", buffering=0) as out:
-            taking = ChunkBodies(reading) if reading is not None and bodies is not None else None
 
             def emit(raw: Chunk, blob: Chunk) -> None:
-                if taking is not None:
-                    taking.take(raw)
                 diff_hasher.update(raw)
                 digest_hasher.update(blob)
                 out.write(blob)
@@ -244,6 +238,7 @@ def build_layer(
                 if progress is not None:
                     progress(len(chunk))
 
+            taking = reading if bodies is not None else None
             chunker = _Chunker(codec.chunk_size, 2 * workers + 2, ship, hashes, taking)
             try:
                 write_tar(entries, mtime, chunker.write, chunker.copy)
@@ -255,8 +250,8 @@ def build_layer(
             digest = Digest("sha256", digest_hasher.hexdigest())
             final = directory / digest.encoded
             os.replace(tmp, final)
-            if bodies is not None and taking is not None:
-                bodies.update(taking.finish())
+            if bodies is not None:
+                bodies.update(chunker.bodies)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

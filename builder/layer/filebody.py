@@ -10,7 +10,6 @@ served by one pass over its bytes (``read_bodies``).
 from __future__ import annotations
 
 import hashlib
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,57 +107,3 @@ def read_bodies(
             if body.wanted:
                 body.feed(chunk)
     return [body.result() for body in bodies]
-
-
-# A note on a chunk being filled: bytes [start, end) of it are the file's next
-# bytes (body, start, end), or the file ended (body, path, -1).
-_Note = tuple[FileBody, int, int] | tuple[FileBody, str, int]
-
-
-class ChunkBodies:
-    """Bodies taken from a stream of chunk buffers by the thread that writes them out.
-
-    The thread that fills the chunks notes which bytes of the current chunk
-    belong to which file (``note``) and where each file ends (``end``), and
-    hands the notes over as the chunk is shipped (``ship``); the writer thread,
-    holding that chunk in order, feeds them (``take``). The hashing then runs
-    beside the filling instead of on its path. ``finish`` gives every file's body.
-    """
-
-    def __init__(self, reading: Reading) -> None:
-        self.reading = reading
-        self._notes: list[_Note] = []
-        self._shipped: deque[list[_Note]] = deque()
-        self._bodies: dict[str, Body] = {}
-
-    def start(self, path: str, size: int) -> FileBody:
-        return FileBody(self.reading, path, size)
-
-    def note(self, body: FileBody, start: int, end: int) -> None:
-        self._notes.append((body, start, end))
-
-    def end(self, body: FileBody, path: str) -> None:
-        """No more bytes of ``path`` (all noted, or fed to ``body`` already)."""
-        self._notes.append((body, path, -1))
-
-    def ship(self) -> None:
-        """The current chunk goes out (before it is queued for the writer)."""
-        self._shipped.append(self._notes)
-        self._notes = []
-
-    def take(self, chunk: bytes | bytearray | memoryview) -> None:
-        """On the writer thread: the next shipped chunk's notes, fed from its bytes."""
-        view = memoryview(chunk)
-        for body, where, end in self._shipped.popleft():
-            if isinstance(where, str):
-                self._bodies[where] = body.result()
-            else:
-                body.feed(view[where:end])
-
-    def finish(self) -> dict[str, Body]:
-        """Once every chunk was taken: the files that ended after the last one, then all."""
-        for body, where, _ in self._notes:
-            if isinstance(where, str):
-                self._bodies[where] = body.result()
-        self._notes = []
-        return self._bodies
