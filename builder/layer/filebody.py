@@ -91,12 +91,18 @@ class FileBody:
 def read_bodies(
     read: Callable[[int], bytes], readings: Sequence[Reading], path: str, size: int
 ) -> list[Body]:
-    """Each reading's body of one file, its bytes read once and only as far as one wants.
+    """Each reading's body of one file, its bytes read once and only as far as one wants."""
+    bodies = [FileBody(reading, path, size) for reading in readings]
+    feed_bodies(read, bodies)
+    return [body.result() for body in bodies]
+
+
+def feed_bodies(read: Callable[[int], bytes], bodies: Sequence[FileBody]) -> None:
+    """Feed one file's bytes to ``bodies``, read once and only as far as one wants.
 
     When only excerpts are wanted, the first read is of the head alone: most
     files are not what a picker looks for, and the rest of them is skipped.
     """
-    bodies = [FileBody(reading, path, size) for reading in readings]
     ask = READ_SIZE if any(body.whole for body in bodies) else HEAD
     while any(body.wanted for body in bodies):
         chunk = read(ask)
@@ -106,4 +112,3 @@ def read_bodies(
         for body in bodies:
             if body.wanted:
                 body.feed(chunk)
-    return [body.result() for body in bodies]

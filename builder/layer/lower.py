@@ -26,8 +26,9 @@ from builder.layer.filebody import (
     KEEP_CONTENT,
     NO_BODY,
     Body,
+    FileBody,
     Reading,
-    read_bodies,
+    feed_bodies,
 )
 from builder.layer.tarcheck import BoundedTarInfo, TarStream
 from builder.model import (
@@ -121,14 +122,6 @@ def _norm(name: str) -> str:
     return "/".join(p for p in name.split("/") if p not in ("", "."))
 
 
-def tar_members(
-    stream: TarStream, where: str, reading: Reading = ACCOUNTS
-) -> Iterator[tuple[str, Node]]:
-    """The members of an uncompressed tar stream as merged-view members; checks its end."""
-    for path, nodes in tar_readings(stream, where, (reading,)):
-        yield path, nodes[0]
-
-
 def tar_readings(
     stream: TarStream, where: str, readings: Sequence[Reading]
 ) -> Iterator[tuple[str, list[Node]]]:
@@ -152,13 +145,17 @@ def tar_readings(
 def _bodies(
     tar: tarfile.TarFile, info: tarfile.TarInfo, path: str, readings: Sequence[Reading]
 ) -> list[Body]:
-    """What each reading takes of a member: a regular file's body, else nothing."""
+    """What each reading takes of a member: a regular file's body, else nothing.
+
+    The member is opened only when a reading wants some of its bytes.
+    """
     if not info.isreg():
         return [NO_BODY] * len(readings)
-    extracted = tar.extractfile(info)
-    if extracted is None:
-        return [NO_BODY] * len(readings)
-    return read_bodies(extracted.read, readings, path, info.size)
+    bodies = [FileBody(reading, path, info.size) for reading in readings]
+    extracted = tar.extractfile(info) if any(body.wanted for body in bodies) else None
+    if extracted is not None:
+        feed_bodies(extracted.read, bodies)
+    return [body.result() for body in bodies]
 
 
 class StoredLayer(Protocol):
