@@ -68,8 +68,7 @@ class FileBody:
     @property
     def wanted(self) -> bool:
         """Whether more of the file's bytes matter to this reading."""
-        excerpt = self.excerpt
-        return self.kept or bool(self.hashers) or (excerpt is not None and excerpt.wanted)
+        return self.whole or (self.excerpt is not None and self.excerpt.wanted)
 
     def feed(self, chunk: bytes | memoryview) -> None:
         """The file's next bytes (copied if kept: a caller may reuse the buffer)."""
