@@ -66,7 +66,7 @@ def own_layer(
             for found in pool.map(lambda share: _bodies(share, reading), shares):
                 bodies.update(found)
     if known is None and record is not None:
-        _save(record, {path: _row(body, keep(path)) for path, body in bodies.items()})
+        _save(record, {path: _row(path, body, keep) for path, body in bodies.items()})
     members = []
     for entry in entries:
         data, sha256, sha1 = bodies.get(entry.path, NO_BODY)
@@ -93,10 +93,13 @@ def _body(entry: Entry, reading: Reading) -> Body:
         return read_bodies(stream.read, (reading,), entry.path, entry.content.size)[0]
 
 
-def _row(body: Body, kept: bool) -> list[str | None]:
-    """A record row: the hashes, and the excerpt (a kept file is read again instead)."""
+def _row(path: str, body: Body, keep: Callable[[str], bool]) -> list[str | None]:
+    """A record row: the hashes, and the excerpt (a kept file is read again instead).
+
+    ``keep`` is asked only of a file with bytes: most have none, and it is asked of each.
+    """
     data, sha256, sha1 = body
-    excerpt = base64.b64encode(data).decode() if data is not None and not kept else None
+    excerpt = base64.b64encode(data).decode() if data is not None and not keep(path) else None
     return [sha256, sha1, excerpt]
 
 
