@@ -140,14 +140,17 @@ class _Chunker:
                 f"{content.path} became a symlink after bale read the build context; "
                 "do not modify the build context during a build"
             ) from exc
-        if self.hashes is not None:
+        # The SBOM's sha256 of the file, when it takes one, serves the content key too.
+        shared = self.body if self.body is not None and self.body.hashers else None
+        if self.hashes is not None and shared is None:
             self.hasher = hashlib.sha256()
         try:
             return self._fill(lambda view: os.readv(fd, (view,)), content.size)
         finally:
             os.close(fd)
             if self.hashes is not None:
-                self.hashes[content.path] = self.hasher.hexdigest()
+                found = shared.sha256() if shared is not None else self.hasher.hexdigest()
+                self.hashes[content.path] = found
                 self.hasher = None
 
     def _fill(self, readinto: Callable[[memoryview], int | None], size: int) -> bool:
