@@ -1,7 +1,7 @@
 """What the SBOM and provenance cost: cold builds with and without them, side by side.
 
     python3 benchmarks/sbom.py [--work DIR] [--debian ROOT] [--repeat N] [--cases stdlib,debian]
-                               [--repo DIR]
+                               [--repo DIR]...
 
 Two cases, each built cold (empty layer cache, new layout) and then warm (the
 cache that cold build left, a new layout), with the defaults (SPDX SBOM and
@@ -16,9 +16,10 @@ provenance) and with ``--no-sbom --no-provenance``, interleaved, the median of
 
 Each build's wall time and CPU time (user + system of the child) are given,
 and the extra of each as a ratio to the build without them, with the load
-average before and after the run. ``--repo`` runs the bale of another
-checkout (to compare a branch with main). Not a test: nothing here asserts a
-time.
+average before and after the run. ``--repo DIR`` runs the bale of another
+checkout; given several times, each round runs every checkout in turn (to
+compare a branch with main under the same load). Not a test: nothing here
+asserts a time.
 """
 
 from __future__ import annotations
@@ -129,9 +130,10 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--cases", default="stdlib,debian")
-    parser.add_argument("--repo", type=Path, default=REPO)
+    parser.add_argument("--repo", type=Path, action="append")
     args = parser.parse_args()
     args.work = args.work.resolve()
+    repos = [repo.resolve() for repo in args.repo or [REPO]]
     print(machine(), flush=True)
     cases = {}
     for case in args.cases.split(","):
@@ -144,15 +146,19 @@ def main() -> None:
     print("| case | build | without s | CPU s | with SBOM + provenance s | CPU s | extra | CPU |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for case, spec in cases.items():
-        times: dict[tuple[str, str], list[Times]] = {}
+        times: dict[tuple[Path, str, str], list[Times]] = {}
         for _ in range(max(1, args.repeat)):
-            for name, extra in VARIANTS.items():
-                found = builds(spec, spec.parent / "sbom-out", extra, args.repo)
-                for phase, measured in zip(PHASES, found, strict=True):
-                    times.setdefault((name, phase), []).append(measured)
-        for phase in PHASES:
-            plain, full = times[("without", phase)], times[("with SBOM + provenance", phase)]
-            print(row(case, phase, plain, full), flush=True)
+            for repo in repos:
+                for name, extra in VARIANTS.items():
+                    found = builds(spec, spec.parent / "sbom-out", extra, repo)
+                    for phase, measured in zip(PHASES, found, strict=True):
+                        times.setdefault((repo, name, phase), []).append(measured)
+        for repo in repos:
+            label = case if len(repos) == 1 else f"{case}, {repo}"
+            for phase in PHASES:
+                plain = times[(repo, "without", phase)]
+                full = times[(repo, "with SBOM + provenance", phase)]
+                print(row(label, phase, plain, full), flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
 
 
