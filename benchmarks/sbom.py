@@ -1,6 +1,7 @@
 """What the SBOM and provenance cost: cold builds with and without them, side by side.
 
-    python3 benchmarks/sbom.py [--work DIR] [--debian ROOT] [--repeat N]
+    python3 benchmarks/sbom.py [--work DIR] [--debian ROOT] [--repeat N] [--cases stdlib,debian]
+                               [--repo DIR]...
 
 Two cases, each built cold (empty layer cache, new layout) and then warm (the
 cache that cold build left, a new layout), with the defaults (SPDX SBOM and
@@ -13,8 +14,12 @@ provenance) and with ``--no-sbom --no-provenance``, interleaved, the median of
           default the test suite's /var/tmp/bale-tests/bookworm-minbase-python3)
           and one small layer on it; the SBOM reads the whole base layer
 
-The extra time is given as a ratio to the build without them. Not a test:
-nothing here asserts a time.
+Each build's wall time and CPU time (user + system of the child) are given,
+and the extra of each as a ratio to the build without them, with the load
+average before and after the run. ``--repo DIR`` runs the bale of another
+checkout; given several times, each round runs every checkout in turn (to
+compare a branch with main under the same load). Not a test: nothing here
+asserts a time.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import REPO, machine, prepare, timed
+from run import REPO, machine, prepare
 
 STDLIB = """[image]
 created = "2024-01-01T00:00:00Z"
@@ -56,19 +62,45 @@ name = "app"
 content = [{{ dst = "/srv/app.txt", text = "app" }}]
 """
 VARIANTS = {"with SBOM + provenance": [], "without": ["--no-sbom", "--no-provenance"]}
+PHASES = ("cold", "warm")
+Times = tuple[float, float]
 
 
-def builds(spec: Path, out: Path, extra: list[str]) -> tuple[float, float]:
-    """Wall seconds of a cold build and of a warm one after it."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "BALE_CACHE_DIR": str(out) + "-cache"}
+def timed(command: list[str], env: dict[str, str], cwd: Path) -> Times:
+    """Wall seconds and CPU seconds (user + system) of the command's process tree.
+
+    ``cwd`` is the checkout whose bale runs: ``python -m`` imports from the
+    working directory before PYTHONPATH.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"failed: {' '.join(command)}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def builds(spec: Path, out: Path, extra: list[str], repo: Path) -> list[Times]:
+    """Wall and CPU seconds of a cold build and of a warm one after it."""
+    env = {**os.environ, "PYTHONPATH": str(repo), "BALE_CACHE_DIR": str(out) + "-cache"}
     shutil.rmtree(env["BALE_CACHE_DIR"], ignore_errors=True)
     command = [sys.executable, "-m", "builder.cli.entry", "build", "-q", "-f", str(spec), *extra]
-    walls = []
-    for _ in ("cold", "warm"):
+    found = []
+    for _ in PHASES:
         shutil.rmtree(out, ignore_errors=True)
-        wall, _, _ = timed([*command, "-o", f"oci:{out}"], env)
-        walls.append(wall)
-    return walls[0], walls[1]
+        found.append(timed([*command, "-o", f"oci:{out}"], env, repo))
+    return found
+
+
+def row(case: str, phase: str, plain: list[Times], full: list[Times]) -> str:
+    """One table row: medians of wall and CPU, without and with, and the extras."""
+    wall0, wall1 = (statistics.median(t[0] for t in times) for times in (plain, full))
+    cpu0, cpu1 = (statistics.median(t[1] for t in times) for times in (plain, full))
+    return (
+        f"| {case} | {phase} | {wall0:.2f} | {cpu0:.2f} | {wall1:.2f} | {cpu1:.2f} "
+        f"| {(wall1 - wall0) / wall0:+.0%} | {(cpu1 - cpu0) / cpu0:+.0%} |"
+    )
 
 
 def debian_spec(work: Path, root: Path) -> Path:
@@ -97,29 +129,37 @@ def main() -> None:
         "--debian", type=Path, default=Path("/var/tmp/bale-tests/bookworm-minbase-python3")
     )
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cases", default="stdlib,debian")
+    parser.add_argument("--repo", type=Path, action="append")
     args = parser.parse_args()
+    args.work = args.work.resolve()
+    repos = [repo.resolve() for repo in args.repo or [REPO]]
     print(machine(), flush=True)
-    tree = prepare(args.work, "stdlib", quick=False)
-    (tree.parent / "sbom.toml").write_text(STDLIB)
-    cases = {"stdlib": tree.parent / "sbom.toml"}
-    if args.debian.is_dir():
-        cases["debian"] = debian_spec(args.work, args.debian)
-    print("| case | build | without s | with SBOM + provenance s | extra / build |")
-    print("|---|---|---:|---:|---:|")
+    cases = {}
+    for case in args.cases.split(","):
+        if case == "stdlib":
+            tree = prepare(args.work, "stdlib", quick=False)
+            (tree.parent / "sbom.toml").write_text(STDLIB)
+            cases["stdlib"] = tree.parent / "sbom.toml"
+        elif case == "debian" and args.debian.is_dir():
+            cases["debian"] = debian_spec(args.work, args.debian)
+    print("| case | build | without s | CPU s | with SBOM + provenance s | CPU s | extra | CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for case, spec in cases.items():
-        times: dict[tuple[str, str], list[float]] = {}
+        times: dict[tuple[Path, str, str], list[Times]] = {}
         for _ in range(max(1, args.repeat)):
-            for name, extra in VARIANTS.items():
-                cold, warm = builds(spec, spec.parent / "sbom-out", extra)
-                times.setdefault((name, "cold"), []).append(cold)
-                times.setdefault((name, "warm"), []).append(warm)
-        for phase in ("cold", "warm"):
-            plain = statistics.median(times[("without", phase)])
-            full = statistics.median(times[("with SBOM + provenance", phase)])
-            print(
-                f"| {case} | {phase} | {plain:.2f} | {full:.2f} | {(full - plain) / plain:+.0%} |",
-                flush=True,
-            )
+            for repo in repos:
+                for name, extra in VARIANTS.items():
+                    found = builds(spec, spec.parent / "sbom-out", extra, repo)
+                    for phase, measured in zip(PHASES, found, strict=True):
+                        times.setdefault((repo, name, phase), []).append(measured)
+        for repo in repos:
+            label = case if len(repos) == 1 else f"{case}, {repo}"
+            for phase in PHASES:
+                plain = times[(repo, "without", phase)]
+                full = times[(repo, "with SBOM + provenance", phase)]
+                print(row(label, phase, plain, full), flush=True)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end", flush=True)
 
 
 if __name__ == "__main__":

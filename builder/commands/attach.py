@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from builder.commands.basescan import base_layer
+from builder.commands.basescan import BaseScans
 from builder.commands.ownfiles import own_layer
 from builder.image.assemble import Image, rfc3339
 from builder.layer.entries import Entry
-from builder.model import Digest
+from builder.layer.filebody import Body, Reading
+from builder.model import Digest, Platform
 from builder.spec.values import ImageSpec
 from builder.supply.attachment import Attachment, Referrer, attach
 from builder.supply.ci import ci_context
 from builder.supply.inventory import Named, named, unpublished
 from builder.supply.provenance import BuildFacts, inputs_digest, provenance_attachment
+from builder.supply.rootfs import layer_reading
 from builder.supply.sbom import PICKER, inventory_of_members, sbom_attachments, wanted
 
 DEFAULT_IMAGE_NAME = "image"
@@ -47,17 +49,43 @@ def image_named(spec: ImageSpec, image: Image) -> Named:
     return unpublished(DEFAULT_IMAGE_NAME, DEFAULT_IMAGE_NAME, digest, image.platform)
 
 
+def base_scans(spec: ImageSpec, platform: Platform, cache_root: Path | None) -> BaseScans | None:
+    """The SBOM's scan of the base layers of the ``platform`` image; None without an SBOM.
+
+    Given to the build's planning, it takes its members from the pass that
+    checks or plans the base layers, when there is one.
+    """
+    if not spec.sbom:
+        return None
+    return BaseScans(wanted, _where(spec, platform), cache_root, PICKER)
+
+
+def _where(spec: ImageSpec, platform: Platform) -> str:
+    """How the SBOM's errors name the image."""
+    return f"{spec.path}: the {platform} image on {spec.base}"
+
+
+def own_reading() -> Reading:
+    """What the SBOM takes of each file of bale's own layers, as the build writes them."""
+    return layer_reading(True, wanted, PICKER)
+
+
 def with_sboms(
     spec: ImageSpec,
     built: Built,
     created: int,
     own: Sequence[Sequence[Entry]],
     cache_root: Path | None = None,
+    scans: BaseScans | None = None,
+    bodies: Sequence[Mapping[str, Body] | None] = (),
 ) -> Built:
     """``built`` with one SBOM per format ``spec.sbom`` asks for (none: unchanged).
 
-    The base's layers are read from their blobs; bale's own (``own``: the
-    entries of each) from their sources, without reading the new blobs back;
+    The base's layers come from ``scans`` (``base_scans``: what the build's
+    pass over them took, else the cache, else their blobs); bale's own
+    (``own``: the entries of each) from what the build took of their files
+    as it wrote them (``bodies``, one per layer; None for a layer it reused),
+    else from their sources, never reading the new blobs back;
     ``cache_root`` (the layer cache) keeps the base's scans and bale's file
     hashes for the next build.
     """
@@ -65,13 +93,14 @@ def with_sboms(
         return built
     image = built.image
     manifest = image.manifest.descriptor
-    where = f"{spec.path}: the {image.platform} image on {spec.base}"
-    base_layers = image.layers[: built.own_from]
-    members = [base_layer(layer, wanted, where, cache_root, PICKER) for layer in base_layers]
+    where = _where(spec, image.platform)
+    scans = scans or BaseScans(wanted, where, cache_root, PICKER)
+    members = [scans.members(layer) for layer in image.layers[: built.own_from]]
     own_layers = image.layers[built.own_from :]
+    taken = list(bodies) or [None] * len(own)
     members += [
-        own_layer(layer.diff_id, entries, wanted, cache_root, PICKER)
-        for layer, entries in zip(own_layers, own, strict=True)
+        own_layer(layer.diff_id, entries, wanted, cache_root, PICKER, made)
+        for layer, entries, made in zip(own_layers, own, taken, strict=True)
     ]
     inventory = inventory_of_members(
         image_named(spec, image),

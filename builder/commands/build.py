@@ -24,7 +24,8 @@ from builder.image.assemble import BaseParts, Image, JsonBlob, assemble, index_b
 from builder.layer.build import CREATED_BY_PREFIX, Layer, build_layer
 from builder.layer.cache import LayerCache, sweep_cache
 from builder.layer.entries import Entry
-from builder.layer.plan import plan_layers
+from builder.layer.filebody import Body, Reading
+from builder.layer.plan import BaseScan, plan_layers
 from builder.layer.tarwriter import tar_size
 from builder.model import Blob, Codec, Descriptor, Digest, Platform
 from builder.reference import Reference, parse_reference
@@ -143,15 +144,21 @@ class _LayerBuilder:
         self.built: dict[tuple[object, ...], AnyLayer] = {}
         # Each layer's entries by diff_id: the SBOM reads bale's files from them.
         self.entries: dict[Digest, Sequence[Entry]] = {}
+        # With an SBOM, what it takes of each file of each layer built (not reused), by diff_id.
+        self.reading = _own_reading() if spec.sbom else None
+        self.bodies: dict[Digest, dict[str, Body]] = {}
         self.lock = Lock()
         self._python: PythonLayers | None = None
 
-    def layers(self, platform: Platform, base: BaseImage | None) -> list[AnyLayer]:
+    def layers(
+        self, platform: Platform, base: BaseImage | None, scan: BaseScan | None = None
+    ) -> list[AnyLayer]:
+        """The platform's layers; ``scan`` (the SBOM's) reads the base in the same pass."""
         below = base.layers if base is not None else None
         python = self.python if any(s.python for s in self.spec.layers) else None
         name = base.name if base else ""
         check, cache = self.check_base, self.options.cache
-        plans = plan_layers(self.spec, platform, below, name, self.work, python, check, cache)
+        plans = plan_layers(self.spec, platform, below, name, self.work, python, check, cache, scan)
         layers = []
         for plan in plans:
             layer = self.layer(plan.name, plan.codec, plan.entries, platform)
@@ -189,7 +196,8 @@ class _LayerBuilder:
 
         def make(directory: Path, hashes: dict[str, str] | None) -> Layer:
             threads = self.options.threads
-            return build_layer(
+            bodies: dict[str, Body] | None = {} if self.reading is not None else None
+            made = build_layer(
                 entries,
                 codec,
                 self.created,
@@ -198,7 +206,13 @@ class _LayerBuilder:
                 created_by=created_by,
                 progress=progress,
                 hashes=hashes,
+                reading=self.reading,
+                bodies=bodies,
             )
+            if bodies is not None:
+                with self.lock:
+                    self.bodies[made.diff_id] = bodies
+            return made
 
         found = self.resolver.layer(entries, codec, self.created, make, platform)
         layer = dataclasses.replace(found, created_by=created_by)
@@ -206,6 +220,12 @@ class _LayerBuilder:
             return layer
         with self.lock:
             return self.built.setdefault(key, layer)
+
+
+def _own_reading() -> Reading:
+    from builder.commands.attach import own_reading  # the SBOM's catalogs: only with an SBOM
+
+    return own_reading()
 
 
 def _outputs(spec: ImageSpec, options: BuildOptions) -> tuple[Output, ...]:
@@ -286,22 +306,25 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
         ) as builder,
     ):
         # SBOM and provenance writers load only when a build runs.
-        from builder.commands.attach import Built, referrers, with_sboms
+        from builder.commands.attach import Built, base_scans, referrers, with_sboms
         from builder.supply.inventory import named
 
         def one(wanted: Platform | None) -> Built:
             base = _load_base(base_ref, wanted, clients) if base_ref else None
             platform = wanted or (base.platform if base else Platform.host())
             parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
-            layers = builder.layers(platform, base)
+            cache_root = options.cache.root if options.cache else None
+            scans = base_scans(spec, platform, cache_root) if base else None
+            layers = builder.layers(platform, base, scans)
             image = assemble(
                 platform, created, spec.config, layers, annotations, image_format, parts
             )
             base_named = named(spec.base, base.digest, platform) if base else None
             own_from = len(base.layers) if base else 0
             own = [builder.entries[layer.diff_id] for layer in layers]
-            cache_root = options.cache.root if options.cache else None
-            return with_sboms(spec, Built(image, own_from, base_named), created, own, cache_root)
+            bodies = [builder.bodies.get(layer.diff_id) for layer in layers]
+            built = Built(image, own_from, base_named)
+            return with_sboms(spec, built, created, own, cache_root, scans, bodies)
 
         if len(requested) == 1:
             builds: tuple[Built, ...] = (one(requested[0]),)

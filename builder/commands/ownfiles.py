@@ -1,9 +1,11 @@
 """bale's own layers as the SBOM sees them, straight from their entries.
 
-The layer blob is not read back: each regular file is hashed (sha256 and
-sha1) from its source, two files at a time, and the files a package catalog
-reads are kept. An entry's bytes are what the layer holds: the pipeline
-checked each file's size as it copied it.
+The layer blob is not read back. A layer this build wrote had each regular
+file hashed (sha256 and sha1), and the files a package catalog reads kept,
+from the very bytes written (``build_layer``'s ``bodies``). A layer reused
+from a cache has its files hashed from their sources, two files at a time;
+an entry's bytes are what the layer holds: the pipeline checked each file's
+size as it copied it.
 
 With the layer cache, the hashes (and a ``picker``'s excerpts) are kept under
 its ``file-hashes/`` by the layer's diff_id (which fixes every byte of every
@@ -14,26 +16,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import dataclasses
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from builder.atomic import atomic_write
 from builder.layer.cache import FILE_HASHES
 from builder.layer.entries import Entry, Kind
-from builder.layer.excerpt import Excerpt, Picker
+from builder.layer.excerpt import Picker
+from builder.layer.filebody import NO_BODY, Body, Reading, read_bodies
 from builder.layer.lower import Node
 from builder.model import Digest
-from builder.supply.rootfs import MAX_RECORD, LayerMembers
+from builder.supply.rootfs import LayerMembers, layer_reading
 
 HASH_JOBS = 2
-READ_SIZE = 1 << 20
 # Bump when a record holds other fields (now: sha256, sha1, the excerpt in base64).
 RECORD_VERSION = 2
-Body = tuple[bytes | None, str, str]
 
 
 def own_layer(
@@ -42,27 +43,33 @@ def own_layer(
     keep: Callable[[str], bool],
     cache_root: Path | None = None,
     picker: Picker | None = None,
+    made: Mapping[str, Body] | None = None,
 ) -> LayerMembers:
     """One of bale's layers as merged-view members, each regular file hashed.
 
     ``keep`` names the files kept whole; ``picker`` keeps an excerpt of the others.
+    ``made``: what the build took of each file as it wrote the layer (with
+    ``attach.own_reading``): used and recorded as it is, no file read again.
     """
     files = [e for e in entries if e.kind is Kind.FILE and e.content is not None]
+    reading = layer_reading(True, keep, picker)
     record = record_path(cache_root, diff_id) if cache_root else None
-    known = _load(record)
-    if known is not None:
-        bodies = {e.path: _known(e, keep, known, picker) for e in files}
+    known = _load(record) if made is None else None
+    if made is not None:
+        bodies = dict(made)
+    elif known is not None:
+        bodies = {e.path: _known(e, reading, known) for e in files}
     else:
         bodies = {}
         with ThreadPoolExecutor(HASH_JOBS) as pool:
             shares = [files[n::HASH_JOBS] for n in range(HASH_JOBS)]
-            for found in pool.map(lambda share: _bodies(share, keep, picker), shares):
+            for found in pool.map(lambda share: _bodies(share, reading), shares):
                 bodies.update(found)
-        if record is not None:
-            _save(record, {path: _row(body, keep(path)) for path, body in bodies.items()})
+    if known is None and record is not None:
+        _save(record, {path: _row(path, body, keep) for path, body in bodies.items()})
     members = []
     for entry in entries:
-        data, sha256, sha1 = bodies.get(entry.path, (None, "", ""))
+        data, sha256, sha1 = bodies.get(entry.path, NO_BODY)
         node = Node(
             entry.kind, entry.mode, entry.uid, entry.gid, entry.linkname, data, sha256, sha1
         )
@@ -75,35 +82,24 @@ def record_path(cache_root: Path, diff_id: Digest) -> Path:
     return cache_root / FILE_HASHES / f"{RECORD_VERSION}-{diff_id.encoded}.json"
 
 
-def _bodies(
-    entries: Sequence[Entry], keep: Callable[[str], bool], picker: Picker | None
-) -> dict[str, Body]:
-    return {entry.path: _body(entry, keep(entry.path), picker) for entry in entries}
+def _bodies(entries: Sequence[Entry], reading: Reading) -> dict[str, Body]:
+    return {entry.path: _body(entry, reading) for entry in entries}
 
 
-def _body(entry: Entry, kept: bool, picker: Picker | None) -> Body:
-    """The kept bytes (if ``kept`` and small enough) or excerpt, sha256 and sha1 of a file."""
+def _body(entry: Entry, reading: Reading) -> Body:
+    """What ``reading`` takes of a file, read from its source."""
     assert entry.content is not None
-    sha256, sha1 = hashlib.sha256(), hashlib.sha1()
-    kept = kept and entry.content.size <= MAX_RECORD
-    excerpt = Excerpt(picker, entry.content.size) if picker is not None and not kept else None
-    chunks = []
     with entry.content.open() as stream:
-        while chunk := stream.read(READ_SIZE):
-            sha256.update(chunk)
-            sha1.update(chunk)
-            if kept:
-                chunks.append(chunk)
-            elif excerpt is not None:
-                excerpt.feed(chunk)
-    data = b"".join(chunks) if kept else excerpt.result() if excerpt is not None else None
-    return data, sha256.hexdigest(), sha1.hexdigest()
+        return read_bodies(stream.read, (reading,), entry.path, entry.content.size)[0]
 
 
-def _row(body: Body, kept: bool) -> list[str | None]:
-    """A record row: the hashes, and the excerpt (a kept file is read again instead)."""
+def _row(path: str, body: Body, keep: Callable[[str], bool]) -> list[str | None]:
+    """A record row: the hashes, and the excerpt (a kept file is read again instead).
+
+    ``keep`` is asked only of a file with bytes: most have none, and it is asked of each.
+    """
     data, sha256, sha1 = body
-    excerpt = base64.b64encode(data).decode() if data is not None and not kept else None
+    excerpt = base64.b64encode(data).decode() if data is not None and not keep(path) else None
     return [sha256, sha1, excerpt]
 
 
@@ -129,20 +125,16 @@ def _save(record: Path, hashes: dict[str, list[str | None]]) -> None:
         pass
 
 
-def _known(
-    entry: Entry,
-    keep: Callable[[str], bool],
-    known: dict[str, list[str | None]],
-    picker: Picker | None,
-) -> Body:
+def _known(entry: Entry, reading: Reading, known: dict[str, list[str | None]]) -> Body:
     """A file whose hashes the cache holds: only a kept file's bytes are read."""
     row = known.get(entry.path)
     if not isinstance(row, list) or len(row) != 3:
-        return _body(entry, keep(entry.path), picker)
+        return _body(entry, reading)
     sha256, sha1, excerpt = str(row[0]), str(row[1]), row[2]
-    if keep(entry.path):
-        return _body(entry, True, None)[0], sha256, sha1
+    if reading.keep(entry.path):
+        kept = dataclasses.replace(reading, hash_files=False, picker=None)
+        return _body(entry, kept)[0], sha256, sha1
     try:
         return (base64.b64decode(excerpt) if excerpt else None), sha256, sha1
     except (binascii.Error, TypeError):
-        return _body(entry, False, picker)
+        return _body(entry, reading)

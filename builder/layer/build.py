@@ -20,6 +20,7 @@ from builder.atomic import temp_file
 from builder.errors import LayerError
 from builder.layer.compress import Chunk, ParallelCompressor
 from builder.layer.entries import Content, Entry, HostFile
+from builder.layer.filebody import Body, FileBody, Reading
 from builder.layer.tarwriter import read_exactly, write_tar
 from builder.model import Codec, Descriptor, Digest
 
@@ -68,11 +69,15 @@ class _Chunker:
         count: int,
         ship: Callable[[Chunk, bytearray], None],
         hashes: dict[str, str] | None = None,
+        reading: Reading | None = None,
     ) -> None:
         self.size = size
         self.ship = ship
         self.hashes = hashes  # when given: path → sha256 of each context file's bytes as read
         self.hasher: Any = None
+        self.reading = reading  # when given: what ``bodies`` gets of each file, by entry path
+        self.bodies: dict[str, Body] = {}
+        self.body: FileBody | None = None
         self.free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
         for _ in range(count):
             self.free.put(bytearray(size))
@@ -96,15 +101,33 @@ class _Chunker:
             source = source[take:]
             self._advance(take)
 
-    def copy(self, content: Content) -> bool:
-        """Move the content's bytes into the chunks; False if its size is not ``content.size``."""
+    def copy(self, entry: Entry, content: Content) -> bool:
+        """Move the content's bytes into the chunks; False if its size is not ``content.size``.
+
+        With a ``reading``, the bytes are also taken as it asks, on the way.
+        """
+        if self.reading is None:
+            return self._copy(content)
+        self.body = FileBody(self.reading, entry.path, content.size)
+        try:
+            return self._copy(content)
+        finally:
+            self.bodies[entry.path] = self.body.result()
+            self.body = None
+
+    def _copy(self, content: Content) -> bool:
         if isinstance(content, HostFile):
             return self._copy_host(content)
         with content.open() as stream:
             readinto = getattr(stream, "readinto", None)
             if readinto is None:
-                return read_exactly(stream, content.size, self.write)
+                return read_exactly(stream, content.size, self._write_body)
             return self._fill(readinto, content.size)
+
+    def _write_body(self, data: bytes | memoryview) -> None:
+        if self.body is not None:
+            self.body.feed(data)
+        self.write(data)
 
     def _copy_host(self, content: HostFile) -> bool:
         """A context file: no file object, one ``readv`` into the chunk; never a symlink."""
@@ -117,14 +140,17 @@ class _Chunker:
                 f"{content.path} became a symlink after bale read the build context; "
                 "do not modify the build context during a build"
             ) from exc
-        if self.hashes is not None:
+        # The SBOM's sha256 of the file, when it takes one, serves the content key too.
+        shared = self.body if self.body is not None and self.body.hashers else None
+        if self.hashes is not None and shared is None:
             self.hasher = hashlib.sha256()
         try:
             return self._fill(lambda view: os.readv(fd, (view,)), content.size)
         finally:
             os.close(fd)
             if self.hashes is not None:
-                self.hashes[content.path] = self.hasher.hexdigest()
+                found = shared.sha256() if shared is not None else self.hasher.hexdigest()
+                self.hashes[content.path] = found
                 self.hasher = None
 
     def _fill(self, readinto: Callable[[memoryview], int | None], size: int) -> bool:
@@ -142,6 +168,8 @@ class _Chunker:
                 return False
             if self.hasher is not None:
                 self.hasher.update(self.view[self.pos : self.pos + got])
+            if self.body is not None:
+                self.body.feed(self.view[self.pos : self.pos + got])
             size -= got
             self._advance(got)
             if got == 0 or (got < ask and size == 0):
@@ -174,6 +202,8 @@ def build_layer(
     created_by: str = "",
     progress: Progress | None = None,
     hashes: dict[str, str] | None = None,
+    reading: Reading | None = None,
+    bodies: dict[str, Body] | None = None,
 ) -> Layer:
     """Write the layer blob into ``directory`` (a temp file renamed to its digest).
 
@@ -181,7 +211,9 @@ def build_layer(
     compresses them; a writer lane hashes each chunk (diff_id), hashes its
     compressed bytes (digest) and writes them, in order. ``hashes``, when
     given, receives the sha256 of every context file's bytes exactly as they
-    went into the tar (for the content key).
+    went into the tar (for the content key). ``bodies``, when given with a
+    ``reading``, receives what that reading takes of each regular file (by
+    entry path), from the same bytes (the SBOM's hashes, without a second read).
     """
     directory.mkdir(parents=True, exist_ok=True)
     digest_hasher = hashlib.sha256()
@@ -209,7 +241,8 @@ def build_layer(
                 if progress is not None:
                     progress(len(chunk))
 
-            chunker = _Chunker(codec.chunk_size, 2 * workers + 2, ship, hashes)
+            taking = reading if bodies is not None else None
+            chunker = _Chunker(codec.chunk_size, 2 * workers + 2, ship, hashes, taking)
             try:
                 write_tar(entries, mtime, chunker.write, chunker.copy)
                 chunker.flush()
@@ -220,6 +253,8 @@ def build_layer(
             digest = Digest("sha256", digest_hasher.hexdigest())
             final = directory / digest.encoded
             os.replace(tmp, final)
+            if bodies is not None:
+                bodies.update(chunker.bodies)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -32,16 +32,17 @@ class Excerpt:
         self._span: tuple[int, int] | None = None
         self.wanted = size > 0
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         if not self.wanted:
             return
         if self._span is None:
-            self._seen += chunk  # everything so far: the range may begin inside the head
-            if len(self._seen) < min(HEAD, self._size):
-                return
-            self._span = self._picker.span(bytes(self._seen[:HEAD]), self._size)
-            chunk, self._offset = bytes(self._seen), 0
-            self._seen = bytearray()
+            if self._seen or len(chunk) < min(HEAD, self._size):
+                self._seen += chunk  # the head is in pieces: gather it (the range may start in it)
+                if len(self._seen) < min(HEAD, self._size):
+                    return
+                chunk = bytes(self._seen)
+                self._seen = bytearray()
+            self._span = self._picker.span(bytes(chunk[:HEAD]), self._size)
             if self._span is None:
                 self.wanted = False
                 return

@@ -8,9 +8,8 @@ answers what delete globs match and what /etc/passwd and /etc/group hold.
 
 from __future__ import annotations
 
-import hashlib
 import tarfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, cast
 
@@ -22,7 +21,15 @@ from builder.layer.entries import (
     InlineContent,
     Kind,
 )
-from builder.layer.excerpt import Excerpt, Picker
+from builder.layer.filebody import (
+    ACCOUNTS,
+    KEEP_CONTENT,
+    NO_BODY,
+    Body,
+    FileBody,
+    Reading,
+    feed_bodies,
+)
 from builder.layer.tarcheck import BoundedTarInfo, TarStream
 from builder.model import (
     OPAQUE_MARKER,
@@ -34,13 +41,6 @@ from builder.model import (
 )
 from builder.spec.layers import glob_matcher
 from builder.spec.values import LayerSpec
-
-# Files whose content is kept while reading: the account databases, and the
-# package databases that name the C library's version (Python wheel tags).
-DPKG_STATUS = "var/lib/dpkg/status"
-APK_INSTALLED = "lib/apk/db/installed"
-KEEP_CONTENT = frozenset({"etc/passwd", "etc/group", "etc/shadow", DPKG_STATUS, APK_INSTALLED})
-_MAX_KEPT = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,78 +122,40 @@ def _norm(name: str) -> str:
     return "/".join(p for p in name.split("/") if p not in ("", "."))
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """What to take from each member besides its header.
-
-    ``keep`` names the regular files whose bytes are kept (up to ``max_kept``
-    bytes each); with ``hash_files`` every regular file gets its sha256 and
-    sha1 (an SPDX file needs both); a ``picker`` keeps an excerpt of the other
-    regular files (see ``excerpt``), read only as far as it needs.
-    """
-
-    keep: Callable[[str], bool] = KEEP_CONTENT.__contains__
-    max_kept: int = _MAX_KEPT
-    hash_files: bool = False
-    picker: Picker | None = None
-
-
-ACCOUNTS = Reading()
-
-
-def _file_body(
-    tar: tarfile.TarFile, info: tarfile.TarInfo, path: str, reading: Reading
-) -> tuple[bytes | None, str, str]:
-    """The kept bytes (or excerpt), sha256 and sha1 of a regular member, as ``reading`` asks."""
-    kept = reading.keep(path) and info.size <= reading.max_kept
-    excerpt = Excerpt(reading.picker, info.size) if reading.picker and not kept else None
-    wanted = kept or reading.hash_files or (excerpt is not None and excerpt.wanted)
-    extracted = tar.extractfile(info) if wanted else None
-    if extracted is None:
-        return None, "", ""
-    hashers = (hashlib.sha256(), hashlib.sha1()) if reading.hash_files else ()
-    chunks = []
-    while chunk := extracted.read(1 << 20):
-        for hasher in hashers:
-            hasher.update(chunk)
-        if kept:
-            chunks.append(chunk)
-        elif excerpt is not None:
-            excerpt.feed(chunk)
-            if not excerpt.wanted and not hashers:
-                break
-    data = b"".join(chunks) if kept else excerpt.result() if excerpt is not None else None
-    if not hashers:
-        return data, "", ""
-    return data, hashers[0].hexdigest(), hashers[1].hexdigest()
-
-
-def tar_members(
-    stream: TarStream, where: str, reading: Reading = ACCOUNTS
-) -> Iterator[tuple[str, Node]]:
-    """The members of an uncompressed tar stream as merged-view members; checks its end."""
+def tar_readings(
+    stream: TarStream, where: str, readings: Sequence[Reading]
+) -> Iterator[tuple[str, list[Node]]]:
+    """Each member of an uncompressed tar stream as one node per reading (its file's
+    bytes read once for all of them); checks the stream's end."""
     try:
         with tarfile.open(fileobj=stream, mode="r|", tarinfo=BoundedTarInfo) as tar:  # type: ignore[call-overload]
             for info in tar:
                 path = _norm(info.name)
                 if not path:
                     continue
-                body = _file_body(tar, info, path, reading) if info.isreg() else (None, "", "")
+                bodies = _bodies(tar, info, path, readings)
                 linkname = _norm(info.linkname) if info.islnk() else info.linkname
-                yield (
-                    path,
-                    Node(
-                        TAR_KINDS.get(info.type),
-                        info.mode & 0o7777,
-                        info.uid,
-                        info.gid,
-                        linkname,
-                        *body,
-                    ),
-                )
+                head = (TAR_KINDS.get(info.type), info.mode & 0o7777, info.uid, info.gid, linkname)
+                yield path, [Node(*head, *body) for body in bodies]
             stream.finish(tar.offset)
     except tarfile.TarError as exc:
         raise ImageError(f"{where}: not a readable tar: {exc}") from None
+
+
+def _bodies(
+    tar: tarfile.TarFile, info: tarfile.TarInfo, path: str, readings: Sequence[Reading]
+) -> list[Body]:
+    """What each reading takes of a member: a regular file's body, else nothing.
+
+    The member is opened only when a reading wants some of its bytes.
+    """
+    if not info.isreg():
+        return [NO_BODY] * len(readings)
+    bodies = [FileBody(reading, path, info.size) for reading in readings]
+    extracted = tar.extractfile(info) if any(body.wanted for body in bodies) else None
+    if extracted is not None:
+        feed_bodies(extracted.read, bodies)
+    return [body.result() for body in bodies]
 
 
 class StoredLayer(Protocol):
@@ -216,11 +178,28 @@ def read_layer(
     reading: Reading = ACCOUNTS,
 ) -> list[tuple[str, Node]]:
     """A base layer's members; raises DigestMismatch when it does not hash to ``diff_id``."""
+    return read_layer_for(stream, descriptor, diff_id, where, (reading,))[0]
+
+
+def read_layer_for(
+    stream: BinaryIO,
+    descriptor: Descriptor,
+    diff_id: Digest,
+    where: str,
+    readings: Sequence[Reading],
+) -> list[list[tuple[str, Node]]]:
+    """A base layer's members as each reading sees them, from one decompression.
+
+    Raises DigestMismatch when the layer does not hash to ``diff_id``.
+    """
+    found: list[list[tuple[str, Node]]] = [[] for _ in readings]
     with stream:
         raw = VerifiedReader(stream, descriptor, f"{where}: layer")
         tar = TarStream(decompressed(cast(BinaryIO, raw), layer_codec(descriptor.media_type)))
         try:
-            members = list(tar_members(tar, where, reading))
+            for path, nodes in tar_readings(tar, where, readings):
+                for members, node in zip(found, nodes, strict=True):
+                    members.append((path, node))
             raw.finish()
         except DECODE_ERRORS as exc:
             raise ImageError(
@@ -232,7 +211,7 @@ def read_layer(
             f"{where}: layer {descriptor.digest} uncompresses to sha256:{actual}, but the "
             f"config says {diff_id}; the base image is corrupt"
         )
-    return members
+    return found
 
 
 def _whiteout(path: str) -> str:

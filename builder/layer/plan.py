@@ -10,12 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from builder.layer.accounts import GROUP, PASSWD, SHADOW, Accounts
 from builder.layer.cache import LayerCache
 from builder.layer.entries import Entry, InlineContent, Kind
-from builder.layer.lower import LowerFS, StoredLayer, entry_members, read_layer, whiteout_entries
+from builder.layer.filebody import ACCOUNTS, Reading
+from builder.layer.lower import (
+    LowerFS,
+    Node,
+    StoredLayer,
+    entry_members,
+    read_layer,
+    read_layer_for,
+    whiteout_entries,
+)
 from builder.layer.sources import in_context, layer_entries
 from builder.model import Codec, Platform
 from builder.spec.values import ImageSpec, LayerSpec
@@ -33,6 +42,20 @@ class Planned:
     name: str
     codec: Codec
     entries: list[Entry]
+
+
+class BaseScan(Protocol):
+    """Another reader of the base layers (the SBOM), served by the pass that checks
+    or plans them, so that a base layer is decompressed once per build."""
+
+    @property
+    def reading(self) -> Reading: ...
+
+    def wants(self, layer: StoredLayer) -> bool:
+        """Whether ``layer`` still has to be read for this scan."""
+
+    def record(self, layer: StoredLayer, members: list[tuple[str, Node]]) -> None:
+        """``layer``'s members, read as ``reading`` asks."""
 
 
 def needs_lower(spec: ImageSpec) -> bool:
@@ -69,12 +92,14 @@ def plan_layers(
     python: PythonLayers | None = None,
     check_base: bool = False,
     cache: LayerCache | None = None,
+    scan: BaseScan | None = None,
 ) -> Iterator[Planned]:
     """Each layer's entries in build order; the next is planned once the caller asks.
 
     ``python`` installs the ``python`` tables; a build with one must give it.
     ``check_base``: read every base layer (digest, diff_id, media type, tar) even
     when the build does not need their files, unless ``cache`` remembers it sound.
+    ``scan`` (the SBOM's) gets each base layer read here, from the same pass.
 
     The accounts layer goes first, unless a table may bring its own
     /etc/passwd or /etc/group (a ``tar``, or a file written there): then it
@@ -82,9 +107,9 @@ def plan_layers(
     into the account files found there, so they survive.
     """
     track = needs_lower(spec)
-    lower = _lower_of(base or (), base_name) if track else LowerFS()
+    lower = _lower_of(base or (), base_name, scan) if track else LowerFS()
     if check_base and not track:
-        _check(base or (), base_name, cache)
+        _check(base or (), base_name, cache, scan)
     accounts = _accounts(spec, lower)
     parents = base is None
     layers = [s for s in spec.layers if not s.platforms or platform in s.platforms]
@@ -107,14 +132,16 @@ def plan_layers(
             lower.apply(entry_members(entries))
 
 
-def _check(base: Sequence[StoredLayer], name: str, cache: LayerCache | None) -> None:
+def _check(
+    base: Sequence[StoredLayer], name: str, cache: LayerCache | None, scan: BaseScan | None
+) -> None:
     """Read each base layer once per cache: what was found sound is remembered."""
     for layer in base:
         marker = cache.checked_path(layer.descriptor, layer.diff_id) if cache else None
         if marker is not None and marker.exists():
             marker.touch()  # used: kept by ``bale cache prune`` as long as it is used
             continue
-        read_layer(layer.open(), layer.descriptor, layer.diff_id, name)
+        _read_base(layer, name, scan)
         if marker is not None:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.touch()
@@ -132,12 +159,22 @@ def accounts_position(layers: Sequence[LayerSpec]) -> int:
     return position
 
 
-def _lower_of(base: Sequence[StoredLayer], name: str) -> LowerFS:
+def _lower_of(base: Sequence[StoredLayer], name: str, scan: BaseScan | None) -> LowerFS:
     """The merged view of the base's layers (their diff_ids checked on the way)."""
     lower = LowerFS()
     for layer in base:
-        lower.apply(read_layer(layer.open(), layer.descriptor, layer.diff_id, name))
+        lower.apply(_read_base(layer, name, scan))
     return lower
+
+
+def _read_base(layer: StoredLayer, name: str, scan: BaseScan | None) -> list[tuple[str, Node]]:
+    """A base layer's members (diff_id checked), handed to ``scan`` too when it wants them."""
+    if scan is None or not scan.wants(layer):
+        return read_layer(layer.open(), layer.descriptor, layer.diff_id, name)
+    readings = (ACCOUNTS, scan.reading)
+    mine, theirs = read_layer_for(layer.open(), layer.descriptor, layer.diff_id, name, readings)
+    scan.record(layer, theirs)
+    return mine
 
 
 def _accounts(spec: ImageSpec, lower: LowerFS) -> Accounts:

@@ -24,7 +24,8 @@ _TYPES = {
 }
 
 Write = Callable[[bytes | memoryview], object]
-Copy = Callable[[Content], bool]
+# Moves one file's content (the entry's) into the sink; False if its size is not the recorded one.
+Copy = Callable[[Entry, Content], bool]
 _PAD = memoryview(bytes(BLOCK))
 
 
@@ -111,9 +112,9 @@ def read_exactly(stream: BinaryIO, size: int, write: Write) -> bool:
 
 
 def copy_stream(write: Write) -> Copy:
-    """A ``Copy`` that reads the content's stream and passes it to ``write``."""
+    """A ``Copy`` that reads the entry's content stream and passes it to ``write``."""
 
-    def copy(content: Content) -> bool:
+    def copy(entry: Entry, content: Content) -> bool:
         with content.open() as stream:
             return read_exactly(stream, content.size, write)
 
@@ -126,7 +127,7 @@ def write_entry(entry: Entry, mtime: int, write: Write, copy: Copy) -> None:
     if entry.kind is not Kind.FILE or entry.content is None:
         return
     size = entry.content.size
-    if not copy(entry.content):
+    if not copy(entry, entry.content):
         raise LayerError(
             f"/{entry.path} changed size while the layer was written "
             f"(expected {size} bytes); do not modify the build context during a build"
@@ -144,7 +145,7 @@ def tar_size(entries: Iterable[Entry]) -> int:
 def write_tar(entries: Iterable[Entry], mtime: int, write: Write, copy: Copy | None = None) -> None:
     """Encode entries, in the order given, as one tar stream.
 
-    ``copy(content)``, when given, moves a file's exact bytes into the same
+    ``copy(entry, content)``, when given, moves a file's exact bytes into the same
     sink without a detour through ``write`` (the layer builder reads straight
     into its chunk buffers); it returns False when the content's size is not
     the one recorded.

@@ -3,7 +3,8 @@
 Each term of a declaration is looked up among the SPDX licence ids and their
 aliases, case-insensitively (``mit`` → ``MIT``, ``LGPL-2.1+`` →
 ``LGPL-2.1-or-later``); Debian's ``GPL-2+`` and ``GPL-2`` are read as
-``GPL-2.0+`` and ``GPL-2.0``; a ``WITH`` term is checked as a whole. Any other
+``GPL-2.0+`` and ``GPL-2.0``; a ``WITH`` term's licence and exception are
+looked up the same way (as license-expression's SPDX parser would). Any other
 term becomes ``LicenseRef-<name>`` and keeps its original text, so every SBOM
 stays valid without inventing a licence. Operators are kept (upper-cased).
 """
@@ -13,17 +14,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-from license_expression import (
-    ExpressionError,
-    Licensing,
-    get_license_index,
-    get_spdx_licensing,
-)
+from license_expression import ExpressionError, Licensing, get_license_index
 
 _REF_UNSAFE = re.compile(r"[^A-Za-z0-9.-]+")
 _SPLIT = re.compile(r"(\s+(?:AND|OR|and|or)\s+|[()])")
 _SHORT_VERSION = re.compile(r"^([A-Za-z]+-\d)(\+?)$")
+_WITH = re.compile(r"\s+with\s+", re.IGNORECASE)
 _REF = "LicenseRef-"
 
 
@@ -41,39 +39,51 @@ class License:
 
 
 @cache
-def _licensing() -> Licensing:
-    return get_spdx_licensing()
+def _license_index() -> list[dict[str, Any]]:
+    """license-expression's vendored licence index (read once)."""
+    found: list[dict[str, Any]] = get_license_index()
+    return found
 
 
 @cache
 def _known() -> dict[str, str]:
     """Every SPDX licence id and alias, lower-cased → the id (``LicenseRef-`` aliases left out).
 
-    Read from the licence index alone: building the full parser costs far more
-    and is needed only for a ``WITH`` term.
+    Read from the licence index alone: license-expression's full parser costs far more.
     """
+    return _index(exceptions=False, ref_aliases=False)
+
+
+@cache
+def _index(exceptions: bool, ref_aliases: bool) -> dict[str, str]:
+    """The SPDX ids of the licences (or of the exceptions), each under its lower-cased id
+    and aliases (``LicenseRef-`` ones too if ``ref_aliases``); the first entry wins."""
     found: dict[str, str] = {}
-    for entry in get_license_index():
+    for entry in _license_index():
         key = entry.get("spdx_license_key")
-        if not key or entry.get("is_exception") or key.startswith(_REF):
+        if not key or bool(entry.get("is_exception")) != exceptions or key.startswith(_REF):
             continue
         for name in (key, *(entry.get("other_spdx_license_keys") or [])):
-            if not name.startswith(_REF):
+            if ref_aliases or not name.startswith(_REF):
                 found.setdefault(name.lower(), key)
     return found
 
 
 @cache
 def _with_term(text: str) -> str | None:
-    """A ``LICENCE WITH EXCEPTION`` term, normalised, or None if it is not one."""
-    try:
-        info = _licensing().validate(text)
-    except (ExpressionError, AttributeError):  # 30.4.4 raises AttributeError on some syntax errors
+    """A ``LICENCE WITH EXCEPTION`` term, normalised, or None if it is not one.
+
+    Both names are looked up as license-expression's SPDX parser resolves them
+    (every alias, the first entry of the index winning), without building it.
+    """
+    parts = _WITH.split(text)
+    if len(parts) != 2:
         return None
-    found = str(info.normalized_expression or "")
-    if info.errors or not found or _REF in found:
+    licence = _index(exceptions=False, ref_aliases=True).get(parts[0].lower())
+    exception = _index(exceptions=True, ref_aliases=True).get(parts[1].lower())
+    if licence is None or exception is None:
         return None
-    return found
+    return f"{licence} WITH {exception}"
 
 
 @cache

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 from builder.layer.entries import Kind
 from builder.layer.excerpt import Picker
-from builder.layer.lower import LowerFS, Node, Reading, StoredLayer, read_layer
+from builder.layer.filebody import Reading
+from builder.layer.lower import LowerFS, Node, StoredLayer, read_layer
 from builder.model import Digest
 
 MAX_RECORD = 64 << 20
@@ -69,9 +70,15 @@ def tar_layer(
 
     ``keep`` names the files kept whole; ``picker`` keeps an excerpt of the others.
     """
-    reading = Reading(keep, MAX_RECORD, hash_files=own, picker=picker)
+    reading = layer_reading(own, keep, picker)
     members = read_layer(layer.open(), layer.descriptor, layer.diff_id, where, reading)
     return LayerMembers(layer.diff_id, own, members)
+
+
+def layer_reading(own: bool, keep: Callable[[str], bool], picker: Picker | None) -> Reading:
+    """What the SBOM reads of a layer's files: ``keep``'s whole, the others' excerpts,
+    and for one of bale's own layers (``own``) every file's hashes."""
+    return Reading(keep, MAX_RECORD, hash_files=own, picker=picker)
 
 
 def merge(layers: Sequence[LayerMembers], where: str) -> Rootfs:

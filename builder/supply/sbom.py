@@ -23,14 +23,23 @@ CATALOGS = (
     npm.npm_packages,
     gobuild.go_packages,
 )
-_WANTED = (dpkg.wanted, apk.wanted, pydist.wanted, npm.wanted)
 # What the catalogs take from files they do not keep whole: a Go binary's build info.
 PICKER = gobuild.PICKER
 
 
 def wanted(path: str) -> bool:
-    """Whether any catalog (or the distro lookup) reads this file."""
-    return path in OS_RELEASE or any(match(path) for match in _WANTED)
+    """Whether any catalog (or the distro lookup) reads this file.
+
+    Asked of every file of every layer (several times), so written out rather
+    than looped over the catalogs.
+    """
+    return (
+        path in OS_RELEASE
+        or dpkg.wanted(path)
+        or apk.wanted(path)
+        or pydist.wanted(path)
+        or npm.wanted(path)
+    )
 
 
 def inventory_of(

@@ -60,9 +60,9 @@ def _package(package: Package, license: License | None) -> dict[str, Any]:
     return out
 
 
-def _file(record: FileRecord) -> dict[str, Any]:
+def _file(record: FileRecord, spdx_id: str) -> dict[str, Any]:
     return {
-        "SPDXID": file_id(record),
+        "SPDXID": spdx_id,
         "fileName": f"./{record.path}",
         "checksums": [
             {"algorithm": "SHA1", "checksumValue": record.sha1},
@@ -99,7 +99,8 @@ def spdx_document(inventory: Inventory) -> bytes:
             extracted.update(license.extracted)
         packages.append(_package(package, license))
         relationships.append(_rel(IMAGE_ID, "CONTAINS", package_id(package)))
-    relationships += [_rel(IMAGE_ID, "CONTAINS", file_id(f)) for f in inventory.files]
+    file_ids = [file_id(f) for f in inventory.files]
+    relationships += [_rel(IMAGE_ID, "CONTAINS", spdx_id) for spdx_id in file_ids]
     uuid = document_uuid("spdx", str(inventory.manifest.digest))
     document: dict[str, Any] = {
         "spdxVersion": "SPDX-2.3",
@@ -109,7 +110,7 @@ def spdx_document(inventory: Inventory) -> bytes:
         "documentNamespace": f"https://spdx.org/spdxdocs/bale-{uuid}",
         "creationInfo": {"created": inventory.created, "creators": [f"Tool: bale-{__version__}"]},
         "packages": packages,
-        "files": [_file(f) for f in inventory.files],
+        "files": [_file(f, i) for f, i in zip(inventory.files, file_ids, strict=True)],
         "relationships": relationships,
     }
     if extracted:

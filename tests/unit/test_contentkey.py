@@ -7,6 +7,7 @@ import hashlib
 import lzma
 import os
 import shutil
+from hashlib import sha1, sha256
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from builder.layer.build import build_layer
 from builder.layer.contentkey import content_key, hash_host_files, stat_key
 from builder.layer.entries import Entry, HostFile, InlineContent, Kind
+from builder.layer.filebody import Body, Reading
 from builder.layer.tarimport import import_tar
 from builder.model import Codec
 from tests.fuzz.images import plain_tar
@@ -72,12 +74,20 @@ def test_any_change_to_the_layer_changes_the_content_key(tmp_path: Path, change:
     assert key(entries, codec, mtime) != key(base)
 
 
-def test_the_build_pass_hashes_exactly_what_it_read(tmp_path: Path) -> None:
-    entries = checkout(tmp_path / "ctx", os.urandom(3 << 20))
+@pytest.mark.parametrize("sbom", [False, True], ids=["plain", "with-sbom-hashes"])
+def test_the_build_pass_hashes_exactly_what_it_read(tmp_path: Path, sbom: bool) -> None:
+    """With an SBOM reading, its sha256 of each file serves the content key: the same."""
+    data = os.urandom(3 << 20)
+    entries = checkout(tmp_path / "ctx", data)
     hashes: dict[str, str] = {}
-    build_layer(entries, GZIP, 0, tmp_path / "out", hashes=hashes)
+    reading = Reading(hash_files=True) if sbom else None
+    bodies: dict[str, Body] = {}
+    build_layer(entries, GZIP, 0, tmp_path / "out", hashes=hashes, reading=reading, bodies=bodies)
     assert hashes == hash_host_files(entries)
     assert content_key(entries, GZIP, 0, hashes) == key(entries)
+    if sbom:
+        big = next(e for e in entries if e.size == len(data))
+        assert bodies[big.path][1:] == (sha256(data).hexdigest(), sha1(data).hexdigest())
 
 
 def test_small_and_big_files_are_all_hashed(tmp_path: Path) -> None:

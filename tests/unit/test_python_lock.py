@@ -9,7 +9,8 @@ from packaging.tags import Tag
 
 from builder.errors import BaleError, PackageError
 from builder.layer.entries import Entry, InlineContent, Kind
-from builder.layer.lower import DPKG_STATUS, LowerFS, entry_members
+from builder.layer.filebody import DPKG_STATUS
+from builder.layer.lower import LowerFS, entry_members
 from builder.layer.python.choose import choose
 from builder.layer.python.fetch import IndexFile
 from builder.layer.python.indexes import Index, indexes, shown

@@ -10,12 +10,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from license_expression import (
+    ExpressionError,
+    Licensing,
+    get_license_index,
+    get_spdx_licensing,
+)
 
 from builder.errors import ImageError
 from builder.model import Digest
 from builder.supply.apk import apk_packages
 from builder.supply.dpkg import dpkg_packages
-from builder.supply.licenses import spdx_license
+from builder.supply.licenses import license_ref, spdx_license
 from builder.supply.npm import npm_packages
 from builder.supply.packages import distro_of
 from builder.supply.pydist import python_packages
@@ -192,3 +198,36 @@ def test_licences_become_valid_spdx_expressions(
     assert license is not None
     assert license.expression == expression
     assert tuple(ref for ref, _ in license.extracted) == refs
+
+
+def _parser_with_term(parser: Licensing, text: str) -> str | None:
+    """What license-expression's full SPDX parser makes of a WITH term (the judge)."""
+    try:
+        info = parser.validate(text)
+    except (ExpressionError, AttributeError):
+        return None
+    found = str(info.normalized_expression or "")
+    return None if info.errors or not found or "LicenseRef-" in found else found
+
+
+def test_with_terms_resolve_as_the_full_spdx_parser_does() -> None:
+    """Every exception (and its aliases) after licences, aliases, Debian's short names and
+    nonsense: the index lookup names what the parser's validation names, or nothing."""
+    names: dict[bool, list[str]] = {True: [], False: []}
+    for entry in get_license_index():
+        if entry.get("spdx_license_key"):
+            aliases = entry.get("other_spdx_license_keys") or []
+            names[bool(entry.get("is_exception"))] += [entry["spdx_license_key"], *aliases]
+    licences = [*names[False][::40], "GPL-2.0+", "gpl 2.0+", "GPL-2+", "MIT", "nonsense"]
+    exceptions = [*names[True], "OpenSSL exception", "MIT", "nonsense"]
+    terms = [f"{lic} with {exc}" for n, lic in enumerate(licences) for exc in exceptions[n::9]]
+    terms += ["GPL-3+ with Autoconf exception", "GPL-2.0+ WITH Classpath-exception-2.0 WITH x"]
+    terms += ["GPL-2.0-or-later WITH Classpath-exception-2.0", "mit With LLVM-exception"]
+    found = [(term, spdx_license(term)) for term in terms]
+    parser = get_spdx_licensing()
+    resolved = [term for term, license in found if license is not None and license.is_spdx]
+    assert len(resolved) > 100  # the sample names real pairs, not only nonsense
+    for term, license in found:
+        assert license is not None
+        expected = _parser_with_term(parser, term)
+        assert license.expression == (expected or license_ref(term)), term

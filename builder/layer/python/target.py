@@ -15,7 +15,8 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 
 from builder.errors import PackageError
 from builder.layer.entries import Kind
-from builder.layer.lower import APK_INSTALLED, DPKG_STATUS, LowerFS
+from builder.layer.filebody import APK_INSTALLED, DPKG_STATUS
+from builder.layer.lower import LowerFS
 from builder.model import Platform
 from builder.spec.python import LIBC
 from builder.spec.values import PythonSpec
