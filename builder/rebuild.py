@@ -141,7 +141,7 @@ def replay(argv: Sequence[str], cwd: str, env: Mapping[str, str]) -> Replay | No
         if tree(document["context"], document["skip"]) != recorded:
             return None
         return str(document["stdout"]), str(document["stderr"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 

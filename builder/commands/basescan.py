@@ -104,7 +104,7 @@ def _load(record: Path | None) -> list[tuple[str, Node]] | None:
         rows = json.loads(record.read_bytes())
         os.utime(record)
         return [_node(row) for row in rows]
-    except (OSError, ValueError, TypeError, KeyError, IndexError):
+    except (OSError, ValueError, RecursionError, TypeError, KeyError, IndexError):
         return None
 
 

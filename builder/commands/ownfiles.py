@@ -110,7 +110,7 @@ def _load(record: Path | None) -> dict[str, list[str | None]] | None:
     try:
         found = json.loads(record.read_bytes())
         os.utime(record)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return found if isinstance(found, dict) else None
 

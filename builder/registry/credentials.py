@@ -163,7 +163,7 @@ def load_config(path: Path) -> dict[str, Any]:
         raise AuthError(f"cannot read credentials file {path}: {exc.strerror}") from None
     try:
         data = json.loads(text) if text.strip() else {}
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise AuthError(f"{path} is not valid JSON (line {exc.lineno}): fix or remove it") from None
     if not isinstance(data, dict):
         raise AuthError(f"{path} must hold a JSON object")
@@ -184,7 +184,7 @@ def helper_get(name: str, server_url: str) -> tuple[str, str] | None:
     try:
         data = json.loads(proc.stdout)
         return str(data["Username"]), str(data["Secret"])
-    except (json.JSONDecodeError, KeyError, TypeError):
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError):
         raise AuthError(
             f"docker-credential-{name} get for {server_url} printed something that is not "
             "JSON with Username and Secret; check the helper"

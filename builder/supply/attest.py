@@ -66,7 +66,7 @@ def vouches(statement: bytes, attachment: Attachment, subject: Descriptor) -> bo
     try:
         document = json.loads(attachment.payload)
         claimed: Any = json.loads(statement)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return (
         about(statement, subject)
@@ -81,7 +81,7 @@ def about(statement: bytes, subject: Descriptor) -> bool:
     try:
         claimed: Any = json.loads(statement)
         digests = [s["digest"].get(subject.digest.algorithm) for s in claimed["subject"]]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return False
     return subject.digest.encoded in digests
 
@@ -93,7 +93,7 @@ def _predicate_type(attachment: Attachment) -> str:
 def _json(attachment: Attachment) -> dict[str, Any]:
     try:
         document = json.loads(attachment.payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         document = None
     if not isinstance(document, dict):
         raise SigningError(

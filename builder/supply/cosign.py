@@ -60,7 +60,7 @@ def parse_simple_signing(payload: bytes) -> SimpleSigning | None:
             str(critical["image"]["docker-manifest-digest"]),
             str(critical["identity"].get("docker-reference", "")),
         )
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 

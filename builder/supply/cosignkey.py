@@ -76,7 +76,7 @@ def parse(pem: bytes, where: str) -> Sealed:
     try:
         document: Any = json.loads(body)
         return _sealed(document, where)
-    except (ValueError, KeyError, TypeError, binascii.Error, AttributeError):
+    except (ValueError, KeyError, TypeError, binascii.Error, AttributeError, RecursionError):
         raise _damaged(where, "the key document is not the JSON cosign writes") from None
 
 

@@ -38,7 +38,7 @@ def npm_packages(rootfs: Rootfs, distro: Distro) -> Iterator[Package]:
     for path in rootfs.kept(wanted):
         try:
             document = json.loads(rootfs.read(path) or b"")
-        except ValueError:
+        except (ValueError, RecursionError):
             continue  # a broken package.json is not a package record
         if not isinstance(document, dict) or not isinstance(document.get("name"), str):
             continue

@@ -210,7 +210,7 @@ def open_envelope(key: VerifyKey, envelope: bytes) -> tuple[str, bytes] | None:
         payload_type = str(document["payloadType"])
         payload = base64.b64decode(document["payload"], validate=True)
         signatures = [base64.b64decode(s["sig"], validate=True) for s in document["signatures"]]
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
         return None
     signed = pae(payload_type, payload)
     if any(key.verify(signed, signature) for signature in signatures):

@@ -214,6 +214,40 @@ def test_cached_scans_and_hashes_give_the_same_artifacts(tmp_path: Path) -> None
     assert {f["fileName"] for f in json.loads(spdx)["files"]} == {"./srv/extra.txt"}
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [b"[" * 100_000, b'{"./srv/extra.txt": [', b'"not rows"'],
+    ids=["deep", "cut", "shape"],
+)
+def test_damaged_cached_scans_and_hashes_are_read_again(tmp_path: Path, damage: bytes) -> None:
+    """A damaged ``layer-scans/`` or ``file-hashes/`` record (deep nesting included,
+    which json would fail on with a RecursionError) only costs the reading it saved."""
+    base_spec = context(tmp_path / "base")
+    base = tmp_path / "base-out"
+    build(base_spec, "--no-sbom", "-o", f"oci:{base}")
+    (tmp_path / "top").mkdir()
+    (tmp_path / "top" / "app.txt").write_text("app")
+    spec = write_toml(
+        tmp_path / "top",
+        f"""
+        [image]
+        tags = ["t"]
+        base = "oci:{base}:v1"
+        created = "2024-05-01T12:00:00Z"
+        [[layers]]
+        files = [{{ src = "app.txt", dst = "/srv/app.txt" }}]
+        """,
+    )
+    build(spec, "-o", f"oci:{tmp_path / 'first'}")
+    cache = Path(os.environ["BALE_CACHE_DIR"])
+    records = [*(cache / "layer-scans").glob("*.json"), *(cache / "file-hashes").glob("*.json")]
+    assert len(records) >= 2
+    for record in records:
+        record.write_bytes(damage)
+    build(spec, "-o", f"oci:{tmp_path / 'again'}")
+    assert artifacts(tmp_path / "again") == artifacts(tmp_path / "first")
+
+
 def test_verify_compares_the_artifacts_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

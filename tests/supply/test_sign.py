@@ -15,7 +15,7 @@ from securesystemslib.signer import SSlibKey
 from builder.errors import SigningError
 from builder.model import OCI_MANIFEST, Descriptor, Digest
 from builder.supply.attachment import Attachment
-from builder.supply.attest import sign_attachment, statement_of
+from builder.supply.attest import about, sign_attachment, statement_of
 from builder.supply.cosign import (
     SIGNATURE_ANNOTATION,
     SIMPLE_SIGNING,
@@ -196,3 +196,14 @@ def test_not_a_key_is_one_clear_error(tmp_path: Path) -> None:
 def test_simple_signing_parser_rejects_other_documents() -> None:
     assert parse_simple_signing(b"{}") is None
     assert parse_simple_signing(b"not json") is None
+
+
+def test_documents_nested_past_the_parser_are_not_signed(tmp_path: Path) -> None:
+    """A registry's envelope, payload or statement nested deeper than json can parse
+    (a RecursionError, not a ValueError) is simply not a valid signature."""
+    _, verify_key, _ = _keys(tmp_path, "p256")
+    deep = b"[" * 100_000
+    assert open_envelope(verify_key, deep) is None
+    assert parse_simple_signing(deep) is None
+    subject = Descriptor(OCI_MANIFEST, Digest.of(b"image"), 5)
+    assert not about(deep, subject)

@@ -167,6 +167,12 @@ def test_npm_packages_scoped_and_nested_but_not_package_internals() -> None:
     assert packages[0].purl == "pkg:npm/%40types/node@20.1.0"
 
 
+def test_npm_package_json_nested_past_the_parser_is_not_a_package() -> None:
+    """json gives up on deep nesting with a RecursionError, not a ValueError."""
+    fs = rootfs({"app/node_modules/deep/package.json": b"[" * 100_000})
+    assert list(npm_packages(fs, distro_of(fs))) == []
+
+
 def test_every_catalog_reads_only_what_wanted_keeps() -> None:
     paths = [
         "var/lib/dpkg/status",

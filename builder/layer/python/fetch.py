@@ -137,7 +137,7 @@ class Fetcher:
         try:
             rows = json.loads(self._listing(project, version, hashes).read_bytes())
             return [IndexFile(str(name), "", str(sha)) for name, sha in rows]
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError, RecursionError):
             return []
 
     def remember(

@@ -61,7 +61,7 @@ def remembered(record: Path, wheel: Path, install: Callable[[], list[Entry]]) ->
         return [_entry(row, wheel) for row in rows]
     except FileNotFoundError:
         pass
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         record.unlink(missing_ok=True)
     entries = install()
     record.parent.mkdir(parents=True, exist_ok=True)
