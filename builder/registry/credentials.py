@@ -163,8 +163,10 @@ def load_config(path: Path) -> dict[str, Any]:
         raise AuthError(f"cannot read credentials file {path}: {exc.strerror}") from None
     try:
         data = json.loads(text) if text.strip() else {}
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except json.JSONDecodeError as exc:
         raise AuthError(f"{path} is not valid JSON (line {exc.lineno}): fix or remove it") from None
+    except RecursionError:
+        raise AuthError(f"{path} is nested too deeply to be JSON: fix or remove it") from None
     if not isinstance(data, dict):
         raise AuthError(f"{path} must hold a JSON object")
     return data
