@@ -180,14 +180,14 @@ def test_bad_sbom_settings_are_usage_and_spec_errors(
     assert not out.exists()
 
 
-def test_cached_scans_and_hashes_give_the_same_artifacts(tmp_path: Path) -> None:
-    base_spec = context(tmp_path / "base")
+def spec_on_base(tmp_path: Path, extra: str = "") -> Path:
+    """A base built from ``context`` without SBOM, and a spec of one layer on it."""
     base = tmp_path / "base-out"
-    build(base_spec, "--no-sbom", "-o", f"oci:{base}")
+    build(context(tmp_path / "base"), "--no-sbom", "-o", f"oci:{base}")
     top_dir = tmp_path / "top"
     (top_dir / "app").mkdir(parents=True)
     (top_dir / "app" / "extra.txt").write_text("extra")
-    spec = write_toml(
+    return write_toml(
         top_dir,
         f"""
         [image]
@@ -196,8 +196,14 @@ def test_cached_scans_and_hashes_give_the_same_artifacts(tmp_path: Path) -> None
         created = "2024-05-01T12:00:00Z"
         [[layers]]
         files = [{{ src = "app/", dst = "/srv/" }}]
-        delete = ["/usr/lib/python3/dist-packages/demo_pkg-1.2.dist-info"]
+        {extra}
         """,
+    )
+
+
+def test_cached_scans_and_hashes_give_the_same_artifacts(tmp_path: Path) -> None:
+    spec = spec_on_base(
+        tmp_path, 'delete = ["/usr/lib/python3/dist-packages/demo_pkg-1.2.dist-info"]'
     )
     build(spec, "--no-cache", "-o", f"oci:{tmp_path / 'fresh'}")
     build(spec, "-o", f"oci:{tmp_path / 'first'}")
@@ -222,22 +228,7 @@ def test_cached_scans_and_hashes_give_the_same_artifacts(tmp_path: Path) -> None
 def test_damaged_cached_scans_and_hashes_are_read_again(tmp_path: Path, damage: bytes) -> None:
     """A damaged ``layer-scans/`` or ``file-hashes/`` record (deep nesting included,
     which json would fail on with a RecursionError) only costs the reading it saved."""
-    base_spec = context(tmp_path / "base")
-    base = tmp_path / "base-out"
-    build(base_spec, "--no-sbom", "-o", f"oci:{base}")
-    (tmp_path / "top").mkdir()
-    (tmp_path / "top" / "app.txt").write_text("app")
-    spec = write_toml(
-        tmp_path / "top",
-        f"""
-        [image]
-        tags = ["t"]
-        base = "oci:{base}:v1"
-        created = "2024-05-01T12:00:00Z"
-        [[layers]]
-        files = [{{ src = "app.txt", dst = "/srv/app.txt" }}]
-        """,
-    )
+    spec = spec_on_base(tmp_path)
     build(spec, "-o", f"oci:{tmp_path / 'first'}")
     cache = Path(os.environ["BALE_CACHE_DIR"])
     records = [*(cache / "layer-scans").glob("*.json"), *(cache / "file-hashes").glob("*.json")]
