@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from builder.atomic import atomic_write
-from builder.layer.cache import LAYER_SCANS
+from builder.layer.cache import LAYER_SCANS, read_record
 from builder.layer.entries import Kind
 from builder.layer.excerpt import Picker
 from builder.layer.filebody import Reading
@@ -98,13 +97,12 @@ def _record(cache_root: Path | None, layer: StoredLayer) -> Path | None:
 
 
 def _load(record: Path | None) -> list[tuple[str, Node]] | None:
-    if record is None:
+    rows = read_record(record) if record is not None else None
+    if not isinstance(rows, list):
         return None
     try:
-        rows = json.loads(record.read_bytes())
-        os.utime(record)
         return [_node(row) for row in rows]
-    except (OSError, ValueError, RecursionError, TypeError, KeyError, IndexError):
+    except (ValueError, TypeError, KeyError, IndexError):
         return None
 
 

@@ -18,13 +18,12 @@ import base64
 import binascii
 import dataclasses
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from builder.atomic import atomic_write
-from builder.layer.cache import FILE_HASHES
+from builder.layer.cache import FILE_HASHES, read_record
 from builder.layer.entries import Entry, Kind
 from builder.layer.excerpt import Picker
 from builder.layer.filebody import NO_BODY, Body, Reading, read_bodies
@@ -105,13 +104,7 @@ def _row(path: str, body: Body, keep: Callable[[str], bool]) -> list[str | None]
 
 def _load(record: Path | None) -> dict[str, list[str | None]] | None:
     """Cached rows (path → [sha256, sha1, excerpt]), mtime refreshed; None if absent."""
-    if record is None:
-        return None
-    try:
-        found = json.loads(record.read_bytes())
-        os.utime(record)
-    except (OSError, ValueError, RecursionError):
-        return None
+    found = read_record(record) if record is not None else None
     return found if isinstance(found, dict) else None
 
 

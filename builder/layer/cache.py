@@ -198,12 +198,7 @@ class LayerCache:
 
     def noted(self, key: str) -> dict[str, Any] | None:
         """The note kept under a stat ``key`` (its mtime refreshed), or None."""
-        path = self.note_path(key)
-        try:
-            found = json.loads(path.read_bytes())
-            os.utime(path)
-        except (OSError, ValueError, RecursionError):
-            return None
+        found = read_record(self.note_path(key))
         return found if isinstance(found, dict) else None
 
     def note_path(self, key: str) -> Path:
@@ -316,3 +311,14 @@ def sweep_cache(root: Path) -> int:
     """Remove the temps killed bales left in the cache and in TMPDIR; bytes freed."""
     freed = sweep(root / "blobs" / "sha256") + sweep(root / "layers") + sweep(root / CONTENT_KEYS)
     return freed + sweep(Path(tempfile.gettempdir()), "bale-")
+
+
+def read_record(path: Path) -> Any:
+    """The JSON value of a cache record, its mtime refreshed (so pruning keeps it); None
+    when it is absent or damaged (deep nesting included): a bad record costs only time."""
+    try:
+        found = json.loads(path.read_bytes())
+        os.utime(path)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return found
