@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import RLock, Thread
+from threading import RLock
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from builder.errors import BaleError
@@ -42,7 +41,7 @@ from builder.registry.layercache import DEFAULT_MAX_ENTRIES
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
-    from builder.registry.layercache import CacheArtifact, CacheEntry, RemoteLayer
+    from builder.registry.layercache import CacheEntry, RemoteLayer
     from builder.registry.options import Clients
 
 AnyLayer = Union[Layer, "RemoteLayer"]
@@ -84,17 +83,10 @@ class CacheClients:
 
 @dataclass
 class _Found:
-    """The merged entries of every ``--cache-from`` cache, read once on first use.
-
-    ``reads``: each cache's artifact or the exception reading it, in the order of
-    the sources, by ``reader`` (a thread started while a layer's files are hashed)
-    or by ``_load``; ``loaded`` once merged into ``entries`` and failures warned.
-    """
+    """The merged entries of every ``--cache-from`` cache, read once on first use."""
 
     entries: dict[str, tuple[CacheEntry, Reference]] = field(default_factory=dict)
     loaded: bool = False
-    reads: list[CacheArtifact | Exception] = field(default_factory=list)
-    reader: Thread | None = None
 
 
 class LayerResolver:
@@ -136,7 +128,7 @@ class LayerResolver:
         ckey, noted = None, None
         if active and self.caches.sources:
             noted = local.noted(skey) if local is not None and skey is not None else None
-            ckey = _noted_key(noted) or self._content_key(entries, codec, mtime)
+            ckey = _noted_key(noted) or content_key(entries, codec, mtime, hash_host_files(entries))
         if local is not None and ckey is not None:
             hit = local.lookup(ckey)
             if hit is not None:
@@ -150,28 +142,6 @@ class LayerResolver:
                     self._remember(local, skey, remote, entries, started)
                 return self._note(remote, platform)
         return self._build(entries, codec, mtime, make, platform, skey, started)
-
-    def _content_key(self, entries: Sequence[Entry], codec: Codec, mtime: int) -> str | None:
-        """Every file hashed, the ``--cache-from`` caches read meanwhile (not yet warned of)."""
-        with self._reading_ahead():
-            hashes = hash_host_files(entries)
-        return content_key(entries, codec, mtime, hashes)
-
-    @contextmanager
-    def _reading_ahead(self) -> Iterator[None]:
-        """The caches read on a second thread, if no one read them yet; joined on exit,
-        so no thread outlives the layer (the clients are closed after the build)."""
-        reader = None
-        with self.lock:
-            if not self.found.loaded and self.found.reader is None:
-                reader = Thread(target=self._read, name="bale-cache-read", daemon=True)
-                reader.start()
-                self.found.reader = reader
-        try:
-            yield
-        finally:
-            if reader is not None:
-                reader.join()
 
     def _remember(
         self, local: LayerCache, skey: str, remote: AnyLayer, entries: Sequence[Entry], started: int
@@ -276,35 +246,17 @@ class LayerResolver:
         return found
 
     def _load(self) -> None:
-        """The caches' entries merged, each failed cache warned of once; idempotent."""
-        with self.lock:
-            if self.found.loaded:
-                return
-            self.found.loaded = True
-            if self.found.reader is not None:
-                self.found.reader.join()
-            else:
-                self._read()
-            for ref, read in zip(self.caches.sources, self.found.reads, strict=True):
-                if isinstance(read, (BaleError, OSError)):
-                    self._fail(ref, read)
-                    continue
-                if isinstance(read, Exception):
-                    raise read
-                for key, entry in read.entries.items():
-                    self.found.entries.setdefault(key, (entry, ref))
-
-    def _read(self) -> None:
-        """Each cache's artifact, or what went wrong reading it (raised or warned by ``_load``)."""
         from builder.registry.layercache import read_cache
 
-        reads: list[CacheArtifact | Exception] = []
+        self.found.loaded = True
         for ref in self.caches.sources:
             try:
-                reads.append(read_cache(self._client(ref), ref))
-            except Exception as exc:  # handed to _load, in the build's thread
-                reads.append(exc)
-        self.found.reads = reads
+                artifact = read_cache(self._client(ref), ref)
+            except (BaleError, OSError) as exc:
+                self._fail(ref, exc)
+                continue
+            for key, entry in artifact.entries.items():
+                self.found.entries.setdefault(key, (entry, ref))
 
     def _fetch(self, key: str, entry: CacheEntry, ref: Reference) -> AnyLayer | None:
         from builder.registry.layercache import RemoteLayer

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -109,18 +108,16 @@ def hash_host_files(entries: Iterable[Entry]) -> dict[str, str]:
 
     Files of ``BIG_FILE`` bytes or more are hashed on a second thread: reading
     and hashing them releases the GIL, while the many small files are mostly
-    per-file work that holds it. This thread, its small files done, takes big
-    ones from the other end of the same queue, so the two end together.
+    per-file work that holds it.
     """
     files = {e.content.path: e.content.size for e in entries if isinstance(e.content, HostFile)}
-    big = deque(path for path, size in files.items() if size >= BIG_FILE)
+    big = [path for path, size in files.items() if size >= BIG_FILE]
     small = [path for path, size in files.items() if size < BIG_FILE]
     if not big or not small:
         return _hash_paths(list(files))
     with ThreadPoolExecutor(1) as pool:
-        other = pool.submit(_hash_taken, big.popleft)
+        other = pool.submit(_hash_paths, big)
         hashes = _hash_paths(small)
-        hashes.update(_hash_taken(big.pop))
         hashes.update(other.result())
     return hashes
 
@@ -128,18 +125,6 @@ def hash_host_files(entries: Iterable[Entry]) -> dict[str, str]:
 def _hash_paths(paths: Iterable[str]) -> dict[str, str]:
     view = memoryview(bytearray(HASH_READ))
     return {path: _hash_path(path, view) for path in paths}
-
-
-def _hash_taken(take: Callable[[], str]) -> dict[str, str]:
-    """The files ``take`` gives (a deque's pop, atomic) until it is empty, hashed."""
-    view = memoryview(bytearray(HASH_READ))
-    hashes: dict[str, str] = {}
-    while True:
-        try:
-            path = take()
-        except IndexError:
-            return hashes
-        hashes[path] = _hash_path(path, view)
 
 
 def _hash_path(path: str, view: memoryview) -> str:
