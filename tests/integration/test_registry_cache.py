@@ -15,6 +15,7 @@ import io
 import json
 import lzma
 import random
+import shutil
 import subprocess
 import threading
 import time
@@ -37,6 +38,7 @@ from builder.layer.cache import LayerCache
 from builder.layer.entries import HostFile
 from builder.model import Descriptor, Digest
 from builder.reference import parse_reference
+from builder.registry import layercache as registry_layercache
 from builder.registry.client import RegistryClient
 from builder.registry.layercache import (
     CACHE_TYPE,
@@ -756,3 +758,89 @@ def test_an_entry_rewritten_without_the_sbom_keeps_its_record(
     third = runners("r3", 7)  # and the record still spares an SBOM job the hashing
     code, _, err = third.build("-o", f"docker://{host}/ci/kept-app:three", "--cache-from", cache)
     assert code == 0 and _in(third.context, opened) == [], err
+
+
+TWO_PLATFORMS = """
+[image]
+created = "2024-01-01T00:00:00Z"
+platforms = ["linux/amd64", "linux/arm64"]
+[[layers]]
+name = "deps"
+files = [{ src = "deps/", dst = "/opt/deps/" }]
+[[layers]]
+name = "app-amd64"
+platforms = ["linux/amd64"]
+files = [{ src = "app/", dst = "/opt/app/" }]
+[[layers]]
+name = "app-arm64"
+platforms = ["linux/arm64"]
+files = [{ src = "app/", dst = "/opt/arm/" }]
+"""
+
+
+def _counted_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The reference of each read of a ``--cache-from`` cache's entry list."""
+    reads: list[str] = []
+    real = registry_layercache.read_cache
+
+    def counting(client: RegistryClient, ref: Any) -> Any:
+        reads.append(str(ref))
+        return real(client, ref)
+
+    monkeypatch.setattr(registry_layercache, "read_cache", counting)
+    return reads
+
+
+def _two_platform_origin(origin: Path, target: Path) -> Path:
+    """``origin`` with a spec of two platforms, each with a layer of its own."""
+    shutil.copytree(origin, target)
+    (target / "image.toml").write_text(TWO_PLATFORMS)
+    return target
+
+
+def test_two_platforms_read_the_cache_once(
+    plain_registry: RunningRegistry,
+    runners: Runners,
+    tmp_path: Path,
+    origin: Path,
+) -> None:
+    """The platforms look their layers up at once: the entry list is read once for all."""
+    two = _two_platform_origin(origin, tmp_path / "two-origin")
+    cache = f"docker://{plain_registry.host}/ci/two-cache:x"
+    first = runners("r1", 0, two)
+    code, one, _ = first.build("-o", f"oci:{tmp_path / 'one'}", "--cache-to", cache)
+    assert code == 0
+    reads = _counted_reads(runners.monkeypatch)
+    second = runners("r2", 5, two)
+    code, two_summary, err = second.build("-o", f"oci:{tmp_path / 'two'}", "--cache-from", cache)
+    assert code == 0 and not _warnings(err)
+    assert reads == [cache.removeprefix("docker://")]
+    assert len(two_summary["images"]) == 2
+    for image in two_summary["images"]:
+        assert {layer["source"] for layer in image["layers"]} == {"registry-cache"}
+    assert two_summary["digest"] == one["digest"]
+
+
+def test_a_failing_cache_read_with_two_platforms_is_one_warning(
+    plain_registry: RunningRegistry,
+    runners: Runners,
+    tmp_path: Path,
+    origin: Path,
+) -> None:
+    """A read that fails is not tried again by the other platform; both build cold."""
+    reads: list[str] = []
+
+    def failing(client: RegistryClient, ref: Any) -> Any:
+        reads.append(str(ref))
+        raise registry_layercache.CacheFormatError(f"{ref} refused by this test")
+
+    runners.monkeypatch.setattr(registry_layercache, "read_cache", failing)
+    two = _two_platform_origin(origin, tmp_path / "two-origin")
+    cache = f"docker://{plain_registry.host}/ci/failing-cache:x"
+    runner = runners("r", 0, two)
+    code, summary, err = runner.build("-o", f"oci:{tmp_path / 'o'}", "--cache-from", cache)
+    assert code == 0 and len(reads) == 1
+    for image in summary["images"]:
+        assert {layer["source"] for layer in image["layers"]} == {"built"}
+    warned = _warnings(err)
+    assert len(warned) == 1 and "not used:" in err and "refused by this test" in err
