@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from builder.layer.excerpt import HEAD, Excerpt, Picker
+from builder.layer.excerpt import Excerpt, Picker
 
 # Files whose content is kept while reading: the account databases, and the
 # package databases that name the C library's version (Python wheel tags).
@@ -127,9 +127,9 @@ def feed_bodies(
     When only excerpts are wanted, no read goes past what they still need:
     the first is of the head alone (most files are not what a picker looks
     for, and the rest of them is skipped), a later one stops at the end of
-    the wanted range. With ``skip`` (pass over up to n bytes, return how many), the bytes no
-    wanting body needs before its range (an ELF file's code before its data
-    segment) are passed over instead of being read, copied and fed.
+    the wanted range. With ``skip`` (pass over up to n bytes, return how
+    many), the bytes before every wanting excerpt's range (an ELF file's code
+    before its data segment) are passed over, not read, copied and fed.
     """
     while True:
         wanting = [body for body in bodies if body.wanted]

@@ -12,7 +12,7 @@ import os
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, Protocol, cast
+from typing import BinaryIO, Protocol, cast
 
 from builder.errors import DigestMismatch, ImageError, SourceError
 from builder.layer.decompress import DECODE_ERRORS, decompressed
@@ -170,7 +170,7 @@ class _Member:
 
     def __init__(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         self._left = info.size
-        self._stream: IO[bytes] | None = None if info.sparse else tar.fileobj
+        self._stream = None if info.sparse else cast(BinaryIO, tar.fileobj)
         self._extracted = tar.extractfile(info) if self._stream is None else None
 
     def read(self, size: int) -> bytes:
