@@ -8,7 +8,6 @@ answers what delete globs match and what /etc/passwd and /etc/group hold.
 
 from __future__ import annotations
 
-import os
 import tarfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -155,7 +154,7 @@ def _bodies(
     bodies = [FileBody(reading, path, info.size) for reading in readings]
     if any(body.wanted for body in bodies):
         member = _Member(tar, info)
-        feed_bodies(member.read, bodies, member.skip)
+        feed_bodies(member.read, bodies, member.skip if member.direct else None)
     return [body.result() for body in bodies]
 
 
@@ -165,13 +164,19 @@ class _Member:
     ``extractfile`` wraps each member in a buffered reader that copies every
     read; an ordinary member's bytes lie in one run of the stream, so they are
     taken from it directly (tarfile's next member seeks on from wherever the
-    read stopped). A sparse member goes through ``extractfile``, which maps it.
+    read stopped). A sparse member goes through ``extractfile``, which maps it
+    (and cannot seek on a stream): it is read, never skipped.
     """
 
     def __init__(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
         self._left = info.size
         self._stream = None if info.sparse else cast(BinaryIO, tar.fileobj)
         self._extracted = tar.extractfile(info) if self._stream is None else None
+
+    @property
+    def direct(self) -> bool:
+        """Whether the bytes come straight from the stream (and ``skip`` may be used)."""
+        return self._stream is not None
 
     def read(self, size: int) -> bytes:
         if self._extracted is not None:
@@ -182,10 +187,7 @@ class _Member:
         return data
 
     def skip(self, size: int) -> int:
-        """Pass over up to ``size`` bytes unread; how many were passed."""
-        if self._extracted is not None:
-            start = self._extracted.tell()
-            return self._extracted.seek(size, os.SEEK_CUR) - start
+        """Pass over up to ``size`` bytes unread; how many were passed (``direct`` only)."""
         assert self._stream is not None
         size = min(size, self._left)
         self._stream.seek(self._stream.tell() + size)

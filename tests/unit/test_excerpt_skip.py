@@ -95,3 +95,38 @@ def test_a_base_layer_yields_the_far_record_and_every_member_after_it() -> None:
     for name in ("usr/bin/far", "usr/bin/near"):
         excerpt = found[name][1].data
         assert excerpt is not None and parse_build_info(excerpt) == EXPECTED
+
+
+def _sparse(
+    name: str, data: bytes, regions: list[tuple[int, int]]
+) -> tuple[tarfile.TarInfo, bytes]:
+    """A PAX 1.0 sparse member holding ``regions`` of ``data`` (the rest a hole of zeros)."""
+    info = tarfile.TarInfo(f"{name}.sparse")
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": name,
+        "GNU.sparse.realsize": str(len(data)),
+    }
+    table = f"{len(regions)}\n" + "".join(f"{at}\n{size}\n" for at, size in regions)
+    stored = table.encode().ljust(512, b"\0") + b"".join(data[a : a + n] for a, n in regions)
+    info.size = len(stored)
+    return info, stored
+
+
+def test_a_sparse_member_is_read_through_its_map() -> None:
+    """tarfile maps a sparse member's holes (it cannot skip one on a stream): read, not skipped."""
+    far = elf(record(), data_at=FAR)
+    assert not far[4096:FAR].strip(b"\0")  # the bytes between head and data segment: a hole
+    info, stored = _sparse("usr/bin/far", far, [(0, 4096), (FAR, len(far) - FAR)])
+    passwd = b"root:x:0:0:root:/root:/bin/sh\n"
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(info, io.BytesIO(stored))
+        plain = tarfile.TarInfo("etc/passwd")
+        plain.size = len(passwd)
+        tar.addfile(plain, io.BytesIO(passwd))
+    found = dict(tar_readings(TarStream(io.BytesIO(out.getvalue())), "test", (ACCOUNTS, GO_ONLY)))
+    excerpt = found["usr/bin/far"][1].data
+    assert excerpt is not None and parse_build_info(excerpt) == EXPECTED
+    assert found["etc/passwd"][0].data == passwd
