@@ -54,6 +54,27 @@ class Excerpt:
             self._seen += chunk[low:high]
         self.wanted = self._offset < offset + length
 
+    @property
+    def gap(self) -> int:
+        """How many of the next bytes lie before the wanted range (0 until the head is seen)."""
+        if self._span is None or not self.wanted:
+            return 0
+        return max(self._span[0] - self._offset, 0)
+
+    @property
+    def needed(self) -> int:
+        """How many of the next bytes it could use: to the end of the range, else the head."""
+        if not self.wanted:
+            return 0
+        if self._span is None:
+            return HEAD - len(self._seen)
+        return self._span[0] + self._span[1] - self._offset
+
+    def skip(self, count: int) -> None:
+        """The next ``count`` bytes passed unseen; at most ``gap`` of them."""
+        assert 0 <= count <= self.gap
+        self._offset += count
+
     def result(self) -> bytes | None:
         if self._span is None:
             return None

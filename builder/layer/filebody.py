@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from builder.layer.excerpt import HEAD, Excerpt, Picker
+from builder.layer.excerpt import Excerpt, Picker
 
 # Files whose content is kept while reading: the account databases, and the
 # package databases that name the C library's version (Python wheel tags).
@@ -79,6 +79,23 @@ class FileBody:
         elif self.excerpt is not None:
             self.excerpt.feed(chunk)
 
+    @property
+    def gap(self) -> int:
+        """How many of the next bytes this reading need not see (only an excerpt skips)."""
+        return 0 if self.whole or self.excerpt is None else self.excerpt.gap
+
+    @property
+    def needed(self) -> int:
+        """How many of the next bytes to read for it at most (READ_SIZE if all of them)."""
+        if self.whole:
+            return READ_SIZE
+        return min(self.excerpt.needed, READ_SIZE) if self.excerpt is not None else 0
+
+    def skip(self, count: int) -> None:
+        """The next ``count`` bytes (at most ``gap``) passed without being fed."""
+        if self.excerpt is not None:
+            self.excerpt.skip(count)
+
     def sha256(self) -> str:
         """The sha256 of the bytes fed so far ("" when this reading does not hash)."""
         return self.hashers[0].hexdigest() if self.hashers else ""
@@ -100,18 +117,34 @@ def read_bodies(
     return [body.result() for body in bodies]
 
 
-def feed_bodies(read: Callable[[int], bytes], bodies: Sequence[FileBody]) -> None:
+def feed_bodies(
+    read: Callable[[int], bytes],
+    bodies: Sequence[FileBody],
+    skip: Callable[[int], int] | None = None,
+) -> None:
     """Feed one file's bytes to ``bodies``, read once and only as far as one wants.
 
-    When only excerpts are wanted, the first read is of the head alone: most
-    files are not what a picker looks for, and the rest of them is skipped.
+    When only excerpts are wanted, no read goes past what they still need:
+    the first is of the head alone (most files are not what a picker looks
+    for, and the rest of them is skipped), a later one stops at the end of
+    the wanted range. With ``skip`` (pass over up to n bytes, return how
+    many), the bytes before every wanting excerpt's range (an ELF file's code
+    before its data segment) are passed over, not read, copied and fed.
     """
-    ask = READ_SIZE if any(body.whole for body in bodies) else HEAD
-    while any(body.wanted for body in bodies):
-        chunk = read(ask)
-        ask = READ_SIZE
+    while True:
+        wanting = [body for body in bodies if body.wanted]
+        if not wanting:
+            break
+        gap = min(body.gap for body in wanting) if skip is not None else 0
+        if gap and skip is not None:
+            passed = skip(gap)
+            for body in wanting:
+                body.skip(passed)
+            if passed < gap:
+                break
+            continue
+        chunk = read(max(body.needed for body in wanting))
         if not chunk:
             break
-        for body in bodies:
-            if body.wanted:
-                body.feed(chunk)
+        for body in wanting:
+            body.feed(chunk)

@@ -147,15 +147,52 @@ def _bodies(
 ) -> list[Body]:
     """What each reading takes of a member: a regular file's body, else nothing.
 
-    The member is opened only when a reading wants some of its bytes.
+    The member is read only when a reading wants some of its bytes.
     """
     if not info.isreg():
         return [NO_BODY] * len(readings)
     bodies = [FileBody(reading, path, info.size) for reading in readings]
-    extracted = tar.extractfile(info) if any(body.wanted for body in bodies) else None
-    if extracted is not None:
-        feed_bodies(extracted.read, bodies)
+    if any(body.wanted for body in bodies):
+        member = _Member(tar, info)
+        feed_bodies(member.read, bodies, member.skip if member.direct else None)
     return [body.result() for body in bodies]
+
+
+class _Member:
+    """A regular member's bytes, read or passed over straight from the tar stream.
+
+    ``extractfile`` wraps each member in a buffered reader that copies every
+    read; an ordinary member's bytes lie in one run of the stream, so they are
+    taken from it directly (tarfile's next member seeks on from wherever the
+    read stopped). A sparse member goes through ``extractfile``, which maps it
+    (and cannot seek on a stream): it is read, never skipped.
+    """
+
+    def __init__(self, tar: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+        self._left = info.size
+        self._stream = None if info.sparse else cast(BinaryIO, tar.fileobj)
+        self._extracted = tar.extractfile(info) if self._stream is None else None
+
+    @property
+    def direct(self) -> bool:
+        """Whether the bytes come straight from the stream (and ``skip`` may be used)."""
+        return self._stream is not None
+
+    def read(self, size: int) -> bytes:
+        if self._extracted is not None:
+            return self._extracted.read(size)
+        assert self._stream is not None
+        data = self._stream.read(min(size, self._left))
+        self._left -= len(data)
+        return data
+
+    def skip(self, size: int) -> int:
+        """Pass over up to ``size`` bytes unread; how many were passed (``direct`` only)."""
+        assert self._stream is not None
+        size = min(size, self._left)
+        self._stream.seek(self._stream.tell() + size)
+        self._left -= size
+        return size
 
 
 class StoredLayer(Protocol):

@@ -39,22 +39,22 @@ def record(go: str = "go1.22.1", modinfo: str = MODINFO) -> bytes:
     return header + _uvarint(len(go)) + go.encode() + _uvarint(len(framed)) + framed
 
 
-def elf(payload: bytes, *, bits: int = 64, big: bool = False) -> bytes:
-    """An ELF file: a read-only PT_LOAD, then a read-write one at DATA_AT holding ``payload``."""
+def elf(payload: bytes, *, bits: int = 64, big: bool = False, data_at: int = DATA_AT) -> bytes:
+    """An ELF file: a read-only PT_LOAD, then a read-write one at ``data_at`` holding ``payload``."""
     order = ">" if big else "<"
     if bits == 64:
         header = b"\x7fELF" + bytes([2, 2 if big else 1, 1]) + bytes(9)
         header += struct.pack(order + "HHIQQQIHHHHHH", 2, 62, 1, 0, 64, 0, 0, 64, 56, 2, 0, 0, 0)
-        phdrs = struct.pack(order + "IIQQQQQQ", 1, 5, 0, 0, 0, DATA_AT, DATA_AT, 4096)
-        phdrs += struct.pack(order + "IIQQQQQQ", 1, 6, DATA_AT, DATA_AT, 0, 1 << 16, 1 << 16, 4096)
+        phdrs = struct.pack(order + "IIQQQQQQ", 1, 5, 0, 0, 0, data_at, data_at, 4096)
+        phdrs += struct.pack(order + "IIQQQQQQ", 1, 6, data_at, data_at, 0, 1 << 16, 1 << 16, 4096)
     else:
         header = b"\x7fELF" + bytes([1, 2 if big else 1, 1]) + bytes(9)
         header += struct.pack(order + "HHIIIIIHHHHHH", 2, 3, 1, 0, 52, 0, 0, 52, 32, 2, 0, 0, 0)
-        phdrs = struct.pack(order + "IIIIIIII", 1, 0, 0, 0, DATA_AT, DATA_AT, 5, 4096)
-        phdrs += struct.pack(order + "IIIIIIII", 1, DATA_AT, DATA_AT, 0, 1 << 16, 1 << 16, 6, 4096)
+        phdrs = struct.pack(order + "IIIIIIII", 1, 0, 0, 0, data_at, data_at, 5, 4096)
+        phdrs += struct.pack(order + "IIIIIIII", 1, data_at, data_at, 0, 1 << 16, 1 << 16, 6, 4096)
     head = header + phdrs
     data = bytes(48) + payload
-    return head + bytes(DATA_AT - len(head)) + data + bytes((1 << 16) - len(data))
+    return head + bytes(data_at - len(head)) + data + bytes((1 << 16) - len(data))
 
 
 def picked(data: bytes, chunk: int) -> bytes | None:
