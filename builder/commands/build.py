@@ -288,6 +288,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
     hosts = frozenset(parse_reference(o.name).registry for o in outputs if o.transport == "docker")
     cache_clients = CacheClients(clients, twice, hosts)
     needs_bytes = _needs_bytes(outputs, caches)
+    cache_root = options.cache.root if options.cache else None
     with (
         temp_dir("build") as work,
         twice,
@@ -313,7 +314,6 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             base = _load_base(base_ref, wanted, clients) if base_ref else None
             platform = wanted or (base.platform if base else Platform.host())
             parts = BaseParts(base.config, base.layers, spec.base, base.digest) if base else None
-            cache_root = options.cache.root if options.cache else None
             scans = base_scans(spec, platform, cache_root) if base else None
             layers = builder.layers(platform, base, scans)
             image = assemble(
@@ -367,7 +367,6 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 note=options.warn,
             )
         if caches.targets:
-            cache_root = options.cache.root if options.cache else None
             publish(builder.resolver.publish, caches, cache_clients, outputs, warn, cache_root)
     return dataclasses.replace(result, pushed=tuple(pushed))
 

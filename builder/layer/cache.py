@@ -5,7 +5,7 @@ Layout of the cache directory (``BALE_CACHE_DIR``, else the user cache dir
 
     blobs/sha256/<hex>     content-addressed blobs
     layers/<key>.json      cache key -> {digest, diffId, size, mediaType, stamp}
-    file-hashes/<hex>.json a layer's diff_id -> each regular file's sha256 and sha1 (the SBOM's)
+    file-hashes/<v>-<hex>.json a layer's diff_id -> each regular file's sha256 and sha1 (the SBOM's)
     layer-scans/<v>-<hex>.json a base layer's diff_id -> its members as the SBOM reads them
     checked/<hex>          an empty mark: a base layer (digest, size, type, diff_id) found sound
     content-keys/<key>.json stat key -> a content key and the registry-cache entry it hit
