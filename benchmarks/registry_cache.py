@@ -44,6 +44,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import blake3
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -92,6 +94,7 @@ def hashes(tree: Path) -> None:
         (name, lambda b, n=name: hashlib.new(n, b).digest())
         for name in ("sha256", "blake2b", "blake2s", "sha512", "sha1", "md5")
     ]
+    rows.append(("blake3", lambda b: blake3.blake3(b).digest()))
     for codec in (Codec.of("gzip"), Codec.of("zstd")):
         rows.append((f"{codec.name} level {codec.level}", lambda b, c=codec: compress(c, b)))
     print("| work | MB/s |\n|---|---:|")

@@ -31,7 +31,13 @@ from typing import TYPE_CHECKING, Any, Protocol, Union
 from builder.errors import BaleError
 from builder.layer.build import REGISTRY_CACHE, Layer
 from builder.layer.cache import LayerCache, newest_change, still_as_walked
-from builder.layer.contentkey import HASH_READ, content_key, hash_host_files, stat_key
+from builder.layer.contentkey import (
+    HASH_READ,
+    content_key,
+    entry_texts,
+    hash_host_files,
+    stat_key,
+)
 from builder.layer.decompress import decompressed
 from builder.layer.entries import Entry
 from builder.model import Codec, Digest, Platform, layer_codec
@@ -117,7 +123,8 @@ class LayerResolver:
     ) -> AnyLayer:
         """The layer for ``entries``, from the cheapest place that has it."""
         local, active = self.local, self.caches.active
-        skey = stat_key(entries, codec, mtime) if local is not None else None
+        texts = entry_texts(entries) if active and self.caches.sources else None
+        skey = stat_key(entries, codec, mtime, texts) if local is not None else None
         started = local.clock() if local is not None else 0
         if local is not None and skey is not None:
             hit = local.lookup(skey)
@@ -128,7 +135,9 @@ class LayerResolver:
         ckey, noted = None, None
         if active and self.caches.sources:
             noted = local.noted(skey) if local is not None and skey is not None else None
-            ckey = _noted_key(noted) or content_key(entries, codec, mtime, hash_host_files(entries))
+            ckey = _noted_key(noted) or content_key(
+                entries, codec, mtime, hash_host_files(entries), texts
+            )
         if local is not None and ckey is not None:
             hit = local.lookup(ckey)
             if hit is not None:

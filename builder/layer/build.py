@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 from builder.atomic import temp_file
 from builder.errors import LayerError
 from builder.layer.compress import Chunk, ParallelCompressor
+from builder.layer.contentkey import file_hasher
 from builder.layer.entries import Content, Entry, HostFile
 from builder.layer.filebody import Body, FileBody, Reading
 from builder.layer.tarwriter import read_exactly, write_tar
@@ -73,7 +74,7 @@ class _Chunker:
     ) -> None:
         self.size = size
         self.ship = ship
-        self.hashes = hashes  # when given: path → sha256 of each context file's bytes as read
+        self.hashes = hashes  # when given: path → content-key hash of each context file as read
         self.hasher: Any = None
         self.reading = reading  # when given: what ``bodies`` gets of each file, by entry path
         self.bodies: dict[str, Body] = {}
@@ -140,17 +141,14 @@ class _Chunker:
                 f"{content.path} became a symlink after bale read the build context; "
                 "do not modify the build context during a build"
             ) from exc
-        # The SBOM's sha256 of the file, when it takes one, serves the content key too.
-        shared = self.body if self.body is not None and self.body.hashers else None
-        if self.hashes is not None and shared is None:
-            self.hasher = hashlib.sha256()
+        if self.hashes is not None:
+            self.hasher = file_hasher()
         try:
             return self._fill(lambda view: os.readv(fd, (view,)), content.size)
         finally:
             os.close(fd)
             if self.hashes is not None:
-                found = shared.sha256() if shared is not None else self.hasher.hexdigest()
-                self.hashes[content.path] = found
+                self.hashes[content.path] = self.hasher.hexdigest()
                 self.hasher = None
 
     def _fill(self, readinto: Callable[[memoryview], int | None], size: int) -> bool:
@@ -210,8 +208,8 @@ def build_layer(
     Threads: the caller's thread walks entries and fills chunks; a pool
     compresses them; a writer lane hashes each chunk (diff_id), hashes its
     compressed bytes (digest) and writes them, in order. ``hashes``, when
-    given, receives the sha256 of every context file's bytes exactly as they
-    went into the tar (for the content key). ``bodies``, when given with a
+    given, receives the content-key hash (BLAKE3) of every context file's
+    bytes exactly as they went into the tar. ``bodies``, when given with a
     ``reading``, receives what that reading takes of each regular file (by
     entry path), from the same bytes (the SBOM's hashes, without a second read).
     """

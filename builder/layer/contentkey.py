@@ -4,12 +4,13 @@ Both hash the same head (bale's layer format, the compression backends, the
 codec and the tar mtime) and every entry's path, type, mode, owner, link
 target and xattrs; they differ in how a context file's bytes are named. The
 stat key names them by stat data, as git's index does; the content key by
-the sha256 of the bytes, so two CI runners with fresh clones of the same
+the BLAKE3 hash of the bytes, so two CI runners with fresh clones of the same
 commit (new inodes, new mtimes) compute the same key. A wheel member is named
 by its RECORD sha256 and a ``tar =`` member by its tarball's hash, in both keys.
-sha256 was chosen by measurement (``benchmarks/registry_cache.py``,
-docs/performance.md): with the CPU's SHA extensions it hashes several times
-faster than gzip compresses.
+BLAKE3 was chosen by measurement (``benchmarks/registry_cache.py --hashes``,
+docs/performance.md): a cryptographic hash, so no crafted input can take
+another's cache entry, and on these machines about four times as fast as
+sha256 with the CPU's SHA extensions, and far faster than gzip compresses.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import blake3
 import deflate
 import zstandard
 
@@ -46,13 +48,18 @@ def stat_identity(content: Content) -> tuple[Any, ...] | None:
     return tar_identity(content)
 
 
+def file_hasher(data: bytes = b"") -> blake3.blake3:
+    """A new hasher of a context file's bytes for the content key (``hashes`` hold its hex)."""
+    return blake3.blake3(data)
+
+
 def content_identity(hashes: Mapping[str, str]) -> Identity:
-    """A context file named by the sha256 of its bytes (``hashes``: path → hex), not its path."""
+    """A context file named by the BLAKE3 of its bytes (``hashes``: path → hex), not its path."""
 
     def identity(content: Content) -> tuple[Any, ...] | None:
         if isinstance(content, HostFile):
             digest = hashes.get(content.path)
-            return None if digest is None else ("bytes", content.size, digest)
+            return None if digest is None else ("blake3", content.size, digest)
         if isinstance(content, InlineContent):
             return ("bytes", content.size, hashlib.sha256(content.data).hexdigest())
         if isinstance(content, ZipMember):  # a wheel member: its RECORD's sha256
@@ -73,64 +80,92 @@ def tar_identity(content: Content) -> tuple[Any, ...] | None:
     return None
 
 
+def entry_texts(entries: Iterable[Entry]) -> list[str]:
+    """What both keys hash of each entry besides its content's name (made once for both)."""
+    # repr of str, int and bytes tuples: unambiguous, and far cheaper than JSON.
+    return [
+        f"\n{(e.path, e.kind.value, e.mode, e.uid, e.gid, e.linkname)!r}{e.xattrs!r}"
+        for e in entries
+    ]
+
+
 def key_of(
-    entries: Iterable[Entry], codec: Codec, mtime: int, kind: str, identity: Identity
+    entries: Sequence[Entry],
+    codec: Codec,
+    mtime: int,
+    kind: str,
+    identity: Identity,
+    texts: Sequence[str] | None = None,
 ) -> str | None:
-    """The key of a layer, or None when some content has no identity."""
-    hasher = hashlib.sha256()
+    """The key of a layer, or None when some content has no identity.
+
+    ``texts``: ``entry_texts(entries)``, when the caller makes both keys.
+    """
     backends = [deflate.__version__, zstandard.__version__]
     head = [kind, LAYER_FORMAT, backends, codec.name, codec.level, codec.chunk_size, mtime]
-    hasher.update(json.dumps(head).encode())
-    for entry in entries:
+    parts = [json.dumps(head)]
+    for text, entry in zip(texts or entry_texts(entries), entries, strict=True):
         named = () if entry.content is None else identity(entry.content)
         if named is None:
             return None
-        # repr of str, int and bytes tuples: unambiguous, and far cheaper than JSON.
-        fields = (entry.path, entry.kind.value, entry.mode, entry.uid, entry.gid, entry.linkname)
-        hasher.update(f"\n{fields!r}{entry.xattrs!r}{named!r}".encode())
-    return hasher.hexdigest()
+        parts.append(f"{text}{named!r}")
+    return hashlib.sha256("".join(parts).encode()).hexdigest()
 
 
-def stat_key(entries: Iterable[Entry], codec: Codec, mtime: int) -> str | None:
+def stat_key(
+    entries: Sequence[Entry], codec: Codec, mtime: int, texts: Sequence[str] | None = None
+) -> str | None:
     """The local cache key: context files named by stat data."""
-    return key_of(entries, codec, mtime, "bale-layer", stat_identity)
+    return key_of(entries, codec, mtime, "bale-layer", stat_identity, texts)
 
 
 def content_key(
-    entries: Iterable[Entry], codec: Codec, mtime: int, hashes: Mapping[str, str]
+    entries: Sequence[Entry],
+    codec: Codec,
+    mtime: int,
+    hashes: Mapping[str, str],
+    texts: Sequence[str] | None = None,
 ) -> str | None:
-    """The shared cache key: context files named by the sha256 of their bytes."""
-    return key_of(entries, codec, mtime, "bale-layer-content", content_identity(hashes))
+    """The shared cache key: context files named by the BLAKE3 of their bytes."""
+    return key_of(entries, codec, mtime, "bale-layer-content", content_identity(hashes), texts)
 
 
 def hash_host_files(entries: Iterable[Entry]) -> dict[str, str]:
-    """sha256 hex of every context file among ``entries`` (path → hex), read once each.
+    """The BLAKE3 hex of every context file among ``entries`` (path → hex), read once each.
 
     Files of ``BIG_FILE`` bytes or more are hashed on a second thread: reading
     and hashing them releases the GIL, while the many small files are mostly
     per-file work that holds it.
     """
     files = {e.content.path: e.content.size for e in entries if isinstance(e.content, HostFile)}
-    big = [path for path, size in files.items() if size >= BIG_FILE]
-    small = [path for path, size in files.items() if size < BIG_FILE]
+    big = [(path, size) for path, size in files.items() if size >= BIG_FILE]
+    small = [(path, size) for path, size in files.items() if size < BIG_FILE]
     if not big or not small:
-        return _hash_paths(list(files))
+        return _hash_files([*small, *big])
     with ThreadPoolExecutor(1) as pool:
-        other = pool.submit(_hash_paths, big)
-        hashes = _hash_paths(small)
+        other = pool.submit(_hash_files, big)
+        hashes = _hash_files(small)
         hashes.update(other.result())
     return hashes
 
 
-def _hash_paths(paths: Iterable[str]) -> dict[str, str]:
+def _hash_files(files: Iterable[tuple[str, int]]) -> dict[str, str]:
     view = memoryview(bytearray(HASH_READ))
-    return {path: _hash_path(path, view) for path in paths}
+    return {path: _hash_file(path, size, view) for path, size in files}
 
 
-def _hash_path(path: str, view: memoryview) -> str:
-    hasher = hashlib.sha256()
+def _hash_file(path: str, size: int, view: memoryview) -> str:
+    """A file of ``size`` bytes when walked; a small one is read in one call of a byte
+    more than that, whose falling short proves the end (as the layer writer's reads do)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     try:
+        if size < BIG_FILE:
+            data = os.read(fd, size + 1)
+            hasher = file_hasher(data)
+            if len(data) <= size:
+                return hasher.hexdigest()
+        else:
+            hasher = file_hasher()
         while got := os.readv(fd, (view,)):
             hasher.update(view[:got])
     finally:

@@ -96,10 +96,6 @@ class FileBody:
         if self.excerpt is not None:
             self.excerpt.skip(count)
 
-    def sha256(self) -> str:
-        """The sha256 of the bytes fed so far ("" when this reading does not hash)."""
-        return self.hashers[0].hexdigest() if self.hashers else ""
-
     def result(self) -> Body:
         excerpt = self.excerpt
         data = b"".join(self.chunks) if self.kept else excerpt.result() if excerpt else None
