@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from builder.commands.basescan import BaseScans
 from builder.commands.ownfiles import own_layer
@@ -26,19 +26,40 @@ from builder.supply.ci import ci_context
 from builder.supply.inventory import Named, named, unpublished
 from builder.supply.provenance import BuildFacts, inputs_digest, provenance_attachment
 from builder.supply.rootfs import layer_reading
-from builder.supply.sbom import PICKER, inventory_of_members, sbom_attachments, wanted
+from builder.supply.sbom import (
+    PICKER,
+    inventory_of_members,
+    media_type,
+    memo_key,
+    sbom_attachments,
+    wanted,
+)
 
 DEFAULT_IMAGE_NAME = "image"
 
 
+class Kept(Protocol):
+    """What the registry caches keep for SBOMs (``LayerResolver`` is one)."""
+
+    def recall(self, key: str, media_type: str) -> bytes | None:
+        """The SBOM kept under memo ``key``, or None."""
+        ...
+
+    def fetch_records(self, diff_ids: Sequence[Digest]) -> None:
+        """The file-hashes records of these layers into the local cache, if kept."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Built:
-    """One platform's image, where bale's own layers start, its base and its SBOMs."""
+    """One platform's image, where bale's own layers start, its base, its SBOMs and
+    their memo keys (``supply.sbom.memo_key``, one per SBOM, for ``--cache-to``)."""
 
     image: Image
     own_from: int
     base: Named | None
     sboms: tuple[Attachment, ...] = ()
+    sbom_keys: tuple[str, ...] = ()
 
 
 def image_named(spec: ImageSpec, image: Image) -> Named:
@@ -78,8 +99,12 @@ def with_sboms(
     cache_root: Path | None = None,
     scans: BaseScans | None = None,
     bodies: Sequence[Mapping[str, Body] | None] = (),
+    kept: Kept | None = None,
 ) -> Built:
     """``built`` with one SBOM per format ``spec.sbom`` asks for (none: unchanged).
+
+    ``kept``: the registry caches; when they keep every SBOM of this very image
+    (same memo keys), those are taken and no layer is read.
 
     The base's layers come from ``scans`` (``base_scans``: what the build's
     pass over them took, else the cache, else their blobs); bale's own
@@ -93,25 +118,43 @@ def with_sboms(
         return built
     image = built.image
     manifest = image.manifest.descriptor
+    name, time = image_named(spec, image), rfc3339(created)
+    keys = tuple(
+        memo_key(name, manifest, image.platform, time, built.base, fmt) for fmt in spec.sbom
+    )
+    recalled = _recalled(keys, spec.sbom, kept)
+    if recalled is not None:
+        return Built(image, built.own_from, built.base, recalled, keys)
+    own_layers = image.layers[built.own_from :]
+    if kept is not None:
+        kept.fetch_records([layer.diff_id for layer in own_layers])
     where = _where(spec, image.platform)
     scans = scans or BaseScans(wanted, where, cache_root, PICKER)
     members = [scans.members(layer) for layer in image.layers[: built.own_from]]
-    own_layers = image.layers[built.own_from :]
     taken = list(bodies) or [None] * len(own)
     members += [
         own_layer(layer.diff_id, entries, wanted, cache_root, PICKER, made)
         for layer, entries, made in zip(own_layers, own, taken, strict=True)
     ]
     inventory = inventory_of_members(
-        image_named(spec, image),
-        manifest,
-        image.platform,
-        rfc3339(created),
-        built.base,
-        members,
-        where,
+        name, manifest, image.platform, time, built.base, members, where
     )
-    return Built(image, built.own_from, built.base, tuple(sbom_attachments(inventory, spec.sbom)))
+    made = tuple(sbom_attachments(inventory, spec.sbom))
+    return Built(image, built.own_from, built.base, made, keys)
+
+
+def _recalled(
+    keys: Sequence[str], formats: Sequence[str], kept: Kept | None
+) -> tuple[Attachment, ...] | None:
+    """Every SBOM as a registry cache keeps it, or None (then all are made)."""
+    found = []
+    for key, fmt in zip(keys, formats, strict=True):
+        kind = media_type(fmt)
+        data = kept.recall(key, kind) if kept is not None else None
+        if data is None:
+            return None
+        found.append(Attachment(kind, kind, data))
+    return tuple(found)
 
 
 def referrers(

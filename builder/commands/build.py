@@ -310,6 +310,8 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
         from builder.commands.attach import Built, base_scans, referrers, with_sboms
         from builder.supply.inventory import named
 
+        kept = builder.resolver if caches.sources else None
+
         def one(wanted: Platform | None) -> Built:
             base = _load_base(base_ref, wanted, clients) if base_ref else None
             platform = wanted or (base.platform if base else Platform.host())
@@ -324,7 +326,7 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
             own = [builder.entries[layer.diff_id] for layer in layers]
             bodies = [builder.bodies.get(layer.diff_id) for layer in layers]
             built = Built(image, own_from, base_named)
-            return with_sboms(spec, built, created, own, cache_root, scans, bodies)
+            return with_sboms(spec, built, created, own, cache_root, scans, bodies, kept)
 
         if len(requested) == 1:
             builds: tuple[Built, ...] = (one(requested[0]),)
@@ -367,7 +369,13 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 note=options.warn,
             )
         if caches.targets:
-            publish(builder.resolver.publish, caches, cache_clients, outputs, warn, cache_root)
+            documents = {
+                key: sbom
+                for built in builds
+                for key, sbom in zip(built.sbom_keys, built.sboms, strict=True)
+            }
+            layers = builder.resolver.publish
+            publish(layers, caches, cache_clients, outputs, warn, cache_root, documents)
     return dataclasses.replace(result, pushed=tuple(pushed))
 
 

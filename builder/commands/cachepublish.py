@@ -3,8 +3,10 @@
 Each layer's blob is made present in the cache's repository first: already
 there (HEAD), mounted from another repository of the same registry that has
 it (the registry cache it came from, or this build's push), else uploaded;
-then its file-hashes record (the SBOM's), when the build made or fetched one.
-A cache that cannot be written costs one warning line; the build succeeds.
+then its file-hashes record (the SBOM's), when the build made or fetched one;
+and each SBOM of the build under its memo key, so a build of the same image
+takes it instead of making it again. A cache that cannot be written costs one
+warning line; the build succeeds.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ from typing import TYPE_CHECKING
 
 from builder.commands.layersource import AnyLayer, ClientSource, RegistryCaches, Warn
 from builder.errors import BaleError
-from builder.model import Descriptor
+from builder.model import Blob, Descriptor
 from builder.reference import Reference, parse_reference
 from builder.spec.locations import Output
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
+    from builder.registry.layercache import CachedDocument
+    from builder.supply.attachment import Attachment
 
 
 def publish(
@@ -31,9 +35,11 @@ def publish(
     outputs: Sequence[Output],
     warn: Warn,
     cache_root: Path | None = None,
+    documents: Mapping[str, Attachment] | None = None,
 ) -> None:
     """Write ``layers`` (content key → layer, platform) to every ``--cache-to`` cache, each
-    with its file-hashes record when the local cache (``cache_root``) holds one."""
+    with its file-hashes record when the local cache (``cache_root``) holds one, and
+    ``documents`` (memo key → SBOM)."""
     from builder.registry.layercache import CacheEntry, write_cache
 
     now = int(time.time())
@@ -46,10 +52,30 @@ def publish(
                 _place(client, ref, layer, pushed)
                 files = _record(client, ref, layer, cache_root)
                 entries[key] = CacheEntry(layer.descriptor, layer.diff_id, platform, now, files)
-            write_cache(client, ref, entries, caches.max_entries)
+            kept = _documents(client, ref, documents or {}, pushed, now)
+            write_cache(client, ref, entries, caches.max_entries, kept)
         except (BaleError, OSError) as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             warn(f"warning: registry cache {ref}: not written: {first}")
+
+
+def _documents(
+    client: RegistryClient,
+    ref: Reference,
+    documents: Mapping[str, Attachment],
+    pushed: Sequence[Reference],
+    now: int,
+) -> dict[str, CachedDocument]:
+    """Each SBOM made present in the cache's repository (mounted from a push of this
+    build when it can be), as the cache names it."""
+    from builder.registry.layercache import CachedDocument
+
+    kept = {}
+    for key, attachment in documents.items():
+        blob = attachment.blob
+        _place(client, ref, blob, pushed)
+        kept[key] = CachedDocument(blob.descriptor, now)
+    return kept
 
 
 def _record(
@@ -63,9 +89,9 @@ def _record(
 
 
 def _place(
-    client: RegistryClient, ref: Reference, layer: AnyLayer, pushed: Sequence[Reference]
+    client: RegistryClient, ref: Reference, layer: AnyLayer | Blob, pushed: Sequence[Reference]
 ) -> None:
-    """Make ``layer``'s blob present in the cache's repository, moving as few bytes as can be."""
+    """Make a blob present in the cache's repository, moving as few bytes as can be."""
     repo, digest = ref.repository, layer.descriptor.digest
     if client.blob_exists(repo, digest):
         return

@@ -12,9 +12,11 @@ In order, stopping at the first that has it:
 
 A registry hit is used only once verified: its blob must still be in the
 cache's repository at the recorded size; an output that needs the bytes
-downloads it (digest checked) and checks its diff_id. With SBOMs on, the
-layer's file-hashes record comes with it (``filerecords``), so the SBOM reads
-none of its files. Any failure of a registry cache is a miss and one warning
+downloads it (digest checked) and checks its diff_id. With SBOMs on, an
+image whose every layer is a hit may have its SBOMs kept in the cache under
+their memo keys (``recall``), taken whole; else the SBOM fetches each hit's
+file-hashes record (``fetch_records``, ``filerecords``), so it reads none of
+the layer's files. Any failure of a registry cache is a miss and one warning
 line; the build goes on cold.
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,7 +50,8 @@ from builder.registry.layercache import DEFAULT_MAX_ENTRIES
 
 if TYPE_CHECKING:
     from builder.registry.client import RegistryClient
-    from builder.registry.layercache import CacheEntry, RemoteLayer
+    from builder.registry.layercache import CachedDocument, CacheEntry, RemoteLayer
+    from builder.registry.locations import BlobLocations
     from builder.registry.options import Clients
 
 AnyLayer = Union[Layer, "RemoteLayer"]
@@ -73,6 +77,11 @@ class ClientSource(Protocol):
 
     def get(self, registry: str) -> RegistryClient: ...
 
+    @property
+    def locations(self) -> BlobLocations:
+        """Where the build's pushes look for a blob to mount."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CacheClients:
@@ -86,12 +95,18 @@ class CacheClients:
     def get(self, registry: str) -> RegistryClient:
         return (self.main if registry in self.pushed else self.own).get(registry)
 
+    @property
+    def locations(self) -> BlobLocations:
+        return self.main.locations
+
 
 @dataclass
 class _Found:
-    """The merged entries of every ``--cache-from`` cache, read once on first use."""
+    """The merged entries and documents of every ``--cache-from`` cache, read once on
+    first use."""
 
     entries: dict[str, tuple[CacheEntry, Reference]] = field(default_factory=dict)
+    documents: dict[str, tuple[CachedDocument, Reference]] = field(default_factory=dict)
     loaded: bool = False
 
 
@@ -108,7 +123,7 @@ class LayerResolver:
         warn: Warn,
         records: bool = False,
     ) -> None:
-        """``records``: fetch each hit's file-hashes record into the local cache (SBOMs on)."""
+        """``records``: keep each hit's file-hashes record for ``fetch_records`` (SBOMs on)."""
         self.local, self.caches, self.clients = local, caches, clients
         self.work, self.needs_bytes, self.warn = work, needs_bytes, warn
         self.records = records and local is not None
@@ -117,6 +132,8 @@ class LayerResolver:
         self.failed: set[str] = set()
         self.warned: set[str] = set()
         self.publish: dict[str, tuple[AnyLayer, str]] = {}
+        # Hits whose file-hashes records the SBOM may want (fetched only if it does).
+        self.pending: dict[Digest, tuple[CacheEntry, Reference]] = {}
 
     def layer(
         self, entries: Sequence[Entry], codec: Codec, mtime: int, make: Make, platform: Platform
@@ -266,6 +283,32 @@ class LayerResolver:
                 continue
             for key, entry in artifact.entries.items():
                 self.found.entries.setdefault(key, (entry, ref))
+            for key, document in artifact.documents.items():
+                self.found.documents.setdefault(key, (document, ref))
+
+    def recall(self, key: str, media_type: str) -> bytes | None:
+        """The SBOM a ``--cache-from`` cache keeps under ``key`` (its digest checked), or
+        None; a push of it mounts it from there. Only caches this build has read already
+        are asked: a build whose layers were all local hits makes its SBOM from the local
+        cache's records."""
+        with self.lock:
+            found = self.found.documents.get(key)
+        if found is None:
+            return None
+        document, ref = found
+        d = document.descriptor
+        if d.media_type != media_type or ref.name in self.failed:
+            return None
+        buffer = io.BytesIO()
+        try:
+            self._client(ref).get_blob(ref.repository, d, buffer)
+        except (BaleError, OSError) as exc:
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            self._once(ref, f"SBOM {d.digest} not used: {first}")
+            return None
+        if self.clients is not None:
+            self.clients.locations.record(str(d.digest), ref.registry, ref.repository)
+        return buffer.getvalue()
 
     def _fetch(self, key: str, entry: CacheEntry, ref: Reference) -> AnyLayer | None:
         from builder.registry.layercache import RemoteLayer
@@ -277,7 +320,9 @@ class LayerResolver:
             self._once(ref, f"layer {d.digest} is gone from {ref.name}; layers it lacks are built")
             return None
         root = self.work if self.local is None else self.local.root
-        self._record(client, ref, entry, root)
+        if self.records and entry.files is not None:
+            with self.lock:
+                self.pending[entry.diff_id] = (entry, ref)
         store = RegistryStore(client, ref, root)
         if not self.needs_bytes:
             return RemoteLayer(d, entry.diff_id, store, source=REGISTRY_CACHE, content_key=key)
@@ -290,14 +335,24 @@ class LayerResolver:
             self.local.put(key, layer)
         return layer
 
+    def fetch_records(self, diff_ids: Sequence[Digest]) -> None:
+        """The file-hashes records of the hits among ``diff_ids`` into the local cache, for
+        an SBOM about to be made (not when one was taken whole from a cache)."""
+        for diff_id in diff_ids:
+            with self.lock:
+                found = self.pending.pop(diff_id, None)
+            if found is not None and self.local is not None:
+                entry, ref = found
+                self._record(self._client(ref), ref, entry, self.local.root)
+
     def _record(
         self, client: RegistryClient, ref: Reference, entry: CacheEntry, root: Path
     ) -> None:
-        """The hit's file-hashes record into the local cache, if wanted and to be had."""
+        """The hit's file-hashes record into the local cache, if to be had."""
         from builder.commands.filerecords import fetch_record, usable
 
         files = entry.files
-        if not self.records or files is None:
+        if files is None:
             return
         if not usable(files):
             self._once(

@@ -7,9 +7,14 @@ descriptor (``digest``, ``diffId``, ``size``, ``mediaType``), the
 ``platform`` it was built for, ``written`` (Unix seconds; the oldest go
 first when the cache is over its limit) and, optionally, ``files``: the
 descriptor of the layer's file-hashes record (the SBOM's, so a hit reads no
-file; caches written before it stay valid). Every blob an entry names is a
-blob of the cache's own repository, and the manifest lists them all after the
-cache blob, so a registry's garbage collection keeps them.
+file; caches written before it stay valid). An optional ``"documents"`` maps
+an SBOM's memo key (``supply.sbom.memo_key``: the image's manifest digest,
+names and format, bale's version) to the descriptor of that SBOM, with its
+``written``: an image whose every layer was a hit has the SBOM it had before,
+byte for byte, so it is taken rather than made again. Every blob an entry or
+document names is a blob of the cache's own repository, and the manifest
+lists them all after the cache blob, so a registry's garbage collection
+keeps them.
 
 Writers merge with what the tag holds and check, just before moving the
 tag, that it still points where they read it (else merge again); readers
@@ -23,9 +28,9 @@ import io
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from builder.errors import BaleError, RegistryError
 from builder.image.documents import parse_json
@@ -41,6 +46,8 @@ CACHE_TYPE = "application/vnd.bale.layer-cache.v1+json"
 CACHE_VERSION = 1
 DEFAULT_MAX_ENTRIES = 1000
 MAX_CACHE_BLOB = 16 << 20
+# An SBOM of the standard library's 8,000 files is about 4.5 MB.
+MAX_CACHED_DOCUMENT = 64 << 20
 WRITE_ATTEMPTS = 10
 # A competing writer's check-then-PUT takes two requests: milliseconds, not this.
 SETTLE_S = 0.5
@@ -108,11 +115,40 @@ def _files(obj: object) -> Descriptor | None:
 
 
 @dataclass(frozen=True, slots=True)
+class CachedDocument:
+    """An SBOM of an image built before: its blob in the cache's repository, and when
+    it was last written (documents count against the limit apart from layers)."""
+
+    descriptor: Descriptor
+    written: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.descriptor.to_json(), "written": self.written}
+
+
+def _documents(obj: object) -> dict[str, CachedDocument]:
+    """The ``documents`` of a cache blob; one that cannot be read is dropped, not an
+    error (a document only saves time)."""
+    found = {}
+    for key, value in obj.items() if isinstance(obj, Mapping) else ():
+        try:
+            d = Descriptor.from_json(value)
+            written = value.get("written", 0)
+        except (BaleError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        if isinstance(written, int) and 0 <= d.size <= MAX_CACHED_DOCUMENT:
+            found[str(key)] = CachedDocument(Descriptor(d.media_type, d.digest, d.size), written)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
 class CacheArtifact:
-    """The entries a cache tag held when read, and the manifest digest it pointed at."""
+    """The entries and documents a cache tag held when read, and the manifest digest
+    it pointed at."""
 
     entries: Mapping[str, CacheEntry]
     digest: Digest | None = None
+    documents: Mapping[str, CachedDocument] = field(default_factory=dict)
 
 
 def read_cache(client: RegistryClient, ref: Reference) -> CacheArtifact:
@@ -129,7 +165,8 @@ def read_cache(client: RegistryClient, ref: Reference) -> CacheArtifact:
     blob = _cache_blob(manifest.data, ref)
     buffer = io.BytesIO()
     client.get_blob(repo, blob, buffer)
-    return CacheArtifact(parse_entries(buffer.getvalue(), ref), digest)
+    entries, documents = parse_cache(buffer.getvalue(), ref)
+    return CacheArtifact(entries, digest, documents)
 
 
 def _cache_blob(data: bytes, ref: Reference) -> Descriptor:
@@ -145,21 +182,27 @@ def _cache_blob(data: bytes, ref: Reference) -> Descriptor:
     return blob
 
 
-def parse_entries(data: bytes, ref: Reference) -> dict[str, CacheEntry]:
-    """The entries of a cache blob; CacheFormatError names what is wrong."""
+def parse_cache(
+    data: bytes, ref: Reference
+) -> tuple[dict[str, CacheEntry], dict[str, CachedDocument]]:
+    """The entries and documents of a cache blob; DamagedCache names what is wrong."""
     try:
         document = parse_json(data, "the cache blob", MAX_CACHE_BLOB)
         if document.get("version") != CACHE_VERSION:
             raise ValueError(f"version {document.get('version')!r}, not {CACHE_VERSION}")
         items = document["entries"].items()
-        return {str(key): CacheEntry.from_json(value) for key, value in items}
+        entries = {str(key): CacheEntry.from_json(value) for key, value in items}
     except (ValueError, KeyError, TypeError, AttributeError, BaleError) as exc:
         raise DamagedCache(f"{ref}: the cache blob is damaged ({exc})") from None
+    return entries, _documents(document.get("documents"))
+
+
+Written = TypeVar("Written", CacheEntry, CachedDocument)
 
 
 def merged(
-    old: Mapping[str, CacheEntry], new: Mapping[str, CacheEntry], limit: int
-) -> dict[str, CacheEntry]:
+    old: Mapping[str, Written], new: Mapping[str, Written], limit: int
+) -> dict[str, Written]:
     """``new`` over ``old``, the most recently written ``limit`` kept (ties: by key).
 
     A new entry without a file-hashes record keeps the one the old entry of the
@@ -170,25 +213,40 @@ def merged(
     return dict(sorted(newest))
 
 
-def _keeping(new: CacheEntry, old: CacheEntry | None) -> CacheEntry:
-    if new.files is not None or old is None or old.diff_id != new.diff_id:
+def _keeping(new: Written, old: Written | None) -> Written:
+    if not isinstance(new, CacheEntry) or not isinstance(old, CacheEntry):
+        return new
+    if new.files is not None or old.diff_id != new.diff_id:
         return new
     return replace(new, files=old.files)
 
 
-def listed(entries: Mapping[str, CacheEntry]) -> list[Descriptor]:
-    """Every blob the entries name, once each, by digest: what the manifest lists."""
+def listed(
+    entries: Mapping[str, CacheEntry], documents: Mapping[str, CachedDocument] | None = None
+) -> list[Descriptor]:
+    """Every blob the entries and documents name, once each, by digest: what the
+    manifest lists."""
     found = {d.digest: d for entry in entries.values() for d in entry.blobs}
+    found.update((doc.descriptor.digest, doc.descriptor) for doc in (documents or {}).values())
     return [Descriptor(found[k].media_type, k, found[k].size) for k in sorted(found)]
 
 
-def encode(entries: Mapping[str, CacheEntry]) -> tuple[bytes, bytes]:
-    """The cache blob and the artifact manifest that names it, then every blob it names."""
-    blob = canonical_json(
-        {"version": CACHE_VERSION, "entries": {k: e.to_json() for k, e in entries.items()}}
-    )
+def encode(
+    entries: Mapping[str, CacheEntry], documents: Mapping[str, CachedDocument] | None = None
+) -> tuple[bytes, bytes]:
+    """The cache blob and the artifact manifest that names it, then every blob it names.
+
+    A cache without documents is written exactly as before they existed.
+    """
+    body: dict[str, Any] = {
+        "version": CACHE_VERSION,
+        "entries": {k: e.to_json() for k, e in entries.items()},
+    }
+    if documents:
+        body["documents"] = {k: d.to_json() for k, d in documents.items()}
+    blob = canonical_json(body)
     cache = Descriptor(CACHE_TYPE, Digest.of(blob), len(blob))
-    layers = [cache, *(d for d in listed(entries) if d.digest != cache.digest)]
+    layers = [cache, *(d for d in listed(entries, documents) if d.digest != cache.digest)]
     manifest = canonical_json(
         {
             "schemaVersion": 2,
@@ -202,9 +260,14 @@ def encode(entries: Mapping[str, CacheEntry]) -> tuple[bytes, bytes]:
 
 
 def write_cache(
-    client: RegistryClient, ref: Reference, new: Mapping[str, CacheEntry], limit: int
+    client: RegistryClient,
+    ref: Reference,
+    new: Mapping[str, CacheEntry],
+    limit: int,
+    documents: Mapping[str, CachedDocument] | None = None,
 ) -> int:
-    """Merge ``new`` into the cache at ``ref``; returns how many entries it now holds.
+    """Merge ``new`` (and ``documents``) into the cache at ``ref``; returns how many
+    entries it now holds.
 
     The tag moves only if it still points at what was read (checked just
     before the PUT), and is read back ``SETTLE_S`` after it: long enough for
@@ -216,7 +279,11 @@ def write_cache(
     for _ in range(WRITE_ATTEMPTS):
         repo = ref.repository
         _ensure(client, repo, EMPTY, lambda: io.BytesIO(b"{}"))
-        entries, manifest = _push_listing(client, repo, merged(current.entries, new, limit))
+        listing = _Listing(
+            merged(current.entries, new, limit),
+            merged(current.documents, documents or {}, limit),
+        )
+        entries, manifest = _push_listing(client, repo, listing)
         if client.manifest_digest(repo, ref.manifest_ref) == current.digest:
             client.push_manifest(repo, ref.manifest_ref, OCI_MANIFEST, manifest)
             time.sleep(SETTLE_S)
@@ -232,34 +299,45 @@ def write_cache(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """What one cache manifest holds."""
+
+    entries: Mapping[str, CacheEntry]
+    documents: Mapping[str, CachedDocument]
+
+
 def _push_listing(
-    client: RegistryClient, repo: str, entries: Mapping[str, CacheEntry]
+    client: RegistryClient, repo: str, listing: _Listing
 ) -> tuple[Mapping[str, CacheEntry], bytes]:
     """Push the cache blob and its manifest by digest; the entries it holds and the manifest.
 
     A registry refuses a manifest that lists a blob it lacks (the distribution
     spec's MANIFEST_BLOB_UNKNOWN): one deleted (garbage collection, retention
     rules) since an older entry was written. Then every listed blob is
-    checked, the entries whose layer is gone dropped (a record that is gone is
-    only unnamed), and the rest pushed, once more even when nothing was
-    dropped (a blob another writer was linking into the repository just then).
+    checked, the entries and documents whose blob is gone dropped (a record
+    that is gone is only unnamed), and the rest pushed, once more even when
+    nothing was dropped (a blob another writer was linking into the
+    repository just then).
     """
     try:
-        return entries, _push_manifest(client, repo, entries)
+        return listing.entries, _push_manifest(client, repo, listing)
     except RegistryError as exc:
         if "BLOB_UNKNOWN" not in str(exc).upper():
             raise
-        present = {d.digest for d in listed(entries) if client.blob_exists(repo, d.digest)}
-        kept = {k: e for k, e in entries.items() if e.descriptor.digest in present}
+        blobs = listed(listing.entries, listing.documents)
+        present = {d.digest for d in blobs if client.blob_exists(repo, d.digest)}
+        kept = {k: e for k, e in listing.entries.items() if e.descriptor.digest in present}
         kept = {
             k: e if e.files is None or e.files.digest in present else replace(e, files=None)
             for k, e in kept.items()
         }
-        return kept, _push_manifest(client, repo, kept)
+        docs = {k: d for k, d in listing.documents.items() if d.descriptor.digest in present}
+        return kept, _push_manifest(client, repo, _Listing(kept, docs))
 
 
-def _push_manifest(client: RegistryClient, repo: str, entries: Mapping[str, CacheEntry]) -> bytes:
-    blob, manifest = encode(entries)
+def _push_manifest(client: RegistryClient, repo: str, listing: _Listing) -> bytes:
+    blob, manifest = encode(listing.entries, listing.documents)
     _ensure(
         client, repo, Descriptor(CACHE_TYPE, Digest.of(blob), len(blob)), partial(io.BytesIO, blob)
     )
@@ -272,7 +350,7 @@ def _replaceable(client: RegistryClient, ref: Reference) -> CacheArtifact:
     try:
         return read_cache(client, ref)
     except DamagedCache:
-        return CacheArtifact({}, client.manifest_digest(ref.repository, ref.manifest_ref))
+        return CacheArtifact({}, client.manifest_digest(ref.repository, ref.manifest_ref), {})
 
 
 def _holds(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 
+from builder import __version__
 from builder.layer.lower import StoredLayer
-from builder.model import Descriptor, Platform
+from builder.model import Descriptor, Platform, canonical_json
 from builder.supply import apk, cyclonedx, dpkg, gobuild, npm, pydist, spdx
 from builder.supply.attachment import Attachment
 from builder.supply.inventory import Inventory, Named
@@ -73,6 +75,31 @@ def inventory_of_members(
     rootfs = merge(layers, where)
     packages = find_packages(rootfs, CATALOGS)
     return Inventory(image, manifest, platform, created, base, packages, rootfs.files)
+
+
+# Bump when an SBOM's bytes change while bale's version does not: kept ones go unused.
+MEMO_VERSION = 1
+
+
+def memo_key(
+    image: Named,
+    manifest: Descriptor,
+    platform: Platform,
+    created: str,
+    base: Named | None,
+    fmt: str,
+) -> str:
+    """The name a registry cache keeps an SBOM under: all it is written from but its
+    packages and files, which the manifest digest fixes (its config lists every
+    layer's diff_id), and the version of bale that wrote it."""
+    names = [[n.name, str(n.digest), n.purl] if n is not None else None for n in (image, base)]
+    head = [MEMO_VERSION, __version__, fmt, str(manifest.digest), str(platform), created, names]
+    return f"{fmt}-{hashlib.sha256(canonical_json(head)).hexdigest()}"
+
+
+def media_type(fmt: str) -> str:
+    """The media type (and artifact type) of an SBOM of format ``fmt``."""
+    return WRITERS[fmt][0]
 
 
 def sbom_document(inventory: Inventory, fmt: str) -> bytes:

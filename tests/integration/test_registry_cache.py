@@ -43,6 +43,7 @@ from builder.registry.client import RegistryClient
 from builder.registry.layercache import (
     CACHE_TYPE,
     EMPTY,
+    CachedDocument,
     CacheEntry,
     encode,
     read_cache,
@@ -50,6 +51,7 @@ from builder.registry.layercache import (
 )
 from builder.registry.options import Clients, RegistryOptions
 from builder.spec.locations import parse_output
+from builder.supply import sbom
 from tests.conftest import require_tool
 from tests.fuzz.images import plain_tar
 from tests.helpers import check_layout
@@ -559,8 +561,9 @@ def _in(context: Path, paths: list[str]) -> list[str]:
 def test_a_hit_brings_the_sboms_file_hashes_and_reads_no_file(
     plain_registry: RunningRegistry, runners: Runners, opened: list[str]
 ) -> None:
-    """Runner 2 (fresh clone, empty cache, SBOM on) takes the file hashes of each layer
-    from the cache: its SBOM opens none of the layers' files, and is the same document."""
+    """Runner 2 (fresh clone, empty cache, SBOM on, another label: another image, so
+    the SBOM is made anew) takes the file hashes of each layer from the cache: its
+    SBOM opens none of the layers' files, and lists them as runner 1's did."""
     host = plain_registry.host
     cache = f"docker://{host}/ci/sbom-cache:x"
     first = runners("r1", 0)
@@ -578,7 +581,8 @@ def test_a_hit_brings_the_sboms_file_hashes_and_reads_no_file(
     assert len(records) == 2
     # The manifest lists every blob the entries name, so a registry's GC keeps them.
     listed = {d["digest"] for d in manifest["layers"][1:]}
-    assert listed == set(layer_digests(one)) | records
+    documents = {d["digest"] for d in blob["documents"].values()}
+    assert listed == set(layer_digests(one)) | records | documents
     for record in records:  # each record names the files of its layer with their sha256
         rows = json.loads(_blob(host, "ci/sbom-cache", record))
         some = next(iter(rows))
@@ -586,22 +590,123 @@ def test_a_hit_brings_the_sboms_file_hashes_and_reads_no_file(
         assert rows[some][0] == hashlib.sha256(source.read_bytes()).hexdigest()
 
     second = runners("r2", 86_400 * 365 + 3)
+    _relabel(second.context / "image.toml")
     code, two, err = second.build("-o", f"docker://{host}/ci/sbom-two:x", "--cache-from", cache)
     assert code == 0, err
     assert sources(two) == {"deps": "registry-cache", "app": "registry-cache"}
     assert _in(second.context, opened) == []
-    assert two["digest"] == one["digest"]
-    digest_one, sbom_one = _spdx(host, "ci/sbom-one", one)
-    digest_two, sbom_two = _spdx(host, "ci/sbom-two", two)
-    assert digest_two == digest_one and sbom_two == sbom_one
+    assert two["digest"] != one["digest"]
+    _, sbom_one = _spdx(host, "ci/sbom-one", one)
+    _, sbom_two = _spdx(host, "ci/sbom-two", two)
+    assert sbom_two["files"] == sbom_one["files"]
     checksums = {c["checksumValue"] for f in sbom_one["files"] for c in f["checksums"]}
     some = next(iter((second.context / "app").rglob("*.txt")))
     assert hashlib.sha256(some.read_bytes()).hexdigest() in checksums
 
 
-def _rewrite(host: str, repo: str, tag: str, entries: dict[str, CacheEntry]) -> None:
-    """A cache tag holding ``entries``, its manifest listing only the cache blob."""
-    blob, _ = encode(entries)
+def _relabel(spec: Path) -> None:
+    """Another image of the same layers: another config, so another manifest."""
+    spec.write_text(spec.read_text() + '[config]\nlabels = { runner = "two" }\n')
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every SPDX document bale writes (not one it takes from a cache)."""
+    made: list[str] = []
+    kind, write = sbom.WRITERS["spdx"]
+
+    def counting(inventory: Any) -> bytes:
+        made.append(inventory.image.name)
+        return write(inventory)
+
+    monkeypatch.setitem(sbom.WRITERS, "spdx", (kind, counting))
+    return made
+
+
+def test_a_whole_image_hit_takes_its_sbom_from_the_cache(
+    plain_registry: RunningRegistry, runners: Runners, opened: list[str], written: list[str]
+) -> None:
+    """The same image on runner 2 has the same SBOM: taken from the cache (mounted, not
+    sent), not made; another image of the same layers gets an SBOM of its own."""
+    host = plain_registry.host
+    cache = f"docker://{host}/ci/memo-cache:x"
+    first = runners("r1", 0)
+    code, one, err = first.build("-o", f"docker://{host}/ci/memo-one:x", "--cache-to", cache)
+    assert code == 0, err
+    digest_one, sbom_one = _spdx(host, "ci/memo-one", one)
+    document = _manifest(host, "ci/memo-one", digest_one)["layers"][0]
+    kept = read_cache(RegistryClient(host), parse_reference(cache)).documents
+    assert [d.descriptor.digest for d in kept.values()] == [Digest.parse(document["digest"])]
+    assert len(written) == 1
+
+    mark = len(plain_registry.log())
+    second = runners("r2", 86_400 * 365 + 3)
+    code, two, err = second.build("-o", f"docker://{host}/ci/memo-two:x", "--cache-from", cache)
+    assert code == 0, err
+    assert len(written) == 1  # runner 2 wrote no SBOM
+    assert two["digest"] == one["digest"] and _in(second.context, opened) == []
+    digest_two, sbom_two = _spdx(host, "ci/memo-two", two)
+    assert digest_two == digest_one and sbom_two == sbom_one
+    log = plain_registry.log()[mark:]
+    assert document["digest"] not in uploaded_digests(log)
+    assert f"mount={document['digest']}" in log
+    records = [
+        e.files.digest
+        for e in read_cache(RegistryClient(host), parse_reference(cache)).entries.values()
+        if e.files
+    ]
+    assert len(records) == 2
+    assert not any(f"GET /v2/ci/memo-cache/blobs/{r}" in log for r in records)  # not needed
+
+    third = runners("r3", 5)
+    _relabel(third.context / "image.toml")
+    code, three, err = third.build("-o", f"docker://{host}/ci/memo-three:x", "--cache-from", cache)
+    assert code == 0, err
+    assert sources(three) == {"deps": "registry-cache", "app": "registry-cache"}
+    assert len(written) == 2 and three["digest"] != one["digest"]
+
+
+def test_a_kept_sbom_that_is_gone_is_made_again(
+    plain_registry: RunningRegistry, runners: Runners, written: list[str]
+) -> None:
+    """A document whose blob is gone (or another version's) costs the making and one warning."""
+    host = plain_registry.host
+    repo = "ci/memo-gone"
+    cache = f"docker://{host}/{repo}:x"
+    first = runners("r1", 0)
+    code, one, err = first.build("-o", f"docker://{host}/{repo}-one:x", "--cache-to", cache)
+    assert code == 0, err
+    artifact = read_cache(RegistryClient(host), parse_reference(cache))
+    (key, document) = next(iter(artifact.documents.items()))
+    gone = Descriptor(document.descriptor.media_type, Digest.of(b"nowhere"), 7)
+    _rewrite(
+        host,
+        repo,
+        "x",
+        dict(artifact.entries),
+        {key: dataclasses.replace(document, descriptor=gone)},
+    )
+
+    second = runners("r2", 5)
+    code, two, err = second.build("-o", f"docker://{host}/{repo}-two:x", "--cache-from", cache)
+    assert code == 0, err
+    assert sources(two) == {"deps": "registry-cache", "app": "registry-cache"}
+    assert len(written) == 2
+    warned = _warnings(err)
+    assert len(warned) == 1 and "SBOM" in warned[0]
+    assert _spdx(host, f"{repo}-two", two)[0] == _spdx(host, f"{repo}-one", one)[0]
+
+
+def _rewrite(
+    host: str,
+    repo: str,
+    tag: str,
+    entries: dict[str, CacheEntry],
+    documents: dict[str, CachedDocument] | None = None,
+) -> None:
+    """A cache tag holding ``entries`` (and ``documents``), its manifest listing only the
+    cache blob."""
+    blob, _ = encode(entries, documents)
     _push_artifact(host, repo, tag, blob)
 
 
@@ -664,7 +769,7 @@ def test_the_registrys_garbage_collection_keeps_the_cached_blobs(
     )
     assert code == 0, err
     listed = [d["digest"] for d in _manifest(host, repo, "x")["layers"]]
-    assert len(listed) == 1 + 2 + 2  # the cache blob, two layers, two records
+    assert len(listed) == 1 + 2 + 2 + 1  # the cache blob, two layers, two records, the SBOM
     config = own_registry.log_path.parent / "config.yml"
     collected = subprocess.run(
         [require_tool("docker-registry"), "garbage-collect", str(config)],
@@ -676,18 +781,21 @@ def test_the_registrys_garbage_collection_keeps_the_cached_blobs(
         assert httpx.head(f"http://{host}/v2/{repo}/blobs/{digest}").status_code == 200
 
     deps = layer_digests(one)[0]
-    assert httpx.delete(f"http://{host}/v2/{repo}/blobs/{deps}").status_code == 202
     client = RegistryClient(host)
     ref = parse_reference(f"{host}/{repo}:x")
+    (document,) = read_cache(client, ref).documents.values()
+    for digest in (deps, document.descriptor.digest):
+        assert httpx.delete(f"http://{host}/v2/{repo}/blobs/{digest}").status_code == 202
     layer = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", EMPTY.digest, 2)
     assert (
         write_cache(client, ref, {"new": CacheEntry(layer, EMPTY.digest, "linux/amd64", 1)}, 10)
         == 2
     )
-    kept = read_cache(client, ref).entries
-    assert sorted(str(e.descriptor.digest) for e in kept.values()) == sorted(
+    kept = read_cache(client, ref)
+    assert sorted(str(e.descriptor.digest) for e in kept.entries.values()) == sorted(
         [str(EMPTY.digest), layer_digests(one)[1]]
     )
+    assert kept.documents == {}
 
 
 def test_a_hit_pushed_without_download_is_noted_for_the_next_build(

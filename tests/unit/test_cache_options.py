@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import pytest
 from builder.cli.main import main
 from builder.errors import SpecError
 from builder.model import Descriptor, Digest
-from builder.registry.layercache import CacheEntry, merged
+from builder.reference import parse_reference
+from builder.registry.layercache import CachedDocument, CacheEntry, encode, merged, parse_cache
 from builder.spec.load import load
 from tests.helpers import write_toml
 
@@ -77,3 +79,49 @@ def test_merge_keeps_the_newest_within_the_limit() -> None:
     new = {"k0": CacheEntry(layer, Digest.of(b"y"), "linux/amd64", 9)}
     assert sorted(merged(old, new, 3)) == ["k0", "k3", "k4"]
     assert merged(old, new, 3)["k0"].written == 9
+
+
+SPDX = "application/spdx+json"
+
+
+def test_a_cache_without_documents_is_written_as_before_and_read_back() -> None:
+    """No ``documents`` key unless there are some (older bales read the same bytes)."""
+    layer = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", Digest.of(b"x"), 1)
+    entries = {"k": CacheEntry(layer, Digest.of(b"y"), "linux/amd64", 3)}
+    blob, _ = encode(entries)
+    assert b"documents" not in blob
+    ref = parse_reference("localhost:5000/c:x")
+    assert parse_cache(blob, ref) == (entries, {})
+
+    document = CachedDocument(Descriptor(SPDX, Digest.of(b"sbom"), 4), 5)
+    blob, manifest = encode(entries, {"spdx-1": document})
+    assert parse_cache(blob, ref) == (entries, {"spdx-1": document})
+    listed = [d["digest"] for d in json.loads(manifest)["layers"][1:]]
+    assert str(document.descriptor.digest) in listed  # kept by the registry's GC
+
+
+@pytest.mark.parametrize(
+    "documents",
+    [
+        "not a map",
+        {"a": "not a descriptor"},
+        {"a": {"mediaType": SPDX, "digest": "sha256:nothex", "size": 4}},
+        {"a": {"mediaType": SPDX, "digest": str(Digest.of(b"s")), "size": 1, "written": "x"}},
+        {"a": {"mediaType": SPDX, "digest": str(Digest.of(b"s")), "size": (64 << 20) + 1}},
+    ],
+)
+def test_a_document_that_cannot_be_read_is_dropped_not_the_cache(documents: object) -> None:
+    layer = Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", Digest.of(b"x"), 1)
+    entries = {"k": CacheEntry(layer, Digest.of(b"y"), "linux/amd64", 3)}
+    blob = json.loads(encode(entries)[0])
+    blob["documents"] = documents
+    found = parse_cache(json.dumps(blob).encode(), parse_reference("localhost:5000/c:x"))
+    assert found == (entries, {})
+
+
+def test_documents_merge_newest_first_within_the_limit() -> None:
+    kept = {
+        f"d{n}": CachedDocument(Descriptor(SPDX, Digest.of(bytes([n])), 1), n) for n in range(4)
+    }
+    newer = {"d0": CachedDocument(Descriptor(SPDX, Digest.of(b"z"), 1), 9)}
+    assert sorted(merged(kept, newer, 2)) == ["d0", "d3"]
