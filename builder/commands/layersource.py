@@ -338,12 +338,12 @@ class LayerResolver:
     def fetch_records(self, diff_ids: Sequence[Digest]) -> None:
         """The file-hashes records of the hits among ``diff_ids`` into the local cache, for
         an SBOM about to be made (not when one was taken whole from a cache)."""
-        for diff_id in diff_ids:
-            with self.lock:
+        with self.lock:  # held while fetching: another platform's SBOM may need it too
+            for diff_id in diff_ids:
                 found = self.pending.pop(diff_id, None)
-            if found is not None and self.local is not None:
-                entry, ref = found
-                self._record(self._client(ref), ref, entry, self.local.root)
+                if found is not None and self.local is not None:
+                    entry, ref = found
+                    self._record(self._client(ref), ref, entry, self.local.root)
 
     def _record(
         self, client: RegistryClient, ref: Reference, entry: CacheEntry, root: Path
