@@ -89,16 +89,17 @@ def _record(
 
 
 def _place(
-    client: RegistryClient, ref: Reference, layer: AnyLayer | Blob, pushed: Sequence[Reference]
+    client: RegistryClient, ref: Reference, blob: AnyLayer | Blob, pushed: Sequence[Reference]
 ) -> None:
-    """Make a blob present in the cache's repository, moving as few bytes as can be."""
-    repo, digest = ref.repository, layer.descriptor.digest
+    """Make a layer's or an SBOM's blob present in the cache's repository, moving as few
+    bytes as can be."""
+    repo, digest = ref.repository, blob.descriptor.digest
     if client.blob_exists(repo, digest):
         return
-    store = getattr(layer, "store", None)
+    store = getattr(blob, "store", None)
     homes = [(store.registry, store.repository)] if store is not None else []
     homes += [(p.registry, p.repository) for p in pushed]
     for registry, home in homes:
         if registry == ref.registry and home != repo and client.mount_blob(repo, digest, home):
             return
-    client.push_blob(repo, layer.descriptor, layer.open)
+    client.push_blob(repo, blob.descriptor, blob.open)
