@@ -22,6 +22,7 @@ from typing import ClassVar
 import pytest
 
 from builder.cli.main import main
+from builder.commands import attach
 from builder.errors import RegistryError
 from builder.image.documents import MAX_DOCUMENT
 from builder.model import OCI_INDEX, OCI_MANIFEST, Digest
@@ -323,3 +324,38 @@ def test_hostile_cache_gives_a_cold_build_and_one_warning(
     assert len(err.splitlines()) == 1 and err.startswith("bale: warning:"), err
     assert "Traceback" not in err and f"{host}/ci/cache" in err, err
     assert all(sent <= SENT_BOUND for sent in handler.sent), handler.sent
+
+
+@pytest.mark.parametrize("damage", ["endless", "other-bytes", "longer"])
+def test_a_hostile_kept_sbom_is_made_again_with_one_warning(
+    hostile: tuple[str, type[Hostile]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    damage: str,
+) -> None:
+    """A cache that names an SBOM for this very image (its memo key forced here) but
+    serves endless, other or more bytes for it: the SBOM is made, one warning line."""
+    host, handler = hostile
+    monkeypatch.setattr(attach, "memo_key", lambda *args: "spdx-forced")
+    kept = {"mediaType": "application/spdx+json", "digest": str(Digest.of(b"{}")), "size": 2}
+    blob = json.dumps({"version": 1, "entries": {}, "documents": {"spdx-forced": kept}}).encode()
+    handler.answers[r"/v2/ci/cache/manifests/.*"] = Answer(
+        body=cache_manifest(blob), kind=OCI_MANIFEST
+    )
+    handler.answers[f"/v2/ci/cache/blobs/{Digest.of(blob)}"] = Answer(body=blob)
+    handler.answers[f"/v2/ci/cache/blobs/{Digest.of(b'{}')}"] = {
+        "endless": Answer(endless=True),
+        "other-bytes": Answer(body=b"[]"),
+        "longer": Answer(body=b"{}" * 1000),
+    }[damage]
+    spec = write_toml(tmp_path, '[[layers]]\ncontent = [{ dst = "/etc/hi", text = "hi" }]\n')
+    out = f"oci:{tmp_path / 'out'}:v1"
+    cache = f"docker://{host}/ci/cache:layers"
+    code = main(["build", "-q", "-f", str(spec), "-o", out, "--cache-from", cache])
+    err = capsys.readouterr().err.strip()
+    assert code == 0, err
+    assert len(err.splitlines()) == 1 and "SBOM" in err and "not used" in err, err
+    assert "Traceback" not in err
+    assert all(sent <= SENT_BOUND for sent in handler.sent), handler.sent
+    assert (tmp_path / "out" / "index.json").is_file()
