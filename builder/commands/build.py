@@ -374,8 +374,8 @@ def _build(options: BuildOptions, spec: ImageSpec, clients: Clients) -> BuildRes
                 for built in builds
                 for key, sbom in zip(built.sbom_keys, built.sboms, strict=True)
             }
-            layers = builder.resolver.publish
-            publish(layers, caches, cache_clients, outputs, warn, cache_root, documents)
+            resolver = builder.resolver
+            publish(resolver, caches, cache_clients, outputs, warn, cache_root, documents)
     return dataclasses.replace(result, pushed=tuple(pushed))
 
 

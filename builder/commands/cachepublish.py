@@ -16,7 +16,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from builder.commands.layersource import AnyLayer, ClientSource, RegistryCaches, Warn
+from builder.commands.layersource import (
+    AnyLayer,
+    ClientSource,
+    LayerResolver,
+    RegistryCaches,
+    Warn,
+)
 from builder.errors import BaleError
 from builder.model import Blob, Descriptor
 from builder.reference import Reference, parse_reference
@@ -29,7 +35,7 @@ if TYPE_CHECKING:
 
 
 def publish(
-    layers: Mapping[str, tuple[AnyLayer, str]],
+    resolver: LayerResolver,
     caches: RegistryCaches,
     clients: ClientSource,
     outputs: Sequence[Output],
@@ -37,9 +43,9 @@ def publish(
     cache_root: Path | None = None,
     documents: Mapping[str, Attachment] | None = None,
 ) -> None:
-    """Write ``layers`` (content key → layer, platform) to every ``--cache-to`` cache, each
-    with its file-hashes record when the local cache (``cache_root``) holds one, and
-    ``documents`` (memo key → SBOM)."""
+    """Write the layers the ``resolver`` found or built to every ``--cache-to`` cache, each
+    with its file-hashes record when there is one (named by the cache a hit came from,
+    or in the local cache, ``cache_root``), and ``documents`` (memo key → SBOM)."""
     from builder.registry.layercache import CacheEntry, write_cache
 
     now = int(time.time())
@@ -48,9 +54,9 @@ def publish(
         try:
             client = clients.get(ref.registry)
             entries = {}
-            for key, (layer, platform) in layers.items():
+            for key, (layer, platform) in resolver.publish.items():
                 _place(client, ref, layer, pushed)
-                files = _record(client, ref, layer, cache_root)
+                files = _record(client, ref, layer, cache_root, resolver.source_record(key))
                 entries[key] = CacheEntry(layer.descriptor, layer.diff_id, platform, now, files)
             kept = _documents(client, ref, documents or {}, pushed, now)
             write_cache(client, ref, entries, caches.max_entries, kept)
@@ -79,13 +85,28 @@ def _documents(
 
 
 def _record(
-    client: RegistryClient, ref: Reference, layer: AnyLayer, cache_root: Path | None
+    client: RegistryClient,
+    ref: Reference,
+    layer: AnyLayer,
+    cache_root: Path | None,
+    source: tuple[Descriptor, Reference] | None,
 ) -> Descriptor | None:
-    from builder.commands.filerecords import publish_record
+    """The layer's file-hashes record made present in the cache's repository: the one
+    the ``source`` cache of a hit names, where it is (HEAD) or mounted from there (no
+    byte moves: a hit whose SBOM was taken whole never fetched it), else the local one."""
+    from builder.commands.filerecords import publish_record, usable
 
+    repo = ref.repository
+    if source is not None and usable(source[0]):
+        files, home = source
+        if client.blob_exists(repo, files.digest):
+            return files
+        same = home.registry == ref.registry and home.repository != repo
+        if same and client.mount_blob(repo, files.digest, home.repository):
+            return files
     if cache_root is None:
         return None
-    return publish_record(client, ref.repository, cache_root, layer.diff_id)
+    return publish_record(client, repo, cache_root, layer.diff_id)
 
 
 def _place(

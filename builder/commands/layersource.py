@@ -43,7 +43,7 @@ from builder.layer.contentkey import (
 )
 from builder.layer.decompress import decompressed
 from builder.layer.entries import Entry
-from builder.model import Codec, Digest, Platform, layer_codec
+from builder.model import Codec, Descriptor, Digest, Platform, layer_codec
 from builder.rebuild import RACY_NS
 from builder.reference import Reference
 from builder.registry.layercache import DEFAULT_MAX_ENTRIES
@@ -285,6 +285,14 @@ class LayerResolver:
                 self.found.entries.setdefault(key, (entry, ref))
             for key, document in artifact.documents.items():
                 self.found.documents.setdefault(key, (document, ref))
+
+    def source_record(self, key: str) -> tuple[Descriptor, Reference] | None:
+        """The file-hashes record the cache entry of the hit ``key`` names, and that cache."""
+        with self.lock:
+            found = self.found.entries.get(key)
+        if found is None or found[0].files is None:
+            return None
+        return found[0].files, found[1]
 
     def recall(self, key: str, media_type: str) -> bytes | None:
         """The SBOM a ``--cache-from`` cache keeps under ``key`` (its digest checked), or

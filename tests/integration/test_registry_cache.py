@@ -666,6 +666,47 @@ def test_a_whole_image_hit_takes_its_sbom_from_the_cache(
     assert len(written) == 2 and three["digest"] != one["digest"]
 
 
+def test_a_hit_passes_its_record_and_sbom_on_to_another_cache_by_mount(
+    plain_registry: RunningRegistry, runners: Runners, written: list[str]
+) -> None:
+    """Runner 2 takes everything from cache A (its SBOM whole, so no record is fetched)
+    and writes cache B in another repository: B names the same records and SBOM, the
+    records mounted from A (never downloaded) and the SBOM from runner 2's push; none
+    is sent."""
+    host = plain_registry.host
+    first = runners("r1", 0)
+    code, one, err = first.build(
+        "-o", f"docker://{host}/ci/pass-one:x", "--cache-to", f"docker://{host}/ci/pass-a:x"
+    )
+    assert code == 0, err
+    a = read_cache(RegistryClient(host), parse_reference(f"{host}/ci/pass-a:x"))
+    records = {str(e.files.digest) for e in a.entries.values() if e.files}
+    (document,) = [str(d.descriptor.digest) for d in a.documents.values()]
+    assert len(records) == 2
+
+    mark = len(plain_registry.log())
+    second = runners("r2", 5)
+    code, two, err = second.build(
+        "-o",
+        f"docker://{host}/ci/pass-two:x",
+        "--cache-from",
+        f"docker://{host}/ci/pass-a:x",
+        "--cache-to",
+        f"docker://{host}/ci/pass-b:x",
+    )
+    assert code == 0, err
+    assert len(written) == 1 and two["digest"] == one["digest"]
+    b = read_cache(RegistryClient(host), parse_reference(f"{host}/ci/pass-b:x"))
+    assert {str(e.files.digest) for e in b.entries.values() if e.files} == records
+    assert [str(d.descriptor.digest) for d in b.documents.values()] == [document]
+    log = plain_registry.log()[mark:]
+    for digest, home in [*((r, "ci/pass-a") for r in records), (document, "ci/pass-two")]:
+        mounts = [line for line in log.splitlines() if f"mount={digest}" in line]
+        assert any("/v2/ci/pass-b/" in line and f"from={home}" in line for line in mounts)
+    assert not any(f"GET /v2/ci/pass-a/blobs/{r}" in log for r in records)
+    assert not uploaded_digests(log) & {*records, document}
+
+
 def test_a_kept_sbom_that_is_gone_is_made_again(
     plain_registry: RunningRegistry, runners: Runners, written: list[str]
 ) -> None:
