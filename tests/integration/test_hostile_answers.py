@@ -299,6 +299,17 @@ def cache_manifest(blob: bytes) -> bytes:
     return manifest({"artifactType": CACHE_TYPE, "layers": [layer]})
 
 
+def build_from_cache(
+    host: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    """A one-file build into an OCI layout with ``--cache-from`` the hostile cache."""
+    spec = write_toml(tmp_path, '[[layers]]\ncontent = [{ dst = "/etc/hi", text = "hi" }]\n')
+    out = f"oci:{tmp_path / 'out'}:v1"
+    cache = f"docker://{host}/ci/cache:layers"
+    code = main(["build", "-q", "-f", str(spec), "-o", out, "--cache-from", cache])
+    return code, capsys.readouterr().err.strip()
+
+
 @pytest.mark.parametrize("damage", ["deep-blob", "deep-manifest", "endless-manifest"])
 def test_hostile_cache_gives_a_cold_build_and_one_warning(
     hostile: tuple[str, type[Hostile]],
@@ -315,11 +326,7 @@ def test_hostile_cache_gives_a_cold_build_and_one_warning(
     }
     handler.answers[r"/v2/ci/cache/manifests/.*"] = answers[damage]
     handler.answers[f"/v2/ci/cache/blobs/{Digest.of(DEEP)}"] = Answer(body=DEEP)
-    spec = write_toml(tmp_path, '[[layers]]\ncontent = [{ dst = "/etc/hi", text = "hi" }]\n')
-    out = f"oci:{tmp_path / 'out'}:v1"
-    cache = f"docker://{host}/ci/cache:layers"
-    code = main(["build", "-q", "-f", str(spec), "-o", out, "--cache-from", cache])
-    err = capsys.readouterr().err.strip()
+    code, err = build_from_cache(host, tmp_path, capsys)
     assert code == 0, err
     assert len(err.splitlines()) == 1 and err.startswith("bale: warning:"), err
     assert "Traceback" not in err and f"{host}/ci/cache" in err, err
@@ -349,11 +356,7 @@ def test_a_hostile_kept_sbom_is_made_again_with_one_warning(
         "other-bytes": Answer(body=b"[]"),
         "longer": Answer(body=b"{}" * 1000),
     }[damage]
-    spec = write_toml(tmp_path, '[[layers]]\ncontent = [{ dst = "/etc/hi", text = "hi" }]\n')
-    out = f"oci:{tmp_path / 'out'}:v1"
-    cache = f"docker://{host}/ci/cache:layers"
-    code = main(["build", "-q", "-f", str(spec), "-o", out, "--cache-from", cache])
-    err = capsys.readouterr().err.strip()
+    code, err = build_from_cache(host, tmp_path, capsys)
     assert code == 0, err
     assert len(err.splitlines()) == 1 and "SBOM" in err and "not used" in err, err
     assert "Traceback" not in err
