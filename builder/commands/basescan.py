@@ -14,13 +14,11 @@ same pass (``BaseScans``), so each base layer is decompressed once.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from builder.atomic import atomic_write
-from builder.layer.cache import LAYER_SCANS, read_record
+from builder.layer.cache import LAYER_SCANS, read_record, write_record
 from builder.layer.entries import Kind
 from builder.layer.excerpt import Picker
 from builder.layer.filebody import Reading
@@ -128,9 +126,4 @@ def _save(record: Path | None, members: list[tuple[str, Node]]) -> None:
         ]
         for path, node in members
     ]
-    try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(record, sync=False) as out:
-            out.write(json.dumps(rows).encode())
-    except OSError:
-        pass
+    write_record(record, rows)

@@ -17,13 +17,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from builder.atomic import atomic_write
-from builder.layer.cache import FILE_HASHES, read_record
+from builder.layer.cache import FILE_HASHES, read_record, write_record
 from builder.layer.entries import Entry, Kind
 from builder.layer.excerpt import Picker
 from builder.layer.filebody import NO_BODY, Body, Reading, read_bodies
@@ -65,7 +63,7 @@ def own_layer(
             for found in pool.map(lambda share: _bodies(share, reading), shares):
                 bodies.update(found)
     if known is None and record is not None:
-        _save(record, {path: _row(path, body, keep) for path, body in bodies.items()})
+        write_record(record, {path: _row(path, body, keep) for path, body in bodies.items()})
     members = []
     for entry in entries:
         data, sha256, sha1 = bodies.get(entry.path, NO_BODY)
@@ -106,16 +104,6 @@ def _load(record: Path | None) -> dict[str, list[str | None]] | None:
     """Cached rows (path → [sha256, sha1, excerpt]), mtime refreshed; None if absent."""
     found = read_record(record) if record is not None else None
     return found if isinstance(found, dict) else None
-
-
-def _save(record: Path, hashes: dict[str, list[str | None]]) -> None:
-    """Best effort: a cache that cannot be written costs only time."""
-    try:
-        record.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(record, sync=False) as out:
-            out.write(json.dumps(hashes, sort_keys=True).encode())
-    except OSError:
-        pass
 
 
 def _known(entry: Entry, reading: Reading, known: dict[str, list[str | None]]) -> Body:

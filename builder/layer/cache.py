@@ -32,6 +32,7 @@ unchanged (``bale cache prune --all`` starts afresh).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -322,3 +323,10 @@ def read_record(path: Path) -> Any:
     except (OSError, ValueError, RecursionError):
         return None
     return found
+
+
+def write_record(path: Path, value: Any) -> None:
+    """Keep ``value`` as a cache record (canonical JSON, atomically), best effort: a
+    cache that cannot be written costs only time."""
+    with contextlib.suppress(OSError):
+        _write_atomic(path, json.dumps(value, sort_keys=True).encode())

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 
 from builder import __version__
 from builder.layer.lower import StoredLayer
-from builder.model import Descriptor, Platform, canonical_json
+from builder.model import Descriptor, Digest, Platform, canonical_json
 from builder.supply import apk, cyclonedx, dpkg, gobuild, npm, pydist, spdx
 from builder.supply.attachment import Attachment
 from builder.supply.inventory import Inventory, Named
@@ -94,7 +93,7 @@ def memo_key(
     layer's diff_id), and the version of bale that wrote it."""
     names = [[n.name, str(n.digest), n.purl] if n is not None else None for n in (image, base)]
     head = [MEMO_VERSION, __version__, fmt, str(manifest.digest), str(platform), created, names]
-    return f"{fmt}-{hashlib.sha256(canonical_json(head)).hexdigest()}"
+    return f"{fmt}-{Digest.of(canonical_json(head)).encoded}"
 
 
 def media_type(fmt: str) -> str:
